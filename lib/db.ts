@@ -1,0 +1,113 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import postgres from 'postgres';
+import type { Logger } from './log.js';
+
+type Schema = Record<string, unknown>;
+
+/** A Drizzle database, whichever driver is underneath: code above this line never knows. */
+export type Database<TSchema extends Schema = Schema> = PgDatabase<PgQueryResultHKT, TSchema>;
+/** What `db.transaction` hands its callback; accepted wherever a `Database` is. */
+export type Transaction<TSchema extends Schema = Schema> = PgTransaction<
+  PgQueryResultHKT,
+  TSchema,
+  ExtractTablesWithRelations<TSchema>
+>;
+export type Executor<TSchema extends Schema = Schema> = Database<TSchema> | Transaction<TSchema>;
+
+export interface OpenDatabaseOptions<TSchema extends Schema> {
+  /** postgres:// URL; without one, an embedded PGlite database under `dataDir/name`. */
+  url: string | undefined;
+  /** The service's name: the PGlite folder, and the log context. */
+  name: string;
+  dataDir: string;
+  schema: TSchema;
+  /** Folder of drizzle-kit's SQL migrations, applied before the database is handed out. */
+  migrationsFolder: string;
+  poolSize?: number;
+  log: Logger;
+  /** Called for every SQL statement Drizzle sends (tests count them). */
+  onQuery?: (query: string) => void;
+}
+
+export interface OpenedDatabase<TSchema extends Schema> {
+  db: Database<TSchema>;
+  driver: 'postgres' | 'pglite';
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Key of the advisory lock that keeps two replicas from migrating at once. */
+const MIGRATION_LOCK = 7_301_994;
+
+/**
+ * Opens the service's database and applies its migrations: postgres.js when a URL is
+ * set, PGlite (files under `dataDir`) otherwise. Same schema, same SQL migrations.
+ */
+export async function openDatabase<TSchema extends Schema>(
+  options: OpenDatabaseOptions<TSchema>,
+): Promise<OpenedDatabase<TSchema>> {
+  const logger = options.onQuery ? { logQuery: (query: string) => options.onQuery?.(query) } : undefined;
+  const log = options.log.child({ db: options.name });
+  if (options.url) {
+    const client = postgres(options.url, {
+      max: options.poolSize ?? 10,
+      onnotice: () => {},
+      connect_timeout: 10,
+    });
+    const db = drizzlePostgres(client, { schema: options.schema, ...(logger ? { logger } : {}) });
+    const lock = await client.reserve();
+    try {
+      await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+      await migratePostgres(db, { migrationsFolder: options.migrationsFolder });
+    } finally {
+      await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
+      lock.release();
+    }
+    log.info('postgres ready, migrations applied');
+    return {
+      db: db as unknown as Database<TSchema>,
+      driver: 'postgres',
+      ping: async () => {
+        await client`select 1`;
+      },
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  const dir = join(options.dataDir, options.name);
+  await mkdir(dir, { recursive: true });
+  const client = await PGlite.create(dir);
+  const db = drizzlePglite(client, { schema: options.schema, ...(logger ? { logger } : {}) });
+  await migratePglite(db, { migrationsFolder: options.migrationsFolder });
+  log.info({ dir }, 'embedded PGlite ready, migrations applied');
+  return {
+    db: db as unknown as Database<TSchema>,
+    driver: 'pglite',
+    ping: async () => {
+      await db.execute(sql`select 1`);
+    },
+    close: () => client.close(),
+  };
+}
+
+/**
+ * Rows of a raw `execute`: postgres.js returns an array, PGlite `{ rows }`. Use the query
+ * builder where it can say it; this is for the few statements it cannot (advisory locks).
+ */
+export async function queryRows<T extends Record<string, unknown>>(
+  executor: Executor,
+  query: ReturnType<typeof sql>,
+): Promise<T[]> {
+  const result: unknown = await executor.execute(query);
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

@@ -1,0 +1,88 @@
+import type { AnyEvent, EventEnvelope } from './envelope.js';
+
+/** Name of the durable topic exchange every service publishes to (shared/contract/events.md). */
+export const EXCHANGE = 'supergraph.events';
+/** Dead-letter exchange and queue for poison messages. */
+export const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';
+export const DEAD_LETTER_QUEUE = 'supergraph.events.dead';
+
+/**
+ * Handles one event of a work queue. Resolving acknowledges it. Throwing
+ * `PoisonMessageError` dead-letters it at once; any other error means "not now" and the
+ * event is delivered again later. Handlers must be idempotent (see `applyOnce`).
+ */
+export type EventHandler = (event: AnyEvent) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Durable work queue named `<service>.<purpose>`, shared by all replicas of a service. */
+  queue: string;
+  /** Routing-key patterns in AMQP topic syntax, e.g. `user.*`, `task.#`. */
+  bindings: readonly string[];
+  handler: EventHandler;
+  /** How many unacknowledged events a consumer holds at once. Default 1 (keeps order). */
+  prefetch?: number;
+}
+
+export interface LiveOptions {
+  bindings: readonly string[];
+  /** Called for every matching event, in every process; invalid messages are dropped and logged. */
+  onEvent: (event: AnyEvent) => void;
+}
+
+export interface Consumer {
+  /** Stops taking new events; resolves once the event in hand (if any) is settled. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The one event bus interface. Two transports implement it with the same semantics:
+ * RabbitMQ (`createAmqpBus`) and an in-process broker (`createMemoryBus`) for the
+ * embedded one-process mode. `test/contract` runs one suite against both.
+ */
+export interface EventBus {
+  readonly transport: 'amqp' | 'memory';
+  /**
+   * Publishes events in the given order, each with its `type` as routing key. Resolves
+   * only after the broker confirmed every one; rejects if any was not confirmed.
+   */
+  publish(events: readonly EventEnvelope[]): Promise<void>;
+  /** Consumes a durable work queue: each event is handled by one replica of the service. */
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Live fan-out for subscriptions: an exclusive queue per process, so every replica sees every event. */
+  live(options: LiveOptions): Promise<Consumer>;
+  /** Whether the broker is reachable now (readiness). */
+  connected(): boolean;
+  /** Stops every consumer (after its current event) and closes the connection. */
+  close(): Promise<void>;
+}
+
+/** Naming options; tests use a unique `namespace` so parallel runs never share queues. */
+export interface BusNaming {
+  /** Prefix for the exchanges and queues; empty in production. */
+  namespace?: string;
+}
+
+export function busNames(naming: BusNaming = {}) {
+  const ns = naming.namespace ?? '';
+  return {
+    exchange: ns + EXCHANGE,
+    deadLetterExchange: ns + DEAD_LETTER_EXCHANGE,
+    deadLetterQueue: ns + DEAD_LETTER_QUEUE,
+    queue: (name: string) => ns + name,
+  };
+}
+
+/**
+ * Whether a routing key matches an AMQP topic pattern: words are dot-separated,
+ * `*` matches exactly one word and `#` zero or more.
+ */
+export function topicMatches(pattern: string, routingKey: string): boolean {
+  const p = pattern.split('.');
+  const k = routingKey.split('.');
+  const match = (i: number, j: number): boolean => {
+    if (i === p.length) return j === k.length;
+    if (p[i] === '#') return match(i + 1, j) || (j < k.length && match(i, j + 1));
+    return j < k.length && (p[i] === '*' || p[i] === k[j]) && match(i + 1, j + 1);
+  };
+  return match(0, 0);
+}

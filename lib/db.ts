@@ -111,3 +111,19 @@ export async function queryRows<T extends Record<string, unknown>>(
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Ids are uuids; anything else cannot name a row, and must not reach Postgres as one. */
+export const isUuid = (value: string): boolean => UUID.test(value);
+
+/**
+ * The constraint a unique violation (SQLSTATE 23505) broke, or null for any other error.
+ * Looks through Drizzle's wrapper; postgres.js names it `constraint_name`, PGlite `constraint`.
+ */
+export function uniqueViolation(err: unknown): string | null {
+  for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+    const { code, constraint_name, constraint } = e as { code?: string; constraint_name?: string; constraint?: string };
+    if (code === '23505') return constraint_name ?? constraint ?? '';
+  }
+  return null;
+}

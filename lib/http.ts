@@ -1,0 +1,167 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { REQUEST_ID_HEADER, type Logger } from './log.js';
+
+/** What every GraphQL context in this project carries. */
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+}
+
+export interface GraphQLHandlerOptions<TContext extends BaseContext> {
+  apollo: ApolloServer<TContext>;
+  /** Builds the context of one request; throw a GraphQLError with `http.status` to refuse it. */
+  context: (req: IncomingMessage, base: RequestContext) => Promise<TContext>;
+  /** Throws (or rejects) while the service cannot serve: database or broker down. */
+  ready?: () => Promise<void>;
+  /** Largest accepted body, in bytes; larger gets 413. */
+  bodyLimit: number;
+  log: Logger;
+  /** Where GraphQL is served. Default `/graphql`. */
+  path?: string;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request id from upstream if it looks like one, else a new uuid. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers[REQUEST_ID_HEADER];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const tooLarge = (limit: number) => new HttpError(413, `Request body is larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * Serves Apollo Server 5 on plain node:http (Apollo 5 ships no framework integration):
+ * `/health` (alive), `/ready` (dependencies answer), and GraphQL at `path`. Written here
+ * rather than taken from `@as-integrations/*` because the router also mounts graphql-ws
+ * on the same server and nothing else needs a framework.
+ */
+export function createGraphQLHandler<TContext extends BaseContext>(options: GraphQLHandlerOptions<TContext>) {
+  const path = options.path ?? '/graphql';
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const requestId = requestIdOf(req);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const log = options.log.child({ requestId });
+    try {
+      if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (url.pathname === '/ready') {
+        try {
+          await options.ready?.();
+          return sendJson(res, 200, { status: 'ready' });
+        } catch (err) {
+          return sendJson(res, 503, { status: 'unavailable', reason: (err as Error).message });
+        }
+      }
+      if (url.pathname !== path) {
+        return sendJson(res, 404, { errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+      }
+      let body: unknown = undefined;
+      if (req.method === 'POST') {
+        const text = await readBody(req, options.bodyLimit);
+        const type = req.headers['content-type'] ?? '';
+        if (type.includes('application/json') && text !== '') {
+          try {
+            body = JSON.parse(text);
+          } catch {
+            throw new HttpError(400, 'Request body is not valid JSON', 'BAD_REQUEST');
+          }
+        } else {
+          body = text;
+        }
+      }
+      const headers = new HeaderMap();
+      for (const [key, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+      }
+      const response = await options.apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+        context: () => options.context(req, { requestId, log }),
+      });
+      for (const [key, value] of response.headers) res.setHeader(key, value);
+      res.statusCode = response.status ?? 200;
+      if (response.body.kind === 'complete') {
+        res.end(response.body.string);
+        return;
+      }
+      for await (const chunk of response.body.asyncIterator) res.write(chunk);
+      res.end();
+    } catch (err) {
+      if (err instanceof HttpError) {
+        return sendJson(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+      }
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) {
+        sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      } else {
+        res.destroy();
+      }
+    }
+  };
+}
+
+/** An HTTP server listening on `port` (0 picks a free one) with its base URL. */
+export async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+  port: number,
+  host: string,
+): Promise<{ server: Server; url: string; port: number }> {
+  const server = createServer((req, res) => void handler(req, res));
+  // Keep-alive sockets from the router outlive a request: let them idle longer than
+  // the client's own keep-alive so the server never closes one under a request in flight.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return { server, url: `http://${shownHost}:${actual}`, port: actual };
+}
+
+/** Closes a server: stops accepting, lets requests in flight finish, then drops idle sockets. */
+export async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.closeAllConnections(), graceMs);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,95 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { openDatabase, type Database } from './db.js';
+import type { Consumer, EventBus } from './events/bus.js';
+import { startOutboxRelay, type OutboxRelay } from './events/outbox.js';
+import { closeServer, listen } from './http.js';
+import type { Logger } from './log.js';
+
+/** A service that is up: its URL, and how to stop it gracefully. */
+export interface RunningService {
+  name: string;
+  /** Base URL, e.g. `http://localhost:4001`; GraphQL is at `${url}/graphql`. */
+  url: string;
+  port: number;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+export interface SubgraphRuntime<TSchema extends Record<string, unknown>> {
+  db: Database<TSchema>;
+  relay: OutboxRelay;
+  /** Throws while the database or the broker cannot be reached. */
+  ready: () => Promise<void>;
+}
+
+export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
+  name: string;
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  poolSize: number;
+  schema: TSchema;
+  migrationsFolder: string;
+  bus: EventBus;
+  log: Logger;
+  /** Builds the request handler once the database is open. */
+  handler: (
+    runtime: SubgraphRuntime<TSchema>,
+  ) => Promise<(req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
+  /** Starts the service's event consumers, if it has any. */
+  consumers?: (runtime: SubgraphRuntime<TSchema>) => Promise<Consumer[]>;
+  /** Called for every SQL statement (tests and benchmarks count them). */
+  onQuery?: (query: string) => void;
+}
+
+/**
+ * Runs one subgraph: opens and migrates its database, starts its outbox relay and
+ * consumers, and serves it over HTTP. `stop()` undoes it in the safe order: stop taking
+ * requests and events, publish what is left in the outbox, close the database.
+ */
+export async function runSubgraph<TSchema extends Record<string, unknown>>(
+  options: RunSubgraphOptions<TSchema>,
+): Promise<RunningService & { runtime: SubgraphRuntime<TSchema> }> {
+  const log = options.log.child({ service: options.name });
+  const database = await openDatabase({
+    url: options.databaseUrl,
+    name: options.name,
+    dataDir: options.dataDir,
+    schema: options.schema,
+    migrationsFolder: options.migrationsFolder,
+    poolSize: options.poolSize,
+    log,
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+  });
+  const relay = startOutboxRelay({ db: database.db, bus: options.bus, log });
+  const runtime: SubgraphRuntime<TSchema> = {
+    db: database.db,
+    relay,
+    ready: async () => {
+      await database.ping().catch(() => {
+        throw new Error('database unreachable');
+      });
+      if (!options.bus.connected()) throw new Error('event broker unreachable');
+    },
+  };
+  const handler = await options.handler(runtime);
+  const consumers = (await options.consumers?.(runtime)) ?? [];
+  const { server, url, port } = await listen(handler, options.port, options.host);
+  log.info({ url: `${url}/graphql` }, `${options.name} subgraph listening`);
+  return {
+    name: options.name,
+    url,
+    port,
+    server,
+    runtime,
+    stop: async () => {
+      await Promise.all(consumers.map((c) => c.stop()));
+      await closeServer(server);
+      await relay.flush().catch((err: unknown) => log.warn({ err }, 'outbox not fully published at shutdown'));
+      await relay.stop();
+      await database.close();
+      log.info(`${options.name} subgraph stopped`);
+    },
+  };
+}

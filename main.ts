@@ -1,0 +1,23 @@
+import { loadConfig } from '#lib/config.js';
+import { createLogger } from '#lib/log.js';
+import { onShutdown, warnAboutConfig } from '#lib/process.js';
+import { startSupergraph } from './supergraph.js';
+
+/** `npm start`: the whole supergraph in this process, embedded by default. */
+const config = loadConfig();
+const log = createLogger({ level: config.logLevel });
+warnAboutConfig(config, log);
+const supergraph = await startSupergraph({ config, log });
+const databases = Object.values(config.databaseUrls).some(Boolean) ? 'Postgres' : `embedded PGlite under ${config.dataDir}/`;
+const bus = config.amqpUrl ? 'RabbitMQ' : 'in-process event bus';
+process.stdout.write(
+  [
+    '',
+    `  Supergraph ready (${databases}, ${bus})`,
+    `  GraphQL + Apollo Sandbox   ${supergraph.url}/graphql`,
+    `  Health                     ${supergraph.url}/health   ${supergraph.url}/ready`,
+    ...Object.values(supergraph.subgraphs).map((s) => `  ${`${s.name} subgraph`.padEnd(27)}${s.url}/graphql`),
+    '',
+  ].join('\n') + '\n',
+);
+onShutdown(() => supergraph.stop(), log);

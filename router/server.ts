@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { commonApolloOptions } from '#lib/apollo.js';
+import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
+import type { SubgraphName } from '#lib/config.js';
+import { createGraphQLHandler, type RequestContext } from '#lib/http.js';
+import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
+import { authenticateRequest, type TokenVerification } from './auth.js';
+
+export interface RouterContext extends RequestContext {
+  claims: Claims;
+}
+
+export interface RouterOptions {
+  supergraphSdl: string;
+  /** Where each subgraph's GraphQL endpoint is; overrides the URLs in the supergraph. */
+  subgraphUrls: Partial<Record<SubgraphName, string>>;
+  routerSecret: string;
+  jwt: TokenVerification;
+  production: boolean;
+  bodyLimit: number;
+  subgraphTimeoutMs: number;
+  log: Logger;
+}
+
+/**
+ * Sends each subgraph request with the viewer's claims, signed. Whatever forwarded
+ * header names a request carries are dropped first, so no client value survives.
+ */
+class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
+  constructor(
+    url: string,
+    private readonly secret: string,
+    timeoutMs: number,
+  ) {
+    super({
+      url,
+      fetcher: (input, init) =>
+        fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }) as ReturnType<RemoteGraphQLDataSource['fetcher']>,
+    });
+  }
+
+  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<RouterContext>): void {
+    const headers = request.http?.headers;
+    if (!headers) return;
+    for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
+    const claims = 'claims' in context && context.claims ? context.claims : ANONYMOUS;
+    for (const [name, value] of Object.entries(signClaims(claims, this.secret))) headers.set(name, value);
+    if ('requestId' in context && typeof context.requestId === 'string') headers.set(REQUEST_ID_HEADER, context.requestId);
+  }
+}
+
+/** The health URL of a subgraph, from its GraphQL URL. */
+export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toString();
+
+/**
+ * The router: `@apollo/gateway` on the committed supergraph inside Apollo Server,
+ * verifying the bearer token and forwarding signed claims. A pure factory: `index.ts`
+ * and the tests build exactly this.
+ */
+export async function createRouter(options: RouterOptions) {
+  const urls = new Map<string, string>();
+  const gateway = new ApolloGateway({
+    supergraphSdl: options.supergraphSdl,
+    buildService: ({ name, url }) => {
+      const target = options.subgraphUrls[name as SubgraphName] ?? url;
+      if (!target) throw new Error(`no URL for subgraph ${name}`);
+      urls.set(name, target);
+      return new SignedDataSource(target, options.routerSecret, options.subgraphTimeoutMs);
+    },
+  });
+  const apollo = new ApolloServer<RouterContext>({
+    gateway,
+    ...commonApolloOptions<RouterContext>({
+      production: options.production,
+      landingPage: options.production
+        ? 'none'
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+    }),
+  });
+  await apollo.start();
+
+  /** Ready when every subgraph answers its /health. */
+  const ready = async () => {
+    const failures: string[] = [];
+    await Promise.all(
+      [...urls].map(async ([name, url]) => {
+        const res = await fetch(healthUrl(url), { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+        if (!res?.ok) failures.push(name);
+      }),
+    );
+    if (failures.length > 0) throw new Error(`subgraphs not answering: ${failures.sort().join(', ')}`);
+  };
+
+  const handler = createGraphQLHandler<RouterContext>({
+    apollo,
+    log: options.log,
+    bodyLimit: options.bodyLimit,
+    ready,
+    context: async (req, base) => {
+      const viewer = authenticateRequest(req, options.jwt);
+      const log = viewer.claims.userId ? base.log.child({ userId: viewer.claims.userId }) : base.log;
+      return { ...base, log, claims: viewer.claims };
+    },
+  });
+  return {
+    apollo,
+    gateway,
+    handler: handler as (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+    stop: () => apollo.stop(),
+  };
+}

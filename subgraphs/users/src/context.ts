@@ -1,0 +1,20 @@
+import type { JwtOptions } from '#lib/auth/jwt.js';
+import type { Database } from '#lib/db.js';
+import type { SubgraphContext } from '#lib/subgraph.js';
+import type { schema } from './db/schema.js';
+import type { UsersLoaders } from './loaders.js';
+
+/** What the users service is built from; `index.ts` opens them, tests build their own. */
+export interface UsersDeps {
+  db: Database<typeof schema>;
+  jwt: JwtOptions;
+  /** Lifetime of a refresh token, in seconds. */
+  refreshTokenTtl: number;
+  /** Called after a transaction that wrote to the outbox commits, so the relay publishes now. */
+  onOutboxWrite: () => void;
+}
+
+export interface UsersContext extends SubgraphContext {
+  deps: UsersDeps;
+  loaders: UsersLoaders;
+}

@@ -1,0 +1,119 @@
+import { and, asc, count, eq, gt, ilike, inArray, isNull, or, sql } from 'drizzle-orm';
+import { isUuid, queryRows, type Executor } from '#lib/db.js';
+import { loginFailures, refreshTokens, users, type schema, type UserRow } from './schema.js';
+
+type Db = Executor<typeof schema>;
+
+export async function usersByIds(db: Db, ids: readonly string[]): Promise<UserRow[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return db.select().from(users).where(inArray(users.id, valid));
+}
+
+export async function userByLogin(db: Db, login: string): Promise<UserRow | undefined> {
+  const value = login.trim().toLowerCase();
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(or(eq(users.username, value), eq(users.email, value)))
+    .limit(1);
+  return row;
+}
+
+export async function anyUserExists(db: Db): Promise<boolean> {
+  const [row] = await db.select({ id: users.id }).from(users).limit(1);
+  return row !== undefined;
+}
+
+/** Serialises the decisions that depend on who the admins are (first user, last admin). */
+export async function lockAdminSet(tx: Db): Promise<void> {
+  await queryRows(tx, sql`select pg_advisory_xact_lock(7301995)`);
+}
+
+export async function countAdmins(db: Db): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(users).where(eq(users.role, 'ADMIN'));
+  return row?.n ?? 0;
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(users);
+  return row?.n ?? 0;
+}
+
+function searchCondition(search: string | null) {
+  if (!search) return undefined;
+  const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return or(ilike(users.username, pattern), ilike(users.displayName, pattern), ilike(users.email, pattern));
+}
+
+/** A page of users by username, after `afterUsername`, with `limit` rows at most. */
+export async function listUsers(
+  db: Db,
+  options: { search: string | null; afterUsername: string | null; limit: number },
+): Promise<{ rows: UserRow[]; totalCount: number }> {
+  const where = searchCondition(options.search);
+  const page = options.afterUsername ? and(where, gt(users.username, options.afterUsername)) : where;
+  const [rows, [total]] = await Promise.all([
+    db.select().from(users).where(page).orderBy(asc(users.username)).limit(options.limit),
+    db.select({ n: count() }).from(users).where(where),
+  ]);
+  return { rows, totalCount: total?.n ?? 0 };
+}
+
+export async function refreshTokenByHash(db: Db, tokenHash: string) {
+  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1);
+  return row;
+}
+
+/** Marks a live token used; false when it was already used (a concurrent or replayed refresh). */
+export async function consumeRefreshToken(db: Db, id: string): Promise<boolean> {
+  const rows = await db
+    .update(refreshTokens)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.revokedAt)))
+    .returning({ id: refreshTokens.id });
+  return rows.length === 1;
+}
+
+/** Revokes every live token of a family; returns how many were live. */
+export async function revokeFamily(db: Db, familyId: string): Promise<number> {
+  const rows = await db
+    .update(refreshTokens)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
+    .returning({ id: refreshTokens.id });
+  return rows.length;
+}
+
+export async function revokeAllOfUser(db: Db, userId: string): Promise<void> {
+  await db
+    .update(refreshTokens)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
+}
+
+export async function insertRefreshToken(
+  db: Db,
+  token: { userId: string; familyId: string; tokenHash: string; expiresAt: Date },
+): Promise<void> {
+  await db.insert(refreshTokens).values(token);
+}
+
+/** Records a login attempt and returns the attempts (this one included) still on record in the window. */
+export async function recordLoginAttempt(db: Db, userId: string, windowStart: Date) {
+  const [attempt] = await db.insert(loginFailures).values({ userId }).returning({ id: loginFailures.id });
+  const recent = await db
+    .select({ failedAt: loginFailures.failedAt })
+    .from(loginFailures)
+    .where(and(eq(loginFailures.userId, userId), gt(loginFailures.failedAt, windowStart)))
+    .orderBy(asc(loginFailures.failedAt));
+  return { attemptId: attempt!.id, recent: recent.map((r) => r.failedAt) };
+}
+
+export async function forgetLoginAttempt(db: Db, attemptId: number): Promise<void> {
+  await db.delete(loginFailures).where(eq(loginFailures.id, attemptId));
+}
+
+export async function clearLoginFailures(db: Db, userId: string): Promise<void> {
+  await db.delete(loginFailures).where(eq(loginFailures.userId, userId));
+}

@@ -1,0 +1,50 @@
+import type { Config } from '#lib/config.js';
+import type { EventBus } from '#lib/events/bus.js';
+import type { Logger } from '#lib/log.js';
+import { runSubgraph } from '#lib/service.js';
+import { schema } from './db/schema.js';
+import { createUsersService, USERS_MIGRATIONS } from './server.js';
+
+export interface StartUsersOptions {
+  config: Config;
+  bus: EventBus;
+  log: Logger;
+  /** Overrides for tests: port 0, another database. */
+  port?: number;
+  databaseUrl?: string;
+  onQuery?: (query: string) => void;
+}
+
+/** Opens the users database and serves the users subgraph. */
+export function startUsers(options: StartUsersOptions) {
+  const { config } = options;
+  return runSubgraph({
+    name: 'users',
+    host: config.host,
+    port: options.port ?? config.ports.users,
+    databaseUrl: options.databaseUrl ?? config.databaseUrls.users,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    schema,
+    migrationsFolder: USERS_MIGRATIONS,
+    bus: options.bus,
+    log: options.log,
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    handler: async ({ db, relay, ready }) => {
+      const { handler } = await createUsersService({
+        deps: {
+          db,
+          jwt: { ...config.jwt },
+          refreshTokenTtl: config.jwt.refreshTokenTtl,
+          onOutboxWrite: () => relay.wake(),
+        },
+        routerSecret: config.routerSecret,
+        production: config.production,
+        bodyLimit: config.bodyLimit,
+        log: options.log.child({ service: 'users' }),
+        ready,
+      });
+      return handler;
+    },
+  });
+}

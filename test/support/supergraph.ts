@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, SUBGRAPHS, type Config, type SubgraphName } from '#lib/config.js';
+import { createAmqpBus } from '#lib/events/amqp.js';
+import type { EventBus } from '#lib/events/bus.js';
+import { createLogger } from '#lib/log.js';
+import { startSupergraph, type RunningSupergraph } from '../../supergraph.js';
+import { deleteNamespace } from './amqp.js';
+import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from './services.js';
+
+export interface GraphQLResponse<T = Record<string, unknown>> {
+  status: number;
+  data?: T | null;
+  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+}
+
+export interface TestSupergraph {
+  url: string;
+  config: Config;
+  supergraph: RunningSupergraph;
+  bus: EventBus;
+  namespace: string;
+  /** SQL statements sent per subgraph since start (or since `resetQueryCount`). */
+  queries: Record<SubgraphName, string[]>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    options?: { variables?: Record<string, unknown>; token?: string | null; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse<T>>;
+  stop(): Promise<void>;
+}
+
+/** POSTs a GraphQL operation and returns the status with the parsed body. */
+export async function postGraphQL<T>(
+  url: string,
+  query: string,
+  options: { variables?: Record<string, unknown>; token?: string | null; headers?: Record<string, string> } = {},
+): Promise<GraphQLResponse<T>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
+    body: JSON.stringify({ query, variables: options.variables ?? {} }),
+  });
+  const body = (await res.json()) as Omit<GraphQLResponse<T>, 'status'>;
+  return { status: res.status, ...body };
+}
+
+/**
+ * The whole supergraph on port 0, on fresh Postgres databases and a namespaced
+ * RabbitMQ topology of its own, so test files run side by side without sharing state.
+ */
+export async function startTestSupergraph(options: { amqpUrl?: string } = {}): Promise<TestSupergraph> {
+  const namespace = `${uniqueName('t')}.`;
+  const databases = Object.fromEntries(
+    await Promise.all(SUBGRAPHS.map(async (name) => [name, await createTestDatabase(name)] as const)),
+  ) as Record<SubgraphName, TestDatabase>;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ROUTER_SECRET: randomBytes(32).toString('hex'),
+    AMQP_URL: TEST_AMQP_URL,
+  });
+  const log = createLogger({ level: config.logLevel });
+  const bus = await createAmqpBus({ url: options.amqpUrl ?? TEST_AMQP_URL, log, namespace });
+  const queries: Record<SubgraphName, string[]> = { users: [], tasks: [], notifications: [] };
+  const supergraph = await startSupergraph({
+    config,
+    log,
+    bus,
+    ephemeralPorts: true,
+    databaseUrls: Object.fromEntries(SUBGRAPHS.map((n) => [n, databases[n].url])),
+    onQuery: (service, query) => queries[service].push(query),
+  });
+  const url = `${supergraph.url}/graphql`;
+  return {
+    url,
+    config,
+    supergraph,
+    bus,
+    namespace,
+    queries,
+    gql: (query, options) => postGraphQL(url, query, options),
+    stop: async () => {
+      await supergraph.stop();
+      await bus.close();
+      await deleteNamespace(namespace, ['tasks.user-sync', 'notifications.task-events', 'notifications.user-sync']);
+      await Promise.all(Object.values(databases).map((d) => d.drop()));
+    },
+  };
+}

@@ -47,6 +47,7 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
   });
   const started: RunningService[] = [];
   try {
+    // One line per subgraph, in start order (tasks and notifications consume user events).
     started.push(await startUsers(common('users')));
     const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, `${s.url}/graphql`]));
     const router = await createRouter({

@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Config } from './config.js';
 import { openDatabase, type Database } from './db.js';
 import type { Consumer, EventBus } from './events/bus.js';
 import { startOutboxRelay, type OutboxRelay } from './events/outbox.js';
@@ -13,6 +14,17 @@ export interface RunningService {
   port: number;
   server: Server;
   stop(): Promise<void>;
+}
+
+/** What every subgraph's `start` function takes: `supergraph.ts` and the tests call them alike. */
+export interface StartSubgraphOptions {
+  config: Config;
+  bus: EventBus;
+  log: Logger;
+  /** Overrides for tests: port 0, another database. */
+  port?: number;
+  databaseUrl?: string;
+  onQuery?: (query: string) => void;
 }
 
 export interface SubgraphRuntime<TSchema extends Record<string, unknown>> {

@@ -1,22 +1,9 @@
-import type { Config } from '#lib/config.js';
-import type { EventBus } from '#lib/events/bus.js';
-import type { Logger } from '#lib/log.js';
-import { runSubgraph } from '#lib/service.js';
+import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { createUsersService, USERS_MIGRATIONS } from './server.js';
 
-export interface StartUsersOptions {
-  config: Config;
-  bus: EventBus;
-  log: Logger;
-  /** Overrides for tests: port 0, another database. */
-  port?: number;
-  databaseUrl?: string;
-  onQuery?: (query: string) => void;
-}
-
 /** Opens the users database and serves the users subgraph. */
-export function startUsers(options: StartUsersOptions) {
+export function startUsers(options: StartSubgraphOptions) {
   const { config } = options;
   return runSubgraph({
     name: 'users',

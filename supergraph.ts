@@ -7,6 +7,7 @@ import { openEventBus } from '#lib/process.js';
 import type { RunningService } from '#lib/service.js';
 import { createRouter } from './router/server.js';
 import { SUPERGRAPH_PATH } from './schema/paths.js';
+import { startNotifications } from './subgraphs/notifications/src/start.js';
 import { startUsers } from './subgraphs/users/src/start.js';
 
 export interface StartSupergraphOptions {
@@ -23,6 +24,7 @@ export interface StartSupergraphOptions {
 }
 
 export interface RunningSupergraph {
+  router: Awaited<ReturnType<typeof createRouter>>;
   /** The router's base URL; GraphQL at `${url}/graphql`. */
   url: string;
   subgraphs: Record<string, RunningService>;
@@ -49,6 +51,7 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
   try {
     // One line per subgraph, in start order (tasks and notifications consume user events).
     started.push(await startUsers(common('users')));
+    started.push(await startNotifications(common('notifications')));
     const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, `${s.url}/graphql`]));
     const router = await createRouter({
       supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
@@ -61,14 +64,16 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
       log: log.child({ service: 'router' }),
     });
     const { server, url } = await listen(router.handler, options.ephemeralPorts ? 0 : config.ports.router, config.host);
+    router.attach(server);
     log.info({ url: `${url}/graphql` }, 'router listening');
     return {
       url,
+      router,
       subgraphs: Object.fromEntries(started.map((s) => [s.name, s])),
       bus,
       stop: async () => {
-        await closeServer(server);
         await router.stop();
+        await closeServer(server);
         for (const service of started.reverse()) await service.stop();
         if (!options.bus) await bus.close();
       },

@@ -16,6 +16,14 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+/** How a subgraph is served: HTTP, plus graphql-ws subscriptions on the same server when it has any. */
+export interface SubgraphHttp {
+  handler: HttpHandler;
+  attach?: (server: Server) => { close(): Promise<void> };
+}
+
 /** What every subgraph's `start` function takes: `supergraph.ts` and the tests call them alike. */
 export interface StartSubgraphOptions {
   config: Config;
@@ -45,10 +53,8 @@ export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
   migrationsFolder: string;
   bus: EventBus;
   log: Logger;
-  /** Builds the request handler once the database is open. */
-  handler: (
-    runtime: SubgraphRuntime<TSchema>,
-  ) => Promise<(req: IncomingMessage, res: ServerResponse) => Promise<void> | void>;
+  /** Builds the HTTP handler (and the subscription server, if any) once the database is open. */
+  handler: (runtime: SubgraphRuntime<TSchema>) => Promise<SubgraphHttp | HttpHandler>;
   /** Starts the service's event consumers, if it has any. */
   consumers?: (runtime: SubgraphRuntime<TSchema>) => Promise<Consumer[]>;
   /** Called for every SQL statement (tests and benchmarks count them). */
@@ -85,9 +91,11 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
       if (!options.bus.connected()) throw new Error('event broker unreachable');
     },
   };
-  const handler = await options.handler(runtime);
+  const built = await options.handler(runtime);
+  const http: SubgraphHttp = typeof built === 'function' ? { handler: built } : built;
   const consumers = (await options.consumers?.(runtime)) ?? [];
-  const { server, url, port } = await listen(handler, options.port, options.host);
+  const { server, url, port } = await listen(http.handler, options.port, options.host);
+  const subscriptions = http.attach?.(server);
   log.info({ url: `${url}/graphql` }, `${options.name} subgraph listening`);
   return {
     name: options.name,
@@ -97,6 +105,7 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
     runtime,
     stop: async () => {
       await Promise.all(consumers.map((c) => c.stop()));
+      await subscriptions?.close();
       await closeServer(server);
       await relay.flush().catch((err: unknown) => log.warn({ err }, 'outbox not fully published at shutdown'));
       await relay.stop();

@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
@@ -11,6 +15,9 @@ import { createGraphQLHandler, type RequestContext } from './http.js';
 import type { Logger } from './log.js';
 
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
+
+/** Where a subscribe message carries the viewer's signed claims (the headers of HTTP). */
+export const CLAIMS_EXTENSION = 'claims';
 
 /** What every subgraph resolver sees: the router-signed claims and the request's logger. */
 export interface SubgraphContext extends RequestContext {
@@ -27,7 +34,7 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   bodyLimit: number;
   log: Logger;
   /** Adds per-request state (loaders, db) to the verified base context. */
-  context: (base: SubgraphContext, req: IncomingMessage) => TContext | Promise<TContext>;
+  context: (base: SubgraphContext, req: IncomingMessage | undefined) => TContext | Promise<TContext>;
   ready?: () => Promise<void>;
 }
 
@@ -37,8 +44,9 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
  */
 export async function createSubgraphServer<TContext extends SubgraphContext>(options: SubgraphServerOptions<TContext>) {
   const typeDefs = parse(readFileSync(options.schemaPath, 'utf8'));
+  const schema = buildSubgraphSchema({ typeDefs, resolvers: options.resolvers as SubgraphModule['resolvers'] });
   const apollo = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema({ typeDefs, resolvers: options.resolvers as SubgraphModule['resolvers'] }),
+    schema,
     ...commonApolloOptions<TContext>({ production: options.production, landingPage: 'none' }),
   });
   // Federated tracing would hand resolver timings to whoever asks; nobody here reads them.
@@ -56,5 +64,43 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
       return options.context({ ...base, log, claims }, req);
     },
   });
-  return { apollo, handler };
+  /**
+   * Serves the schema's subscriptions over graphql-ws on `server`, at /graphql. Only the
+   * router may connect (its `connection_init` is signed); each `subscribe` carries the
+   * viewer's signed claims in `extensions.claims`, so one socket serves many viewers.
+   */
+  const attach = (server: Server): { close(): Promise<void> } => {
+    const wss = new WebSocketServer({ server, path: '/graphql' });
+    const claimsOf = (payload: SubscribePayload) => {
+      const signed = payload.extensions?.[CLAIMS_EXTENSION];
+      if (!signed || typeof signed !== 'object') return null;
+      return verifyClaims(signed as Record<string, string>, options.routerSecret);
+    };
+    const disposable = useServer<Record<string, unknown> | undefined>(
+      {
+        schema,
+        onConnect: (ctx) => verifyClaims((ctx.connectionParams ?? {}) as Record<string, string>, options.routerSecret) !== null,
+        onSubscribe: (_ctx, _id, payload) => {
+          if (!claimsOf(payload)) return [unauthenticated('Subscriptions must come through the router')];
+          return undefined;
+        },
+        context: async (_ctx, _id, payload) => {
+          const claims = claimsOf(payload);
+          if (!claims) throw unauthenticated('Subscriptions must come through the router');
+          const requestId = typeof payload.extensions?.requestId === 'string' ? payload.extensions.requestId : randomUUID();
+          const log = options.log.child({ requestId, ...(claims.userId ? { userId: claims.userId } : {}) });
+          return options.context({ requestId, log, claims }, undefined);
+        },
+      },
+      wss,
+    );
+    return {
+      close: async () => {
+        await disposable.dispose();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      },
+    };
+  };
+
+  return { apollo, handler, schema, attach };
 }

@@ -21,8 +21,9 @@ const router = await createRouter({
   log,
 });
 const { server, url } = await listen(router.handler, config.ports.router, config.host);
+router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');
 onShutdown(async () => {
-  await closeServer(server);
   await router.stop();
+  await closeServer(server);
 }, log);

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ExecutionResult } from 'graphql';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
@@ -8,6 +9,7 @@ import type { SubgraphName } from '#lib/config.js';
 import { createGraphQLHandler, type RequestContext } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { authenticateRequest, type TokenVerification } from './auth.js';
+import { createSubscriptionServer } from './subscriptions.js';
 
 export interface RouterContext extends RequestContext {
   claims: Claims;
@@ -62,13 +64,16 @@ export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).
  */
 export async function createRouter(options: RouterOptions) {
   const urls = new Map<string, string>();
+  const dataSources = new Map<string, SignedDataSource>();
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
     buildService: ({ name, url }) => {
       const target = options.subgraphUrls[name as SubgraphName] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      return new SignedDataSource(target, options.routerSecret, options.subgraphTimeoutMs);
+      const source = new SignedDataSource(target, options.routerSecret, options.subgraphTimeoutMs);
+      dataSources.set(name, source);
+      return source;
     },
   });
   const apollo = new ApolloServer<RouterContext>({
@@ -81,6 +86,7 @@ export async function createRouter(options: RouterOptions) {
     }),
   });
   await apollo.start();
+  let subscriptions: ReturnType<typeof createSubscriptionServer> | undefined;
 
   /** Ready when every subgraph answers its /health. */
   const ready = async () => {
@@ -109,6 +115,34 @@ export async function createRouter(options: RouterOptions) {
     apollo,
     gateway,
     handler: handler as (req: IncomingMessage, res: ServerResponse) => Promise<void>,
-    stop: () => apollo.stop(),
+    /**
+     * Serves subscriptions (graphql-ws) on the same server and path as HTTP. Call once
+     * the server exists; `stop()` closes them too.
+     */
+    attach(server: Server) {
+      subscriptions = createSubscriptionServer({
+        server,
+        gateway,
+        dataSources,
+        subgraphUrls: urls,
+        routerSecret: options.routerSecret,
+        jwt: options.jwt,
+        log: options.log,
+        executeOperation: async (request, contextValue) => {
+          const response = await apollo.executeOperation(
+            { query: request.query, variables: request.variables ?? {}, ...(request.operationName ? { operationName: request.operationName } : {}) },
+            { contextValue },
+          );
+          if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported over WebSocket');
+          return response.body.singleResult as ExecutionResult;
+        },
+      });
+      return subscriptions;
+    },
+    subscriptionStats: () => subscriptions?.stats(),
+    stop: async () => {
+      await subscriptions?.close();
+      await apollo.stop();
+    },
   };
 }

@@ -17,8 +17,8 @@ export function startUsers(options: StartSubgraphOptions) {
     bus: options.bus,
     log: options.log,
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
-    handler: async ({ db, relay, ready }) => {
-      const { handler } = await createUsersService({
+    handler: ({ db, relay, ready }) =>
+      createUsersService({
         deps: {
           db,
           jwt: { ...config.jwt },
@@ -30,8 +30,6 @@ export function startUsers(options: StartSubgraphOptions) {
         bodyLimit: config.bodyLimit,
         log: options.log.child({ service: 'users' }),
         ready,
-      });
-      return handler;
-    },
+      }),
   });
 }

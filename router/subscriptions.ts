@@ -1,0 +1,386 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import {
+  buildOperationContext,
+  executeQueryPlan,
+  type ApolloGateway,
+  type GraphQLDataSource,
+  type ServiceMap,
+} from '@apollo/gateway';
+import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
+import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
+import { Repeater } from '@repeaterjs/repeater';
+import {
+  getOperationAST,
+  GraphQLError,
+  parse,
+  print,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from 'graphql';
+import { CloseCode, createClient, type Client, type SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { getVariableValues } from 'graphql/execution/values.js';
+import WebSocket, { WebSocketServer } from 'ws';
+import { ANONYMOUS, signClaims, type Claims } from '#lib/auth/claims.js';
+import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
+import type { Logger } from '#lib/log.js';
+import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
+import { authenticate, type TokenVerification, type Viewer } from './auth.js';
+import type { RouterContext } from './server.js';
+
+/** Close code for a refused or expired token: clients reconnect with a fresh one. */
+export const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
+
+export interface SubscriptionServerOptions {
+  server: Server;
+  gateway: ApolloGateway;
+  /** The router's signed data sources by subgraph name: `rest` of a plan is fetched through them. */
+  dataSources: ReadonlyMap<string, GraphQLDataSource<RouterContext>>;
+  /** GraphQL HTTP URL of each subgraph; its WebSocket is the same URL with ws(s):. */
+  subgraphUrls: ReadonlyMap<string, string>;
+  routerSecret: string;
+  jwt: TokenVerification;
+  log: Logger;
+  /** Runs queries and mutations sent over the socket through the gateway, as on HTTP. */
+  executeOperation: (request: SubscribePayload, context: RouterContext) => Promise<ExecutionResult>;
+}
+
+/** What the router tracks, for tests and metrics. */
+export interface SubscriptionStats {
+  /** Client subscriptions being served. */
+  clientSubscriptions: number;
+  /** Distinct upstream subscriptions to subgraphs (identical ones of one viewer share one). */
+  upstreamSubscriptions: number;
+  /** Open upstream sockets. */
+  upstreamSockets: number;
+}
+
+interface PlannerState {
+  apiSchema: Schema;
+  apiGraphQLSchema: GraphQLSchema;
+  supergraphSchema: GraphQLSchema;
+  planner: QueryPlanner;
+}
+
+/** The name under which an event enters the plan as if fetched: no subgraph has it. */
+const EVENT_SOURCE = '__subscription_event__';
+
+type RequestContextOf = Parameters<typeof executeQueryPlan>[2];
+
+/**
+ * Federated subscriptions for `@apollo/gateway`, which plans subscriptions but will not
+ * execute them. For each client subscription: plan it; run the plan's `primary` fetch as
+ * a graphql-ws subscription on the subgraph that owns the root field; for every event,
+ * run the plan's `rest` through the gateway's own `executeQueryPlan`, with the event
+ * standing in as the result of the primary fetch. Only exported gateway APIs are used.
+ */
+export function createSubscriptionServer(options: SubscriptionServerOptions) {
+  const log = options.log.child({ component: 'subscriptions' });
+  let state: PlannerState | undefined;
+  const unsubscribeSchema = options.gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+    const supergraph = Supergraph.build(coreSupergraphSdl);
+    state = {
+      apiSchema: supergraph.apiSchema(),
+      apiGraphQLSchema: apiSchema,
+      supergraphSchema: supergraph.schema.toGraphQLJSSchema(),
+      planner: new QueryPlanner(supergraph),
+    };
+  });
+
+  // ---------------------------------------------------------------- upstream sockets
+  const clients = new Map<string, Client>();
+  const connected = new Set<string>();
+  const upstreamClient = (serviceName: string): Client => {
+    let client = clients.get(serviceName);
+    if (client) return client;
+    const httpUrl = options.subgraphUrls.get(serviceName);
+    if (!httpUrl) throw new Error(`no URL for subgraph ${serviceName}`);
+    client = createClient({
+      url: httpUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      // Signed anew on every (re)connect: only the router may open these sockets.
+      connectionParams: () => signClaims(ANONYMOUS, options.routerSecret),
+      lazy: true,
+      lazyCloseTimeout: 1_000,
+      keepAlive: 10_000,
+      retryAttempts: Number.POSITIVE_INFINITY,
+      shouldRetry: () => true,
+      retryWait: async (retries) => {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** retries)));
+      },
+      on: {
+        connected: () => {
+          connected.add(serviceName);
+          log.debug({ subgraph: serviceName }, 'upstream socket connected');
+        },
+        closed: () => {
+          connected.delete(serviceName);
+          log.debug({ subgraph: serviceName }, 'upstream socket closed');
+        },
+      },
+    });
+    clients.set(serviceName, client);
+    return client;
+  };
+
+  // ---------------------------------------------------------------- shared upstream subscriptions
+  type Listener = { push: (result: ExecutionResult) => void; stop: (err?: unknown) => void };
+  interface Hub {
+    listeners: Set<Listener>;
+    dispose: () => void;
+  }
+  const hubs = new Map<string, Hub>();
+  let clientSubscriptions = 0;
+
+  const toGraphQLError = (err: unknown): GraphQLError => {
+    if (err instanceof GraphQLError && err.extensions?.code) return err;
+    log.warn({ err }, 'a subgraph fetch failed while resolving a subscription event');
+    return new GraphQLError('Some fields could not be resolved: a subgraph did not answer', {
+      ...(err instanceof GraphQLError && err.path ? { path: err.path } : {}),
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    });
+  };
+
+  /** Resolves one upstream event into the client's full result. */
+  async function resolveEvent(
+    planState: PlannerState,
+    primary: FetchNode,
+    rest: PlanNode | undefined,
+    upstream: ExecutionResult,
+    request: { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext },
+  ): Promise<ExecutionResult> {
+    if (!upstream.data) return { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) };
+    const eventFetch: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
+    const plan: QueryPlan = {
+      kind: 'QueryPlan',
+      node: rest ? { kind: 'Sequence', nodes: [eventFetch, rest] } : eventFetch,
+    };
+    const eventSource: GraphQLDataSource<RouterContext> = {
+      process: async () => ({ data: upstream.data as Record<string, unknown> }),
+    };
+    const serviceMap: ServiceMap = Object.fromEntries([...options.dataSources, [EVENT_SOURCE, eventSource]]);
+    const operationContext = buildOperationContext({
+      schema: planState.apiGraphQLSchema,
+      operationDocument: request.document,
+      operationName: request.operationName ?? undefined,
+    });
+    // executeQueryPlan reads request.variables, context, logger and metrics of this object.
+    const requestContext = {
+      request: { query: print(request.document), variables: request.variables, operationName: request.operationName },
+      context: request.context,
+      logger: { debug: () => {}, info: () => {}, warn: (m: unknown) => log.warn(m), error: (m: unknown) => log.error(m) },
+      metrics: {},
+      document: request.document,
+      operationName: request.operationName,
+      operation: operationContext.operation,
+      schema: planState.apiGraphQLSchema,
+    } as unknown as RequestContextOf;
+    const result = await executeQueryPlan(
+      plan,
+      serviceMap,
+      requestContext,
+      operationContext,
+      planState.supergraphSchema,
+      planState.apiSchema,
+    );
+    const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
+    return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };
+  }
+
+  function openHub(
+    key: string,
+    planState: PlannerState,
+    primary: FetchNode,
+    rest: PlanNode | undefined,
+    request: { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext },
+  ): Hub {
+    const listeners = new Set<Listener>();
+    const upstreamVariables = Object.fromEntries(
+      (primary.variableUsages ?? []).filter((v) => v in request.variables).map((v) => [v, request.variables[v]]),
+    );
+    const claims: Claims = request.context.claims;
+    // Events are resolved one after another, so a client sees them in upstream order.
+    let queue: Promise<void> = Promise.resolve();
+    const broadcast = (result: ExecutionResult) => {
+      for (const listener of listeners) listener.push(result);
+    };
+    const dispose = upstreamClient(primary.serviceName).subscribe(
+      {
+        query: primary.operation,
+        ...(primary.operationName ? { operationName: primary.operationName } : {}),
+        variables: upstreamVariables,
+        extensions: {
+          // Serialised anew each time graphql-ws sends this subscribe message, including
+          // after a reconnect, so the signature is always fresh.
+          [CLAIMS_EXTENSION]: { toJSON: () => signClaims(claims, options.routerSecret) },
+          requestId: request.context.requestId,
+        },
+      },
+      {
+        next: (upstream) => {
+          queue = queue
+            .then(() => resolveEvent(planState, primary, rest, upstream as ExecutionResult, request))
+            .then(broadcast, (err: unknown) => broadcast({ errors: [toGraphQLError(err)] }));
+        },
+        error: (err) => {
+          const errors = Array.isArray(err) ? err.map((e) => toGraphQLError(e)) : [toGraphQLError(err)];
+          queue = queue.then(() => {
+            broadcast({ errors });
+            for (const listener of listeners) listener.stop();
+          });
+        },
+        complete: () => {
+          queue = queue.then(() => {
+            for (const listener of listeners) listener.stop();
+          });
+        },
+      },
+    );
+    const hub: Hub = {
+      listeners,
+      dispose: () => {
+        hubs.delete(key);
+        dispose();
+      },
+    };
+    hubs.set(key, hub);
+    return hub;
+  }
+
+  /** graphql-ws `subscribe`: the federated event stream of one client subscription. */
+  function subscribe(request: {
+    document: DocumentNode;
+    operationName: string | null;
+    variables: Record<string, unknown>;
+    context: RouterContext;
+  }): AsyncIterable<ExecutionResult> | ExecutionResult {
+    const planState = state;
+    if (!planState) return { errors: [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })] };
+    const operation = operationFromDocument(planState.apiSchema, request.document, {
+      ...(request.operationName ? { operationName: request.operationName } : {}),
+    });
+    const plan = planState.planner.buildQueryPlan(operation);
+    if (plan.node?.kind !== 'Subscription') {
+      return { errors: [new GraphQLError('Not a subscription', { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    const { primary, rest } = plan.node;
+    const { claims } = request.context;
+    const key = JSON.stringify([claims.userId, claims.role, claims.username, print(request.document), request.operationName, request.variables]);
+    return new Repeater<ExecutionResult>(async (push, stop) => {
+      const hub = hubs.get(key) ?? openHub(key, planState, primary, rest, request);
+      const listener: Listener = { push: (r) => void push(r), stop: (err) => stop(err) };
+      hub.listeners.add(listener);
+      clientSubscriptions += 1;
+      await stop;
+      clientSubscriptions -= 1;
+      hub.listeners.delete(listener);
+      if (hub.listeners.size === 0) hub.dispose();
+    });
+  }
+
+  // ---------------------------------------------------------------- the client-facing server
+  const wss = new WebSocketServer({ server: options.server, path: '/graphql' });
+  type Extra = { viewer?: Viewer; expiry?: NodeJS.Timeout };
+  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      onConnect: (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        let viewer: Viewer;
+        try {
+          viewer = authenticate(typeof authorization === 'string' ? authorization : undefined, options.jwt);
+        } catch {
+          return false; // graphql-ws closes with 4403 Forbidden
+        }
+        ctx.extra.viewer = viewer;
+        if (viewer.expiresAt !== null) {
+          const socket = ctx.extra.socket;
+          ctx.extra.expiry = setTimeout(
+            () => socket.close(CLOSE_FORBIDDEN, 'Access token expired'),
+            Math.max(0, viewer.expiresAt - Date.now()),
+          );
+        }
+        return true;
+      },
+      onClose: (ctx) => {
+        clearTimeout(ctx.extra.expiry);
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        const planState = state;
+        const viewer = ctx.extra.viewer ?? { claims: ANONYMOUS, expiresAt: null };
+        if (!planState) return [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })];
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (err) {
+          return [new GraphQLError((err as GraphQLError).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
+        const validationErrors = validate(planState.apiGraphQLSchema, document);
+        if (validationErrors.length > 0) {
+          return validationErrors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        }
+        const operation = getOperationAST(document, payload.operationName ?? undefined);
+        if (!operation) {
+          return [new GraphQLError('Could not determine which operation to run', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
+        const coerced = getVariableValues(planState.apiGraphQLSchema, operation.variableDefinitions ?? [], payload.variables ?? {});
+        if (coerced.errors) {
+          return coerced.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: ErrorCode.BAD_USER_INPUT } }));
+        }
+        if (operation.operation === 'subscription' && viewer.claims.userId === null) return [unauthenticated()];
+        const requestId = randomUUID();
+        const context: RouterContext = {
+          requestId,
+          claims: viewer.claims,
+          log: log.child({ requestId, ...(viewer.claims.userId ? { userId: viewer.claims.userId } : {}) }),
+        };
+        return {
+          schema: planState.apiGraphQLSchema,
+          document,
+          operationName: payload.operationName ?? null,
+          variableValues: coerced.coerced,
+          contextValue: context,
+        };
+      },
+      subscribe: (args) =>
+        subscribe({
+          document: args.document,
+          operationName: args.operationName ?? null,
+          variables: (args.variableValues ?? {}) as Record<string, unknown>,
+          context: args.contextValue as RouterContext,
+        }),
+      execute: (args) =>
+        options.executeOperation(
+          {
+            query: print(args.document),
+            operationName: args.operationName ?? null,
+            variables: (args.variableValues ?? {}) as Record<string, unknown>,
+          },
+          args.contextValue as RouterContext,
+        ),
+      // Same error vocabulary as HTTP: no internals leave the router.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON ? e.toJSON() : e)) } : result,
+    },
+    wss,
+  );
+
+  return {
+    stats: (): SubscriptionStats => ({
+      clientSubscriptions,
+      upstreamSubscriptions: hubs.size,
+      upstreamSockets: connected.size,
+    }),
+    /** Closes client sockets with 1001 (going away) and every upstream socket. */
+    close: async () => {
+      unsubscribeSchema();
+      for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
+      await disposable.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      for (const hub of [...hubs.values()]) hub.dispose();
+      await Promise.all([...clients.values()].map((c) => c.dispose()));
+    },
+  };
+}

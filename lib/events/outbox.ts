@@ -1,0 +1,195 @@
+import { asc, count, inArray, isNull, sql } from 'drizzle-orm';
+import { queryRows, type Database, type Executor } from '../db.js';
+import type { Logger } from '../log.js';
+import type { EventBus } from './bus.js';
+import type { EventEnvelope } from './envelope.js';
+import { outbox } from './tables.js';
+import { backoffDelay } from './timing.js';
+
+type Schema = Record<string, unknown>;
+
+/**
+ * Key of the transaction-scoped advisory lock that lets one relay per database publish at a
+ * time; that single publisher is what keeps events in commit order across replicas.
+ */
+const RELAY_LOCK = 7_301_995;
+
+/**
+ * Writes events to the outbox. Call it inside the transaction that makes the change, after
+ * writing the aggregate's row: the row lock then orders `seq` like the commits of that
+ * aggregate, and the relay publishes in `seq` order.
+ */
+export async function enqueueEvents<TSchema extends Schema>(
+  tx: Executor<TSchema>,
+  events: readonly EventEnvelope[],
+): Promise<void> {
+  if (events.length === 0) return;
+  await tx.insert(outbox).values(events.map((event) => ({ id: event.id, type: event.type, envelope: event })));
+}
+
+export interface OutboxRelayOptions<TSchema extends Schema> {
+  db: Database<TSchema>;
+  bus: EventBus;
+  log: Logger;
+  /** How often to look for events nobody woke us for (other replicas' commits). Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Events per publish and per transaction. Default 100. */
+  batchSize?: number;
+  /** Upper bound of the retry backoff after a failed publish. Default 5000 ms. */
+  maxBackoffMs?: number;
+  /** Wait before trying again while another replica holds the relay lock. Default 75 ms. */
+  lockRetryMs?: number;
+}
+
+export interface OutboxRelay {
+  /** Publish soon: call after committing a transaction that enqueued events. */
+  wake(): void;
+  /**
+   * Resolves once every event committed before the call has been published; rejects if a
+   * publish attempt fails meanwhile (the relay itself keeps retrying).
+   */
+  flush(): Promise<void>;
+  /** Number of events not yet published. */
+  backlog(): Promise<number>;
+  /** Finishes the batch in hand, then stops. */
+  stop(): Promise<void>;
+}
+
+type PassResult = 'locked' | 'empty' | 'published';
+
+interface FlushWaiter {
+  /** Resolved by the first pass that started after the waiter and found nothing left. */
+  afterPass: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Publishes the outbox to the bus, oldest first, marking rows published only after the
+ * broker confirmed them. A failed publish is retried with backoff, never dropped; a crash
+ * between confirm and commit republishes (consumers de-duplicate on the event id).
+ */
+export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOptions<TSchema>): OutboxRelay {
+  const { db, bus } = options;
+  const log = options.log.child({ component: 'outbox-relay' });
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const batchSize = options.batchSize ?? 100;
+  const maxBackoffMs = options.maxBackoffMs ?? 5000;
+  const lockRetryMs = options.lockRetryMs ?? 75;
+
+  let stopped = false;
+  let woken = false;
+  let passes = 0;
+  let waiters: FlushWaiter[] = [];
+  let interruptIdle: (() => void) | undefined;
+  let wakeIdle: (() => void) | undefined;
+
+  const idle = (ms: number, wakeable: boolean) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        interruptIdle = undefined;
+        wakeIdle = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      interruptIdle = done;
+      if (wakeable) wakeIdle = done;
+    });
+
+  const pass = (): Promise<PassResult> =>
+    db.transaction(async (tx) => {
+      const [lock] = await queryRows<{ locked: boolean }>(
+        tx,
+        sql`select pg_try_advisory_xact_lock(${sql.raw(String(RELAY_LOCK))}) as locked`,
+      );
+      if (!lock?.locked) return 'locked';
+      const rows = await tx
+        .select({ seq: outbox.seq, envelope: outbox.envelope })
+        .from(outbox)
+        .where(isNull(outbox.publishedAt))
+        .orderBy(asc(outbox.seq))
+        .limit(batchSize);
+      if (rows.length === 0) return 'empty';
+      await bus.publish(rows.map((row) => row.envelope));
+      await tx
+        .update(outbox)
+        .set({ publishedAt: sql`now()` })
+        .where(
+          inArray(
+            outbox.seq,
+            rows.map((row) => row.seq),
+          ),
+        );
+      log.debug({ count: rows.length }, 'outbox events published');
+      return 'published';
+    });
+
+  const settleWaiters = (startedPass: number, err?: Error) => {
+    const keep: FlushWaiter[] = [];
+    for (const waiter of waiters) {
+      if (err) waiter.reject(err);
+      else if (waiter.afterPass < startedPass) waiter.resolve();
+      else keep.push(waiter);
+    }
+    waiters = keep;
+  };
+
+  const loop = async () => {
+    let failures = 0;
+    while (!stopped) {
+      const started = ++passes;
+      woken = false;
+      let result: PassResult;
+      try {
+        result = await pass();
+      } catch (err) {
+        failures++;
+        const retryInMs = backoffDelay(failures, 250, maxBackoffMs);
+        log.warn({ err, retryInMs, failures }, 'outbox publish failed; events stay in the outbox');
+        settleWaiters(started, err as Error);
+        await idle(retryInMs, false);
+        continue;
+      }
+      failures = 0;
+      if (result === 'published') continue;
+      if (result === 'locked') {
+        await idle(lockRetryMs, false);
+        continue;
+      }
+      settleWaiters(started);
+      if (!woken) await idle(pollIntervalMs, true);
+    }
+  };
+  const running = loop();
+
+  const wake = () => {
+    woken = true;
+    wakeIdle?.();
+  };
+
+  return {
+    wake,
+
+    flush() {
+      if (stopped) return Promise.reject(new Error('outbox relay is stopped'));
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ afterPass: passes, resolve, reject });
+        wake();
+      });
+    },
+
+    async backlog() {
+      const [row] = await db.select({ n: count() }).from(outbox).where(isNull(outbox.publishedAt));
+      return row?.n ?? 0;
+    },
+
+    async stop() {
+      stopped = true;
+      interruptIdle?.();
+      await running;
+      for (const waiter of waiters) waiter.reject(new Error('outbox relay stopped'));
+      waiters = [];
+    },
+  };
+}

@@ -4,10 +4,11 @@ import type { EventBus } from '#lib/events/bus.js';
 import { closeServer, listen } from '#lib/http.js';
 import type { Logger } from '#lib/log.js';
 import { openEventBus } from '#lib/process.js';
-import type { RunningService } from '#lib/service.js';
+import type { RunningSubgraph } from '#lib/service.js';
 import { createRouter } from './router/server.js';
 import { SUPERGRAPH_PATH } from './schema/paths.js';
 import { startNotifications } from './subgraphs/notifications/src/start.js';
+import { startTasks } from './subgraphs/tasks/src/start.js';
 import { startUsers } from './subgraphs/users/src/start.js';
 
 export interface StartSupergraphOptions {
@@ -27,7 +28,7 @@ export interface RunningSupergraph {
   router: Awaited<ReturnType<typeof createRouter>>;
   /** The router's base URL; GraphQL at `${url}/graphql`. */
   url: string;
-  subgraphs: Record<string, RunningService>;
+  subgraphs: Partial<Record<SubgraphName, RunningSubgraph>>;
   bus: EventBus;
   stop(): Promise<void>;
 }
@@ -47,10 +48,11 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     ...(options.databaseUrls?.[name] ? { databaseUrl: options.databaseUrls[name] } : {}),
     ...(options.onQuery ? { onQuery: (q: string) => options.onQuery?.(name, q) } : {}),
   });
-  const started: RunningService[] = [];
+  const started: RunningSubgraph[] = [];
   try {
     // One line per subgraph, in start order (tasks and notifications consume user events).
     started.push(await startUsers(common('users')));
+    started.push(await startTasks(common('tasks')));
     started.push(await startNotifications(common('notifications')));
     const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, `${s.url}/graphql`]));
     const router = await createRouter({

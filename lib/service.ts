@@ -24,6 +24,11 @@ export interface SubgraphHttp {
   attach?: (server: Server) => { close(): Promise<void> };
 }
 
+/** A running subgraph, with its database and outbox relay (tests inspect them). */
+export type RunningSubgraph<TSchema extends Record<string, unknown> = Record<string, unknown>> = RunningService & {
+  runtime: SubgraphRuntime<TSchema>;
+};
+
 /** What every subgraph's `start` function takes: `supergraph.ts` and the tests call them alike. */
 export interface StartSubgraphOptions {
   config: Config;
@@ -68,7 +73,7 @@ export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
  */
 export async function runSubgraph<TSchema extends Record<string, unknown>>(
   options: RunSubgraphOptions<TSchema>,
-): Promise<RunningService & { runtime: SubgraphRuntime<TSchema> }> {
+): Promise<RunningSubgraph<TSchema>> {
   const log = options.log.child({ service: options.name });
   const database = await openDatabase({
     url: options.databaseUrl,

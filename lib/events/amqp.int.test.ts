@@ -5,7 +5,7 @@ import { BrokerUnavailableError, createAmqpBus } from './amqp.js';
 import type { EventBus } from './bus.js';
 import type { AnyEvent } from './envelope.js';
 import { AmqpAdmin, captureLogger, taskCreated } from './__fixtures__/support.js';
-import { TcpProxy } from './__fixtures__/tcp-proxy.js';
+import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
 /** What only RabbitMQ has: the wire format, outages, a broker that is down at start. */
 

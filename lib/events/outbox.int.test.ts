@@ -14,7 +14,7 @@ import { applyOnce } from './inbox.js';
 import { enqueueEvents, startOutboxRelay, type OutboxRelay } from './outbox.js';
 import { outbox, processedEvents } from './tables.js';
 import { AmqpAdmin, captureLogger, taskCreated, userCreated } from './__fixtures__/support.js';
-import { TcpProxy } from './__fixtures__/tcp-proxy.js';
+import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
 /**
  * The outbox relay and the inbox against real databases (Postgres and PGlite) and a real

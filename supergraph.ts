@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
 import type { Config, SubgraphName } from '#lib/config.js';
 import type { EventBus } from '#lib/events/bus.js';
 import { closeServer, listen } from '#lib/http.js';
 import type { Logger } from '#lib/log.js';
 import { openEventBus } from '#lib/process.js';
 import type { RunningSubgraph } from '#lib/service.js';
-import { createRouter } from './router/server.js';
-import { SUPERGRAPH_PATH } from './schema/paths.js';
+import { createRouter, routerOptions } from './router/server.js';
 import { startNotifications } from './subgraphs/notifications/src/start.js';
 import { startTasks } from './subgraphs/tasks/src/start.js';
 import { startUsers } from './subgraphs/users/src/start.js';
@@ -55,16 +53,7 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     started.push(await startTasks(common('tasks')));
     started.push(await startNotifications(common('notifications')));
     const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, `${s.url}/graphql`]));
-    const router = await createRouter({
-      supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
-      subgraphUrls,
-      routerSecret: config.routerSecret,
-      jwt: config.jwt,
-      production: config.production,
-      bodyLimit: config.bodyLimit,
-      subgraphTimeoutMs: config.subgraphTimeoutMs,
-      log: log.child({ service: 'router' }),
-    });
+    const router = await createRouter(routerOptions(config, log.child({ service: 'router' }), subgraphUrls));
     const { server, url } = await listen(router.handler, options.ephemeralPorts ? 0 : config.ports.router, config.host);
     router.attach(server);
     log.info({ url: `${url}/graphql` }, 'router listening');

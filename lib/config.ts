@@ -49,6 +49,12 @@ export const envSchema = z.object({
   BODY_LIMIT: z.coerce.number().int().positive().default(1_000_000),
   /** How long the router waits for a subgraph, in milliseconds. */
   SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Operation limits at the router (graphql-armor). */
+  MAX_DEPTH: z.coerce.number().int().positive().default(12),
+  MAX_ALIASES: z.coerce.number().int().positive().default(15),
+  MAX_TOKENS: z.coerce.number().int().positive().default(2_000),
+  MAX_DIRECTIVES: z.coerce.number().int().positive().default(50),
+  MAX_COST: z.coerce.number().int().positive().default(5_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -68,8 +74,18 @@ export interface Config {
   routerSecret: string;
   bodyLimit: number;
   subgraphTimeoutMs: number;
+  limits: OperationLimits;
   /** Secrets generated for this run because none were set (development only). */
   generatedSecrets: string[];
+}
+
+/** What one operation may ask of the router; anything beyond is refused before planning. */
+export interface OperationLimits {
+  maxDepth: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  maxCost: number;
 }
 
 export class ConfigError extends Error {
@@ -131,6 +147,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     routerSecret: secret('ROUTER_SECRET'),
     bodyLimit: e.BODY_LIMIT,
     subgraphTimeoutMs: e.SUBGRAPH_TIMEOUT_MS,
+    limits: {
+      maxDepth: e.MAX_DEPTH,
+      maxAliases: e.MAX_ALIASES,
+      maxTokens: e.MAX_TOKENS,
+      maxDirectives: e.MAX_DIRECTIVES,
+      maxCost: e.MAX_COST,
+    },
     generatedSecrets,
   };
 }

@@ -1,25 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { loadConfig } from '#lib/config.js';
 import { closeServer, listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
-import { SUPERGRAPH_PATH } from '../schema/paths.js';
-import { createRouter } from './server.js';
+import { createRouter, routerOptions } from './server.js';
 
 /** Runs the router alone (one container of docker-compose). */
 const config = loadConfig();
 const log = createLogger({ level: config.logLevel, name: 'router' });
 warnAboutConfig(config, log);
-const router = await createRouter({
-  supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
-  subgraphUrls: config.subgraphUrls,
-  routerSecret: config.routerSecret,
-  jwt: config.jwt,
-  production: config.production,
-  bodyLimit: config.bodyLimit,
-  subgraphTimeoutMs: config.subgraphTimeoutMs,
-  log,
-});
+const router = await createRouter(routerOptions(config, log, config.subgraphUrls));
 const { server, url } = await listen(router.handler, config.ports.router, config.host);
 router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');

@@ -1,14 +1,17 @@
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
-import type { SubgraphName } from '#lib/config.js';
+import type { Config, OperationLimits, SubgraphName } from '#lib/config.js';
 import { createGraphQLHandler, type RequestContext } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
+import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { authenticateRequest, type TokenVerification } from './auth.js';
+import { operationLimits } from './limits.js';
 import { createSubscriptionServer } from './subscriptions.js';
 
 export interface RouterContext extends RequestContext {
@@ -24,6 +27,7 @@ export interface RouterOptions {
   production: boolean;
   bodyLimit: number;
   subgraphTimeoutMs: number;
+  limits: OperationLimits;
   log: Logger;
 }
 
@@ -54,6 +58,21 @@ class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
   }
 }
 
+/** Router options from the loaded config: the committed supergraph, `subgraphUrls` where they run. */
+export function routerOptions(config: Config, log: Logger, subgraphUrls: RouterOptions['subgraphUrls']): RouterOptions {
+  return {
+    supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
+    subgraphUrls,
+    routerSecret: config.routerSecret,
+    jwt: config.jwt,
+    production: config.production,
+    bodyLimit: config.bodyLimit,
+    subgraphTimeoutMs: config.subgraphTimeoutMs,
+    limits: config.limits,
+    log,
+  };
+}
+
 /** The health URL of a subgraph, from its GraphQL URL. */
 export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toString();
 
@@ -76,14 +95,20 @@ export async function createRouter(options: RouterOptions) {
       return source;
     },
   });
+  const armor = operationLimits(options.limits, options.production);
+  const common = commonApolloOptions<RouterContext>({
+    production: options.production,
+    landingPage: options.production
+      ? 'none'
+      : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+  });
   const apollo = new ApolloServer<RouterContext>({
     gateway,
-    ...commonApolloOptions<RouterContext>({
-      production: options.production,
-      landingPage: options.production
-        ? 'none'
-        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
-    }),
+    ...common,
+    plugins: [...(common.plugins ?? []), ...(armor.plugins as ApolloServerPlugin<RouterContext>[])],
+    validationRules: armor.validationRules,
+    parseOptions: armor.parseOptions,
+    allowBatchedHttpRequests: false,
   });
   await apollo.start();
   let subscriptions: ReturnType<typeof createSubscriptionServer> | undefined;
@@ -128,6 +153,8 @@ export async function createRouter(options: RouterOptions) {
         routerSecret: options.routerSecret,
         jwt: options.jwt,
         log: options.log,
+        validationRules: armor.validationRules,
+        parseOptions: armor.parseOptions,
         executeOperation: async (request, contextValue) => {
           const response = await apollo.executeOperation(
             { query: request.query, variables: request.variables ?? {}, ...(request.operationName ? { operationName: request.operationName } : {}) },

@@ -15,9 +15,12 @@ import {
   GraphQLError,
   parse,
   print,
+  specifiedRules,
   validate,
+  type ValidationRule,
   type DocumentNode,
   type ExecutionResult,
+  type ParseOptions,
   type GraphQLSchema,
 } from 'graphql';
 import { CloseCode, createClient, type Client, type SubscribePayload } from 'graphql-ws';
@@ -44,6 +47,9 @@ export interface SubscriptionServerOptions {
   routerSecret: string;
   jwt: TokenVerification;
   log: Logger;
+  /** Extra validation rules (the operation limits), applied as on HTTP. */
+  validationRules: readonly ValidationRule[];
+  parseOptions: ParseOptions;
   /** Runs queries and mutations sent over the socket through the gateway, as on HTTP. */
   executeOperation: (request: SubscribePayload, context: RouterContext) => Promise<ExecutionResult>;
 }
@@ -313,11 +319,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         if (!planState) return [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })];
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, options.parseOptions);
         } catch (err) {
           return [new GraphQLError((err as GraphQLError).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }
-        const validationErrors = validate(planState.apiGraphQLSchema, document);
+        const validationErrors = validate(planState.apiGraphQLSchema, document, [...specifiedRules, ...options.validationRules]);
         if (validationErrors.length > 0) {
           return validationErrors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
         }

@@ -2,6 +2,7 @@ import type { ApolloServerOptions, ApolloServerPlugin, BaseContext } from '@apol
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { causeOf, formatError, isUnexpected } from './errors.js';
 import type { RequestContext } from './http.js';
+import { metricsPlugin } from './metrics.js';
 
 /** Logs every error that `formatError` hides from the client, with the request id. */
 export function errorLoggingPlugin<TContext extends RequestContext>(): ApolloServerPlugin<TContext> {
@@ -26,6 +27,8 @@ export function errorLoggingPlugin<TContext extends RequestContext>(): ApolloSer
  * they answer only signed requests from the router.
  */
 export function commonApolloOptions<TContext extends RequestContext & BaseContext>(options: {
+  /** Names the service in metrics. */
+  service: string;
   production: boolean;
   landingPage: ApolloServerPlugin<TContext> | 'none';
 }): Pick<
@@ -39,6 +42,7 @@ export function commonApolloOptions<TContext extends RequestContext & BaseContex
     includeStacktraceInErrorResponses: false,
     plugins: [
       errorLoggingPlugin<TContext>(),
+      metricsPlugin<TContext>(options.service),
       options.landingPage === 'none' ? ApolloServerPluginLandingPageDisabled() : options.landingPage,
     ],
   };

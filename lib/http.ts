@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { REQUEST_ID_HEADER, type Logger } from './log.js';
+import { registry } from './metrics.js';
 
 /** What every GraphQL context in this project carries. */
 export interface RequestContext {
@@ -62,7 +63,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 /**
  * Serves Apollo Server 5 on plain node:http (Apollo 5 ships no framework integration):
- * `/health` (alive), `/ready` (dependencies answer), and GraphQL at `path`. Written here
+ * `/health` (alive), `/ready` (dependencies answer), `/metrics` (Prometheus), and GraphQL
+ * at `path`. Written here
  * rather than taken from `@as-integrations/*` because the router also mounts graphql-ws
  * on the same server and nothing else needs a framework.
  */
@@ -75,6 +77,12 @@ export function createGraphQLHandler<TContext extends BaseContext>(options: Grap
     const log = options.log.child({ requestId });
     try {
       if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (url.pathname === '/metrics') {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+        return;
+      }
       if (url.pathname === '/ready') {
         try {
           await options.ready?.();

@@ -5,6 +5,15 @@ import type { Consumer, EventBus } from './events/bus.js';
 import { startOutboxRelay, type OutboxRelay } from './events/outbox.js';
 import { closeServer, listen } from './http.js';
 import type { Logger } from './log.js';
+import { instrumentBus, sampleDeadLetters, sampleOutboxBacklog } from './metrics.js';
+
+const sampledBuses = new WeakSet<EventBus>();
+/** The dead-letter queue is the bus's, not a service's: sample it once per bus. */
+function sampleBusOnce(bus: EventBus): void {
+  if (sampledBuses.has(bus)) return;
+  sampledBuses.add(bus);
+  sampleDeadLetters({ bus: bus.transport }, () => bus.deadLetterCount());
+}
 
 /** A service that is up: its URL, and how to stop it gracefully. */
 export interface RunningService {
@@ -61,7 +70,7 @@ export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
   /** Builds the HTTP handler (and the subscription server, if any) once the database is open. */
   handler: (runtime: SubgraphRuntime<TSchema>) => Promise<SubgraphHttp | HttpHandler>;
   /** Starts the service's event consumers, if it has any. */
-  consumers?: (runtime: SubgraphRuntime<TSchema>) => Promise<Consumer[]>;
+  consumers?: (runtime: SubgraphRuntime<TSchema> & { bus: EventBus }) => Promise<Consumer[]>;
   /** Called for every SQL statement (tests and benchmarks count them). */
   onQuery?: (query: string) => void;
 }
@@ -86,6 +95,8 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
   });
   const relay = startOutboxRelay({ db: database.db, bus: options.bus, log });
+  const unsample = sampleOutboxBacklog({ service: options.name }, () => relay.backlog());
+  sampleBusOnce(options.bus);
   const runtime: SubgraphRuntime<TSchema> = {
     db: database.db,
     relay,
@@ -98,7 +109,7 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
   };
   const built = await options.handler(runtime);
   const http: SubgraphHttp = typeof built === 'function' ? { handler: built } : built;
-  const consumers = (await options.consumers?.(runtime)) ?? [];
+  const consumers = (await options.consumers?.({ ...runtime, bus: instrumentBus(options.bus) })) ?? [];
   const { server, url, port } = await listen(http.handler, options.port, options.host);
   const subscriptions = http.attach?.(server);
   log.info({ url: `${url}/graphql` }, `${options.name} subgraph listening`);
@@ -114,6 +125,7 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
       await closeServer(server);
       await relay.flush().catch((err: unknown) => log.warn({ err }, 'outbox not fully published at shutdown'));
       await relay.stop();
+      unsample();
       await database.close();
       log.info(`${options.name} subgraph stopped`);
     },

@@ -25,6 +25,8 @@ export interface SubgraphContext extends RequestContext {
 }
 
 export interface SubgraphServerOptions<TContext extends SubgraphContext> {
+  /** The subgraph's name, in metrics and logs. */
+  name?: string;
   /** Path of the subgraph's `schema.graphql`, the source of truth of its API. */
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
@@ -47,7 +49,11 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   const schema = buildSubgraphSchema({ typeDefs, resolvers: options.resolvers as SubgraphModule['resolvers'] });
   const apollo = new ApolloServer<TContext>({
     schema,
-    ...commonApolloOptions<TContext>({ production: options.production, landingPage: 'none' }),
+    ...commonApolloOptions<TContext>({
+      service: options.name ?? 'subgraph',
+      production: options.production,
+      landingPage: 'none',
+    }),
   });
   // Federated tracing would hand resolver timings to whoever asks; nobody here reads them.
   apollo.addPlugin(ApolloServerPluginInlineTraceDisabled());

@@ -9,6 +9,7 @@ import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib
 import type { Config, OperationLimits, SubgraphName } from '#lib/config.js';
 import { createGraphQLHandler, type RequestContext } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
+import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { authenticateRequest, type TokenVerification } from './auth.js';
 import { operationLimits } from './limits.js';
@@ -37,14 +38,26 @@ export interface RouterOptions {
  */
 class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
   constructor(
+    name: string,
     url: string,
     private readonly secret: string,
     timeoutMs: number,
   ) {
     super({
       url,
-      fetcher: (input, init) =>
-        fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) }) as ReturnType<RemoteGraphQLDataSource['fetcher']>,
+      fetcher: async (input, init) => {
+        const stop = subgraphFetchDuration.startTimer({ subgraph: name });
+        try {
+          const res = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+          if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
+          return res as Awaited<ReturnType<RemoteGraphQLDataSource['fetcher']>>;
+        } catch (err) {
+          subgraphFetchErrors.inc({ subgraph: name });
+          throw err;
+        } finally {
+          stop();
+        }
+      },
     });
   }
 
@@ -90,13 +103,14 @@ export async function createRouter(options: RouterOptions) {
       const target = options.subgraphUrls[name as SubgraphName] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      const source = new SignedDataSource(target, options.routerSecret, options.subgraphTimeoutMs);
+      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs);
       dataSources.set(name, source);
       return source;
     },
   });
   const armor = operationLimits(options.limits, options.production);
   const common = commonApolloOptions<RouterContext>({
+    service: 'router',
     production: options.production,
     landingPage: options.production
       ? 'none'

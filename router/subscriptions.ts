@@ -30,6 +30,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { ANONYMOUS, signClaims, type Claims } from '#lib/auth/claims.js';
 import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
+import { sampleRouterSockets, sampleSubscriptions } from '#lib/metrics.js';
 import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
 import { authenticate, type TokenVerification, type Viewer } from './auth.js';
 import type { RouterContext } from './server.js';
@@ -373,6 +374,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     wss,
   );
 
+  const unsample = [
+    sampleRouterSockets({ service: 'router' }, () => wss.clients.size),
+    sampleSubscriptions({ side: 'client' }, () => clientSubscriptions),
+    sampleSubscriptions({ side: 'upstream' }, () => hubs.size),
+  ];
+
   return {
     stats: (): SubscriptionStats => ({
       clientSubscriptions,
@@ -382,6 +389,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     /** Closes client sockets with 1001 (going away) and every upstream socket. */
     close: async () => {
       unsubscribeSchema();
+      for (const stop of unsample) stop();
       for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

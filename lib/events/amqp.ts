@@ -158,6 +158,11 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
 
     connected: () => !closed && manager.isConnected(),
 
+    async deadLetterCount() {
+      if (!manager.isConnected()) throw new BrokerUnavailableError('not connected to RabbitMQ');
+      return (await publisher.checkQueue(names.deadLetterQueue)).messageCount;
+    },
+
     async close() {
       if (closed) return;
       closed = true;

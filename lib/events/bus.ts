@@ -52,6 +52,8 @@ export interface EventBus {
   live(options: LiveOptions): Promise<Consumer>;
   /** Whether the broker is reachable now (readiness). */
   connected(): boolean;
+  /** How many messages wait in the dead-letter queue (metrics); rejects while the broker is down. */
+  deadLetterCount(): Promise<number>;
   /** Stops every consumer (after its current event) and closes the connection. */
   close(): Promise<void>;
 }

@@ -231,6 +231,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
     },
 
     deadLetters: () => dead,
+    deadLetterCount: async () => dead.length,
 
     connected: () => !closed,
 

@@ -20,6 +20,7 @@ export interface UsersServiceOptions {
 /** The users subgraph as a request handler: a pure factory over its dependencies. */
 export function createUsersService(options: UsersServiceOptions) {
   return createSubgraphServer<UsersContext>({
+    name: 'users',
     schemaPath: USERS_SCHEMA_PATH,
     resolvers,
     routerSecret: options.routerSecret,

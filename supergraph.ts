@@ -1,6 +1,6 @@
 import type { Config, SubgraphName } from '#lib/config.js';
 import type { EventBus } from '#lib/events/bus.js';
-import { closeServer, listen } from '#lib/http.js';
+import { listen } from '#lib/http.js';
 import type { Logger } from '#lib/log.js';
 import { openEventBus } from '#lib/process.js';
 import type { RunningSubgraph } from '#lib/service.js';
@@ -64,7 +64,6 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
       bus,
       stop: async () => {
         await router.stop();
-        await closeServer(server);
         for (const service of started.reverse()) await service.stop();
         if (!options.bus) await bus.close();
       },

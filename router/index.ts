@@ -1,5 +1,5 @@
 import { loadConfig } from '#lib/config.js';
-import { closeServer, listen } from '#lib/http.js';
+import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
 import { createRouter, routerOptions } from './server.js';
@@ -14,5 +14,4 @@ router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');
 onShutdown(async () => {
   await router.stop();
-  await closeServer(server);
 }, log);

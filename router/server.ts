@@ -7,7 +7,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { commonApolloOptions } from '#lib/apollo.js';
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
 import type { Config, OperationLimits, SubgraphName } from '#lib/config.js';
-import { createGraphQLHandler, type RequestContext } from '#lib/http.js';
+import { closeServer, createGraphQLHandler, type RequestContext } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
@@ -126,6 +126,7 @@ export async function createRouter(options: RouterOptions) {
   });
   await apollo.start();
   let subscriptions: ReturnType<typeof createSubscriptionServer> | undefined;
+  let httpServer: Server | undefined;
 
   /** Ready when every subgraph answers its /health. */
   const ready = async () => {
@@ -159,6 +160,7 @@ export async function createRouter(options: RouterOptions) {
      * the server exists; `stop()` closes them too.
      */
     attach(server: Server) {
+      httpServer = server;
       subscriptions = createSubscriptionServer({
         server,
         gateway,
@@ -181,8 +183,13 @@ export async function createRouter(options: RouterOptions) {
       return subscriptions;
     },
     subscriptionStats: () => subscriptions?.stats(),
+    /**
+     * Graceful stop: close WebSockets (1001), stop accepting HTTP and let requests in
+     * flight finish, then stop the gateway.
+     */
     stop: async () => {
       await subscriptions?.close();
+      if (httpServer) await closeServer(httpServer);
       await apollo.stop();
     },
   };

@@ -31,8 +31,12 @@ it('a registration while the broker is down yields exactly one user.created once
   await registerUser(sg, 'before');
   await waitFor(() => tap.events.length === 1);
 
+  const ready = async () => (await fetch(`${sg.supergraph.subgraphs.users!.url}/ready`)).status;
+  expect(await ready()).toBe(200);
   await proxy.stop();
   await waitFor(() => !sg.bus.connected());
+  // Readiness follows the broker, without a restart.
+  expect(await ready()).toBe(503);
   const during = await registerUser(sg, 'during');
   const relay = sg.supergraph.subgraphs.users!.runtime.relay;
   expect(await relay.backlog()).toBe(1);
@@ -41,6 +45,7 @@ it('a registration while the broker is down yields exactly one user.created once
   await proxy.start();
   await waitFor(() => tap.events.some((e) => e.type === 'user.created' && e.data.id === during.id), { timeoutMs: 20_000 });
   await waitFor(async () => (await relay.backlog()) === 0);
+  await waitFor(async () => (await ready()) === 200);
   // Whatever reconnect retries happened, the event reached the broker exactly once.
   await registerUser(sg, 'after');
   await waitFor(() => tap.events.length === 3);

@@ -92,8 +92,8 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
   try {
     const rows = await sql<{ id: string }[]>`select id from users where id = any(${acknowledged})`;
     expect(rows).toHaveLength(acknowledged.length);
-    const [{ pending }] = await sql<{ pending: number }[]>`select count(*)::int as pending from outbox where published_at is null`;
-    expect(pending).toBe(0);
+    const pending = await sql<{ n: number }[]>`select count(*)::int as n from outbox where published_at is null`;
+    expect(pending[0]?.n).toBe(0);
   } finally {
     await sql.end();
   }

@@ -1,0 +1,145 @@
+import { isUuid, type Database, type Executor } from '#lib/db.js';
+import type { Consumer, EventBus } from '#lib/events/bus.js';
+import { createEvent, PoisonMessageError, type AnyEvent } from '#lib/events/envelope.js';
+import { applyOnce } from '#lib/events/inbox.js';
+import { enqueueEvents } from '#lib/events/outbox.js';
+import type { Logger } from '#lib/log.js';
+import * as q from './db/queries.js';
+import type { NotificationRow, schema } from './db/schema.js';
+import { actorName, messageOf, recipientsOf, type TaskEvent } from './rules.js';
+
+/**
+ * What the notifications service consumes and publishes. It consumes `task.*` (which
+ * become notifications) and `user.*` (the names messages use, and account deletions); it
+ * publishes `notification.created` for every notification it writes.
+ */
+
+/** Work queues, also the consumer names under which applied events are recorded. */
+export const TASK_EVENTS_QUEUE = 'notifications.task-events';
+export const USER_SYNC_QUEUE = 'notifications.user-sync';
+
+type Db = Executor<typeof schema>;
+type UserEvent = Extract<AnyEvent, { type: `user.${string}` }>;
+
+export const notificationCreated = (n: NotificationRow) =>
+  createEvent(
+    'notification.created',
+    {
+      notification: {
+        id: n.id,
+        userId: n.userId,
+        kind: n.kind,
+        message: n.message,
+        taskId: n.taskId,
+        actorId: n.actorId,
+        read: n.readAt !== null,
+        createdAt: n.createdAt.toISOString(),
+      },
+    },
+    { producer: 'notifications', actorId: n.actorId },
+  );
+
+const isTaskEvent = (event: AnyEvent): event is TaskEvent => event.type.startsWith('task.');
+const isUserEvent = (event: AnyEvent): event is UserEvent => event.type.startsWith('user.');
+
+/** Ids are uuids here (they are columns); an event naming anything else can never be applied. */
+function requireUuids(event: AnyEvent, ids: ReadonlyArray<string | null>): void {
+  const bad = ids.find((id) => id !== null && !isUuid(id));
+  if (bad !== undefined) throw new PoisonMessageError(`"${event.type}" names an id that is not a uuid: ${JSON.stringify(bad)}`);
+}
+
+/**
+ * Writes the notifications a task event calls for, and their `notification.created` events,
+ * in the caller's transaction. Returns the notifications written.
+ */
+export async function applyTaskEvent(tx: Db, event: TaskEvent): Promise<NotificationRow[]> {
+  const { task } = event.data;
+  if (event.type === 'task.deleted') await q.detachTask(tx, task.id);
+  const recipients = recipientsOf(event);
+  if (recipients.length === 0) return [];
+  const known = await q.stubsByIds(tx, [...recipients.map((r) => r.userId), ...(event.actorId ? [event.actorId] : [])]);
+  const stubs = new Map(known.map((s) => [s.id, s]));
+  const actor = actorName(event.actorId ? stubs.get(event.actorId) : undefined);
+  const createdAt = new Date();
+  const rows = await q.insertNotifications(
+    tx,
+    recipients
+      // A user known to be deleted has nobody left to read it.
+      .filter((r) => !stubs.get(r.userId)?.deletedAt)
+      .map((r) => ({
+        userId: r.userId,
+        kind: r.kind,
+        message: messageOf(r.kind, event, actor),
+        taskId: event.type === 'task.deleted' ? null : task.id,
+        actorId: event.actorId,
+        eventId: event.id,
+        createdAt,
+      })),
+  );
+  await enqueueEvents(tx, rows.map(notificationCreated));
+  return rows;
+}
+
+/** Keeps the user stubs in step; a deleted user's notifications go with them. */
+export async function applyUserEvent(tx: Db, event: UserEvent): Promise<void> {
+  switch (event.type) {
+    case 'user.created':
+    case 'user.updated':
+      await q.upsertStub(tx, { id: event.data.id, username: event.data.username, displayName: event.data.displayName });
+      return;
+    case 'user.deleted':
+      await q.tombstoneStub(tx, event.data.id);
+      await q.deleteNotificationsOf(tx, event.data.id);
+      return;
+  }
+}
+
+export interface ConsumersOptions {
+  db: Database<typeof schema>;
+  bus: EventBus;
+  log: Logger;
+  /** Called after a transaction that wrote to the outbox commits, so the relay publishes now. */
+  onOutboxWrite: () => void;
+}
+
+/** Starts the two work queues. Each event is applied once, however often it is delivered. */
+export async function startConsumers(options: ConsumersOptions): Promise<Consumer[]> {
+  const { db, bus, log } = options;
+  const taskEvents = await bus.consume({
+    queue: TASK_EVENTS_QUEUE,
+    bindings: ['task.*'],
+    handler: async (event) => {
+      if (!isTaskEvent(event)) throw new PoisonMessageError(`"${event.type}" does not belong on ${TASK_EVENTS_QUEUE}`);
+      const { task } = event.data;
+      requireUuids(event, [
+        event.actorId,
+        task.id,
+        task.ownerId,
+        task.assigneeId,
+        event.type === 'task.assigned' ? event.data.previousAssigneeId : null,
+      ]);
+      let written: NotificationRow[] = [];
+      const applied = await applyOnce(db, TASK_EVENTS_QUEUE, event, async (tx) => {
+        written = await applyTaskEvent(tx, event);
+      });
+      if (written.length > 0) options.onOutboxWrite();
+      log.debug({ eventId: event.id, type: event.type, applied, notifications: written.length }, 'task event handled');
+    },
+  });
+  const userSync = await bus
+    .consume({
+      queue: USER_SYNC_QUEUE,
+      bindings: ['user.*'],
+      handler: async (event) => {
+        if (!isUserEvent(event)) throw new PoisonMessageError(`"${event.type}" does not belong on ${USER_SYNC_QUEUE}`);
+        requireUuids(event, [event.data.id]);
+        const applied = await applyOnce(db, USER_SYNC_QUEUE, event, (tx) => applyUserEvent(tx, event));
+        log.debug({ eventId: event.id, type: event.type, applied }, 'user event handled');
+      },
+    })
+    .catch(async (err: unknown) => {
+      await taskEvents.stop();
+      throw err;
+    });
+  return [taskEvents, userSync];
+}

@@ -33,10 +33,13 @@ export function commonApolloOptions<TContext extends RequestContext & BaseContex
   landingPage: ApolloServerPlugin<TContext> | 'none';
 }): Pick<
   ApolloServerOptions<TContext>,
-  'formatError' | 'csrfPrevention' | 'introspection' | 'includeStacktraceInErrorResponses' | 'plugins'
+  'formatError' | 'csrfPrevention' | 'introspection' | 'includeStacktraceInErrorResponses' | 'plugins' | 'stopOnTerminationSignals'
 > {
   return {
     formatError,
+    // Our own SIGTERM handler drains in order (router, consumers, outbox, pools); Apollo's
+    // would re-raise the signal and cut that short.
+    stopOnTerminationSignals: false,
     csrfPrevention: true,
     introspection: !options.production,
     includeStacktraceInErrorResponses: false,

@@ -54,7 +54,7 @@ export const envSchema = z.object({
   MAX_ALIASES: z.coerce.number().int().positive().default(15),
   MAX_TOKENS: z.coerce.number().int().positive().default(2_000),
   MAX_DIRECTIVES: z.coerce.number().int().positive().default(50),
-  MAX_COST: z.coerce.number().int().positive().default(5_000),
+  MAX_COST: z.coerce.number().int().positive().default(50_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,36 @@
+import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
+import { schema } from './db/schema.js';
+import { createTasksService, TASKS_MIGRATIONS } from './server.js';
+import { startUserSync } from './user-sync.js';
+
+/** Opens the tasks database, consumes `user.*` events and serves the tasks subgraph. */
+export function startTasks(options: StartSubgraphOptions) {
+  const { config } = options;
+  const log = options.log.child({ service: 'tasks' });
+  return runSubgraph({
+    name: 'tasks',
+    host: config.host,
+    port: options.port ?? config.ports.tasks,
+    databaseUrl: options.databaseUrl ?? config.databaseUrls.tasks,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    schema,
+    migrationsFolder: TASKS_MIGRATIONS,
+    bus: options.bus,
+    log: options.log,
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+    handler: ({ db, relay, ready }) =>
+      createTasksService({
+        deps: { db, onOutboxWrite: () => relay.wake() },
+        routerSecret: config.routerSecret,
+        production: config.production,
+        bodyLimit: config.bodyLimit,
+        log,
+        ready,
+      }),
+    // `bus` here is instrumented: the consumer's lag and failures show in the metrics.
+    consumers: async ({ db, relay, bus }) => [
+      await startUserSync(bus, { db, onOutboxWrite: () => relay.wake(), log: log.child({ consumer: 'user-sync' }) }),
+    ],
+  });
+}

@@ -33,7 +33,7 @@ const config: CodegenConfig = {
   overwrite: true,
   generates: {
     ...subgraph('users', { User: '../models.js#UserModel' }, '../context.js#UsersContext'),
-    ...subgraph('tasks', { Task: '../db/schema.js#TaskRow', User: '../models.js#UserRef' }, '../context.js#TasksContext'),
+    ...subgraph('tasks', { Task: '../db/schema.js#TaskRow', User: '../models.js#UserRef', TaskEvent: '../models.js#TaskEventModel' }, '../context.js#TasksContext'),
     ...subgraph('notifications', { Notification: '../db/schema.js#NotificationRow', User: '../models.js#UserRef', Task: '../models.js#TaskRef' }, '../context.js#NotificationsContext'),
   },
 };

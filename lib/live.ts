@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Repeater } from '@repeaterjs/repeater';
 import { PubSub } from 'graphql-subscriptions';
 import type { Consumer, EventBus } from './events/bus.js';
 import type { AnyEvent, EventType } from './events/envelope.js';
@@ -7,8 +8,14 @@ import type { AnyEvent, EventType } from './events/envelope.js';
 export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
 
 export interface LiveFeed {
-  /** An iterator of the events of these types, from now on; `return()` ends it. */
-  iterate<T extends EventType>(types: readonly T[]): AsyncIterableIterator<LiveEvents[T]>;
+  /**
+   * The events of these types from now on that pass `keep`, mapped by `map` (`undefined`
+   * from `map` drops the event too). `return()` ends it at once and frees its listener.
+   */
+  iterate<T extends EventType, R = LiveEvents[T]>(
+    types: readonly T[],
+    map?: (event: LiveEvents[T]) => R | undefined,
+  ): AsyncIterableIterator<R>;
   stop(): Promise<void>;
 }
 
@@ -27,8 +34,26 @@ export async function startLiveFeed(bus: EventBus, bindings: readonly string[]):
     onEvent: (event) => void pubsub.publish(event.type, event as never),
   });
   return {
-    iterate: <T extends EventType>(types: readonly T[]) =>
-      pubsub.asyncIterableIterator<LiveEvents[T]>([...types]),
+    iterate: <T extends EventType, R = LiveEvents[T]>(
+      types: readonly T[],
+      map: (event: LiveEvents[T]) => R | undefined = (event) => event as unknown as R,
+    ) =>
+      // A Repeater rather than an async generator: a generator waiting for its next event
+      // cannot be returned until one arrives, which would leak the listener of every
+      // subscriber who leaves while the feed is quiet.
+      new Repeater<R>(async (push, stop) => {
+        const source = pubsub.asyncIterableIterator<LiveEvents[T]>([...types]);
+        void (async () => {
+          for (;;) {
+            const next = await source.next();
+            if (next.done) return;
+            const value = map(next.value);
+            if (value !== undefined) await push(value);
+          }
+        })().catch((err: unknown) => stop(err));
+        await stop;
+        await source.return?.();
+      }),
     stop: () => consumer.stop(),
   };
 }

@@ -30,12 +30,14 @@ type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> 
 /** How a subgraph is served: HTTP, plus graphql-ws subscriptions on the same server when it has any. */
 export interface SubgraphHttp {
   handler: HttpHandler;
-  attach?: (server: Server) => { close(): Promise<void> };
+  attach?: (server: Server) => { close(): Promise<void>; active(): number };
 }
 
 /** A running subgraph, with its database and outbox relay (tests inspect them). */
 export type RunningSubgraph<TSchema extends Record<string, unknown> = Record<string, unknown>> = RunningService & {
   runtime: SubgraphRuntime<TSchema>;
+  /** Subscriptions this subgraph is serving to the router right now. */
+  activeSubscriptions(): number;
 };
 
 /** What every subgraph's `start` function takes: `supergraph.ts` and the tests call them alike. */
@@ -119,7 +121,8 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
     port,
     server,
     runtime,
-    stop: async () => {
+    activeSubscriptions: () => subscriptions?.active() ?? 0,
+    stop: once(async () => {
       await Promise.all(consumers.map((c) => c.stop()));
       await subscriptions?.close();
       await closeServer(server);
@@ -128,6 +131,12 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
       unsample();
       await database.close();
       log.info(`${options.name} subgraph stopped`);
-    },
+    }),
   };
+}
+
+/** `fn` run at most once; later calls get the first call's promise. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
 }

@@ -26,7 +26,7 @@ export interface SubgraphContext extends RequestContext {
 
 export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   /** The subgraph's name, in metrics and logs. */
-  name?: string;
+  name: string;
   /** Path of the subgraph's `schema.graphql`, the source of truth of its API. */
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
@@ -50,7 +50,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   const apollo = new ApolloServer<TContext>({
     schema,
     ...commonApolloOptions<TContext>({
-      service: options.name ?? 'subgraph',
+      service: options.name,
       production: options.production,
       landingPage: 'none',
     }),
@@ -75,8 +75,10 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
    * router may connect (its `connection_init` is signed); each `subscribe` carries the
    * viewer's signed claims in `extensions.claims`, so one socket serves many viewers.
    */
-  const attach = (server: Server): { close(): Promise<void> } => {
+  const attach = (server: Server): { close(): Promise<void>; active(): number } => {
     const wss = new WebSocketServer({ server, path: '/graphql' });
+    // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
+    const connections = new Set<{ subscriptions: Record<string, unknown> }>();
     const claimsOf = (payload: SubscribePayload) => {
       const signed = payload.extensions?.[CLAIMS_EXTENSION];
       if (!signed || typeof signed !== 'object') return null;
@@ -85,7 +87,14 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     const disposable = useServer<Record<string, unknown> | undefined>(
       {
         schema,
-        onConnect: (ctx) => verifyClaims((ctx.connectionParams ?? {}) as Record<string, string>, options.routerSecret) !== null,
+        onConnect: (ctx) => {
+          if (verifyClaims((ctx.connectionParams ?? {}) as Record<string, string>, options.routerSecret) === null) return false;
+          connections.add(ctx);
+          return true;
+        },
+        onClose: (ctx) => {
+          connections.delete(ctx);
+        },
         onSubscribe: (_ctx, _id, payload) => {
           if (!claimsOf(payload)) return [unauthenticated('Subscriptions must come through the router')];
           return undefined;
@@ -101,6 +110,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
       wss,
     );
     return {
+      active: () => [...connections].reduce((n, c) => n + Object.values(c.subscriptions).filter(Boolean).length, 0),
       close: async () => {
         await disposable.dispose();
         await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -13,7 +13,7 @@ import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { authenticateRequest, type TokenVerification } from './auth.js';
 import { operationLimits } from './limits.js';
-import { createSubscriptionServer } from './subscriptions.js';
+import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
 
 export interface RouterContext extends RequestContext {
   claims: Claims;
@@ -108,6 +108,7 @@ export async function createRouter(options: RouterOptions) {
       return source;
     },
   });
+  const supergraph = watchSupergraph(gateway);
   const armor = operationLimits(options.limits, options.production);
   const common = commonApolloOptions<RouterContext>({
     service: 'router',
@@ -163,7 +164,7 @@ export async function createRouter(options: RouterOptions) {
       httpServer = server;
       subscriptions = createSubscriptionServer({
         server,
-        gateway,
+        supergraph,
         dataSources,
         subgraphUrls: urls,
         routerSecret: options.routerSecret,
@@ -190,6 +191,7 @@ export async function createRouter(options: RouterOptions) {
     stop: async () => {
       await subscriptions?.close();
       if (httpServer) await closeServer(httpServer);
+      supergraph.stop();
       await apollo.stop();
     },
   };

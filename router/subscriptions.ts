@@ -40,7 +40,8 @@ export const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
 
 export interface SubscriptionServerOptions {
   server: Server;
-  gateway: ApolloGateway;
+  /** The planner state of the gateway's current supergraph (see `watchSupergraph`). */
+  supergraph: SupergraphWatch;
   /** The router's signed data sources by subgraph name: `rest` of a plan is fetched through them. */
   dataSources: ReadonlyMap<string, GraphQLDataSource<RouterContext>>;
   /** GraphQL HTTP URL of each subgraph; its WebSocket is the same URL with ws(s):. */
@@ -65,7 +66,7 @@ export interface SubscriptionStats {
   upstreamSockets: number;
 }
 
-interface PlannerState {
+export interface PlannerState {
   apiSchema: Schema;
   apiGraphQLSchema: GraphQLSchema;
   supergraphSchema: GraphQLSchema;
@@ -84,10 +85,18 @@ type RequestContextOf = Parameters<typeof executeQueryPlan>[2];
  * run the plan's `rest` through the gateway's own `executeQueryPlan`, with the event
  * standing in as the result of the primary fetch. Only exported gateway APIs are used.
  */
-export function createSubscriptionServer(options: SubscriptionServerOptions) {
-  const log = options.log.child({ component: 'subscriptions' });
+export interface SupergraphWatch {
+  current(): PlannerState | undefined;
+  stop(): void;
+}
+
+/**
+ * Keeps a query planner for the supergraph the gateway serves, rebuilt on every schema
+ * load or update. Call before the gateway loads: the gateway tells only later listeners.
+ */
+export function watchSupergraph(gateway: ApolloGateway): SupergraphWatch {
   let state: PlannerState | undefined;
-  const unsubscribeSchema = options.gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
+  const stop = gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     const supergraph = Supergraph.build(coreSupergraphSdl);
     state = {
       apiSchema: supergraph.apiSchema(),
@@ -96,6 +105,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       planner: new QueryPlanner(supergraph),
     };
   });
+  return { current: () => state, stop };
+}
+
+export function createSubscriptionServer(options: SubscriptionServerOptions) {
+  const log = options.log.child({ component: 'subscriptions' });
 
   // ---------------------------------------------------------------- upstream sockets
   const clients = new Map<string, Client>();
@@ -264,7 +278,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     variables: Record<string, unknown>;
     context: RouterContext;
   }): AsyncIterable<ExecutionResult> | ExecutionResult {
-    const planState = state;
+    const planState = options.supergraph.current();
     if (!planState) return { errors: [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })] };
     const operation = operationFromDocument(planState.apiSchema, request.document, {
       ...(request.operationName ? { operationName: request.operationName } : {}),
@@ -315,7 +329,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         clearTimeout(ctx.extra.expiry);
       },
       onSubscribe: (ctx, _id, payload) => {
-        const planState = state;
+        const planState = options.supergraph.current();
         const viewer = ctx.extra.viewer ?? { claims: ANONYMOUS, expiresAt: null };
         if (!planState) return [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })];
         let document: DocumentNode;
@@ -388,13 +402,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     }),
     /** Closes client sockets with 1001 (going away) and every upstream socket. */
     close: async () => {
-      unsubscribeSchema();
       for (const stop of unsample) stop();
       for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
       await disposable.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       for (const hub of [...hubs.values()]) hub.dispose();
-      await Promise.all([...clients.values()].map((c) => c.dispose()));
+      // dispose() rejects when a reconnect attempt was under way: the socket is gone either way.
+      await Promise.all([...clients.values()].map(async (c) => Promise.resolve(c.dispose()).catch(() => {})));
     },
   };
 }

@@ -19,6 +19,8 @@ export interface TestSupergraph {
   supergraph: RunningSupergraph;
   bus: EventBus;
   namespace: string;
+  /** The Postgres database of each subgraph (a second replica may share one). */
+  databaseUrls: Record<SubgraphName, string>;
   /** SQL statements sent per subgraph since start (or since `resetQueryCount`). */
   queries: Record<SubgraphName, string[]>;
   gql<T = Record<string, unknown>>(
@@ -82,6 +84,7 @@ export async function startTestSupergraph(options: { amqpUrl?: string } = {}): P
     supergraph,
     bus,
     namespace,
+    databaseUrls: Object.fromEntries(SUBGRAPHS.map((n) => [n, databases[n].url])) as Record<SubgraphName, string>,
     queries,
     gql: (query, options) => postGraphQL(url, query, options),
     stop: async () => {

@@ -20,6 +20,7 @@ export interface NotificationsServiceOptions {
 /** The notifications subgraph as a request handler: a pure factory over its dependencies. */
 export function createNotificationsService(options: NotificationsServiceOptions) {
   return createSubgraphServer<NotificationsContext>({
+    name: 'notifications',
     schemaPath: NOTIFICATIONS_SCHEMA_PATH,
     resolvers,
     routerSecret: options.routerSecret,

@@ -1,12 +1,15 @@
+import { startLiveFeed } from '#lib/live.js';
 import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { startConsumers } from './events.js';
 import { createNotificationsService, NOTIFICATIONS_MIGRATIONS } from './server.js';
 
 /** Opens the notifications database, consumes task and user events, and serves the subgraph. */
-export function startNotifications(options: StartSubgraphOptions) {
+export async function startNotifications(options: StartSubgraphOptions) {
   const { config } = options;
   const log = options.log.child({ service: 'notifications' });
+  // One exclusive queue per process: every replica sees every notification for its subscribers.
+  const live = await startLiveFeed(options.bus, ['notification.created']);
   return runSubgraph({
     name: 'notifications',
     host: config.host,
@@ -19,17 +22,22 @@ export function startNotifications(options: StartSubgraphOptions) {
     bus: options.bus,
     log: options.log,
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
-    handler: async ({ db, ready }) => {
-      const { handler } = await createNotificationsService({
-        deps: { db },
+    handler: ({ db, ready }) =>
+      createNotificationsService({
+        deps: { db, live },
         routerSecret: config.routerSecret,
         production: config.production,
         bodyLimit: config.bodyLimit,
         log,
         ready,
-      });
-      return handler;
-    },
-    consumers: ({ db, relay }) => startConsumers({ db, bus: options.bus, log, onOutboxWrite: () => relay.wake() }),
+      }),
+    // `bus` here is instrumented: consumer lag and failures show in the metrics.
+    consumers: async ({ db, relay, bus }) => [
+      ...(await startConsumers({ db, bus, log, onOutboxWrite: () => relay.wake() })),
+      live,
+    ],
+  }).catch(async (err: unknown) => {
+    await live.stop();
+    throw err;
   });
 }

@@ -1,4 +1,5 @@
 import type { Database } from '#lib/db.js';
+import type { LiveFeed } from '#lib/live.js';
 import type { SubgraphContext } from '#lib/subgraph.js';
 import type { schema } from './db/schema.js';
 import type { TasksLoaders } from './loaders.js';
@@ -8,6 +9,8 @@ export interface TasksDeps {
   db: Database<typeof schema>;
   /** Called after a transaction that wrote to the outbox commits, so the relay publishes now. */
   onOutboxWrite: () => void;
+  /** This process's live `task.*` fan-out, read by `Subscription.taskChanged`. */
+  live: LiveFeed;
 }
 
 export interface TasksContext extends SubgraphContext {

@@ -20,6 +20,7 @@ export interface TasksServiceOptions {
 /** The tasks subgraph as a request handler: a pure factory over its dependencies. */
 export function createTasksService(options: TasksServiceOptions) {
   return createSubgraphServer<TasksContext>({
+    name: 'tasks',
     schemaPath: TASKS_SCHEMA_PATH,
     resolvers,
     routerSecret: options.routerSecret,

@@ -1,12 +1,15 @@
+import { startLiveFeed } from '#lib/live.js';
 import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { createTasksService, TASKS_MIGRATIONS } from './server.js';
 import { startUserSync } from './user-sync.js';
 
 /** Opens the tasks database, consumes `user.*` events and serves the tasks subgraph. */
-export function startTasks(options: StartSubgraphOptions) {
+export async function startTasks(options: StartSubgraphOptions) {
   const { config } = options;
   const log = options.log.child({ service: 'tasks' });
+  // One exclusive queue per process: every replica sees every change for its subscribers.
+  const live = await startLiveFeed(options.bus, ['task.*']);
   return runSubgraph({
     name: 'tasks',
     host: config.host,
@@ -21,7 +24,7 @@ export function startTasks(options: StartSubgraphOptions) {
     ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     handler: ({ db, relay, ready }) =>
       createTasksService({
-        deps: { db, onOutboxWrite: () => relay.wake() },
+        deps: { db, onOutboxWrite: () => relay.wake(), live },
         routerSecret: config.routerSecret,
         production: config.production,
         bodyLimit: config.bodyLimit,
@@ -31,6 +34,10 @@ export function startTasks(options: StartSubgraphOptions) {
     // `bus` here is instrumented: the consumer's lag and failures show in the metrics.
     consumers: async ({ db, relay, bus }) => [
       await startUserSync(bus, { db, onOutboxWrite: () => relay.wake(), log: log.child({ consumer: 'user-sync' }) }),
+      live,
     ],
+  }).catch(async (err: unknown) => {
+    await live.stop();
+    throw err;
   });
 }

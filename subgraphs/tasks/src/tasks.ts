@@ -9,6 +9,9 @@ import type { NewTaskRow, schema, TaskPriority, TaskRow, TaskStatus } from './db
 import { taskAssigned, taskCreated, taskDeleted, taskUpdated } from './events.js';
 import * as valid from './validation.js';
 
+/** What the writes need: the database, and the relay's wake-up after commit. */
+type WriteDeps = Pick<TasksDeps, 'db' | 'onOutboxWrite'>;
+
 /**
  * The task mutations. Each checks its input first, then in one transaction locks the task,
  * checks access, writes the change and its events to the outbox: a change and its event
@@ -66,7 +69,7 @@ async function requireAssignable(tx: Db, viewer: Viewer, userId: string, field: 
   if (!known) throw badUserInput('No such user to assign the task to', field);
 }
 
-export async function createTask(deps: TasksDeps, viewer: Viewer, input: CreateTaskInput): Promise<TaskRow> {
+export async function createTask(deps: WriteDeps, viewer: Viewer, input: CreateTaskInput): Promise<TaskRow> {
   const values: NewTaskRow = {
     title: valid.title(input.title),
     description: valid.description(input.description),
@@ -90,7 +93,7 @@ export async function createTask(deps: TasksDeps, viewer: Viewer, input: CreateT
   return task;
 }
 
-export async function updateTask(deps: TasksDeps, viewer: Viewer, id: string, input: UpdateTaskInput): Promise<TaskRow> {
+export async function updateTask(deps: WriteDeps, viewer: Viewer, id: string, input: UpdateTaskInput): Promise<TaskRow> {
   const patch = taskPatch(input);
   const { task, changed } = await deps.db.transaction(async (tx) => {
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
@@ -107,7 +110,7 @@ export async function updateTask(deps: TasksDeps, viewer: Viewer, id: string, in
 }
 
 export async function assignTask(
-  deps: TasksDeps,
+  deps: WriteDeps,
   viewer: Viewer,
   id: string,
   assigneeId: string | null | undefined,
@@ -127,7 +130,7 @@ export async function assignTask(
 }
 
 /** Returns the id of the deleted task. */
-export async function deleteTask(deps: TasksDeps, viewer: Viewer, id: string): Promise<string> {
+export async function deleteTask(deps: WriteDeps, viewer: Viewer, id: string): Promise<string> {
   const deleted = await deps.db.transaction(async (tx) => {
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
     requireManager(viewer, current, 'delete');

@@ -86,6 +86,12 @@ export type QueryNotificationsArgs = {
   unreadOnly?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** Notifications for the subscriber, as they are created. */
+  notificationReceived: Notification;
+};
+
 /** Owned by the tasks subgraph, which answers null for a task the viewer may not see. */
 export type Task = {
   __typename?: 'Task';
@@ -218,6 +224,7 @@ export type ResolversTypes = {
   NotificationKind: NotificationKind;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Task: ResolverTypeWrapper<TaskRef>;
   User: ResolverTypeWrapper<UserRef>;
 };
@@ -235,6 +242,7 @@ export type ResolversParentTypes = {
   NotificationEdge: Omit<NotificationEdge, 'node'> & { node: ResolversParentTypes['Notification'] };
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  Subscription: Record<PropertyKey, never>;
   Task: TaskRef;
   User: UserRef;
 };
@@ -280,6 +288,10 @@ export type QueryResolvers<ContextType = NotificationsContext, ParentType extend
   unreadNotificationCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type SubscriptionResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  notificationReceived?: SubscriptionResolver<ResolversTypes['Notification'], "notificationReceived", ParentType, ContextType>;
+};
+
 export type TaskResolvers<ContextType = NotificationsContext, ParentType extends ResolversParentTypes['Task'] = ResolversParentTypes['Task']> = {
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
@@ -299,6 +311,7 @@ export type Resolvers<ContextType = NotificationsContext> = {
   NotificationEdge?: NotificationEdgeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Task?: TaskResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };

@@ -16,6 +16,13 @@ if (readFileSync(SUPERGRAPH_PATH, 'utf8') !== composeSupergraph()) {
   problems.push('schema/supergraph.graphql is stale: run `npm run compose`');
 }
 
+// The API contract is owned outside this repository (shared/contract); the committed copy
+// that test/contract checks against must be the current one wherever shared/ is at hand.
+const sharedContract = '../shared/contract/api.graphql';
+if (existsSync(sharedContract) && readFileSync(sharedContract, 'utf8') !== readFileSync('schema/contract.graphql', 'utf8')) {
+  problems.push('schema/contract.graphql differs from ../shared/contract/api.graphql: copy it over');
+}
+
 try {
   execFileSync(bin('graphql-codegen'), ['--config', 'codegen.ts', '--check'], { stdio: 'pipe' });
 } catch {

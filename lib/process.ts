@@ -1,8 +1,9 @@
-import type { Config } from './config.js';
+import { loadConfig, type Config, type SubgraphName } from './config.js';
 import type { EventBus } from './events/bus.js';
 import { createAmqpBus } from './events/amqp.js';
 import { createMemoryBus } from './events/memory.js';
-import type { Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
+import type { RunningService, StartSubgraphOptions } from './service.js';
 
 /**
  * The bus of this process: RabbitMQ when AMQP_URL is set, else the in-process broker,
@@ -54,4 +55,23 @@ export function warnAboutConfig(config: Config, log: Logger): void {
       'secrets not set: generated random ones for this run (tokens will not survive a restart; set them in .env)',
     );
   }
+}
+
+/**
+ * The main of a subgraph run as its own process (one container): config from the
+ * environment, its own logger and bus, graceful shutdown on SIGTERM.
+ */
+export async function runAlone(
+  name: SubgraphName,
+  start: (options: StartSubgraphOptions) => Promise<RunningService>,
+): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger({ level: config.logLevel, name });
+  warnAboutConfig(config, log);
+  const bus = await openEventBus(config, log, name);
+  const service = await start({ config, bus, log });
+  onShutdown(async () => {
+    await service.stop();
+    await bus.close();
+  }, log);
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Config } from './config.js';
+import type { Config, SubgraphName } from './config.js';
 import { openDatabase, type Database } from './db.js';
 import type { Consumer, EventBus } from './events/bus.js';
 import { startOutboxRelay, type OutboxRelay } from './events/outbox.js';
@@ -59,7 +59,7 @@ export interface SubgraphRuntime<TSchema extends Record<string, unknown>> {
 }
 
 export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
-  name: string;
+  name: SubgraphName;
   host: string;
   port: number;
   databaseUrl: string | undefined;
@@ -75,6 +75,25 @@ export interface RunSubgraphOptions<TSchema extends Record<string, unknown>> {
   consumers?: (runtime: SubgraphRuntime<TSchema> & { bus: EventBus }) => Promise<Consumer[]>;
   /** Called for every SQL statement (tests and benchmarks count them). */
   onQuery?: (query: string) => void;
+}
+
+/**
+ * The options of `runSubgraph` that come from the config, for the subgraph `name`, with the
+ * overrides of `StartSubgraphOptions` (tests: port 0, another database).
+ */
+export function subgraphRunOptions(name: SubgraphName, options: StartSubgraphOptions) {
+  const { config } = options;
+  return {
+    name,
+    host: config.host,
+    port: options.port ?? config.ports[name],
+    databaseUrl: options.databaseUrl ?? config.databaseUrls[name],
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    bus: options.bus,
+    log: options.log,
+    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
+  };
 }
 
 /**

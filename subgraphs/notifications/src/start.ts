@@ -1,5 +1,5 @@
 import { startLiveFeed } from '#lib/live.js';
-import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
+import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { startConsumers } from './events.js';
 import { createNotificationsService, NOTIFICATIONS_MIGRATIONS } from './server.js';
@@ -11,17 +11,9 @@ export async function startNotifications(options: StartSubgraphOptions) {
   // One exclusive queue per process: every replica sees every notification for its subscribers.
   const live = await startLiveFeed(options.bus, ['notification.created']);
   return runSubgraph({
-    name: 'notifications',
-    host: config.host,
-    port: options.port ?? config.ports.notifications,
-    databaseUrl: options.databaseUrl ?? config.databaseUrls.notifications,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
+    ...subgraphRunOptions('notifications', options),
     schema,
     migrationsFolder: NOTIFICATIONS_MIGRATIONS,
-    bus: options.bus,
-    log: options.log,
-    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     handler: ({ db, ready }) =>
       createNotificationsService({
         deps: { db, live },

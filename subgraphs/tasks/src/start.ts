@@ -1,5 +1,5 @@
 import { startLiveFeed } from '#lib/live.js';
-import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
+import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { createTasksService, TASKS_MIGRATIONS } from './server.js';
 import { startUserSync } from './user-sync.js';
@@ -11,17 +11,9 @@ export async function startTasks(options: StartSubgraphOptions) {
   // One exclusive queue per process: every replica sees every change for its subscribers.
   const live = await startLiveFeed(options.bus, ['task.*']);
   return runSubgraph({
-    name: 'tasks',
-    host: config.host,
-    port: options.port ?? config.ports.tasks,
-    databaseUrl: options.databaseUrl ?? config.databaseUrls.tasks,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
+    ...subgraphRunOptions('tasks', options),
     schema,
     migrationsFolder: TASKS_MIGRATIONS,
-    bus: options.bus,
-    log: options.log,
-    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     handler: ({ db, relay, ready }) =>
       createTasksService({
         deps: { db, onOutboxWrite: () => relay.wake(), live },

@@ -1,4 +1,4 @@
-import { runSubgraph, type StartSubgraphOptions } from '#lib/service.js';
+import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
 import { schema } from './db/schema.js';
 import { createUsersService, USERS_MIGRATIONS } from './server.js';
 
@@ -6,17 +6,9 @@ import { createUsersService, USERS_MIGRATIONS } from './server.js';
 export function startUsers(options: StartSubgraphOptions) {
   const { config } = options;
   return runSubgraph({
-    name: 'users',
-    host: config.host,
-    port: options.port ?? config.ports.users,
-    databaseUrl: options.databaseUrl ?? config.databaseUrls.users,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
+    ...subgraphRunOptions('users', options),
     schema,
     migrationsFolder: USERS_MIGRATIONS,
-    bus: options.bus,
-    log: options.log,
-    ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     handler: ({ db, relay, ready }) =>
       createUsersService({
         deps: {

@@ -23,14 +23,15 @@ export const REDACT_PATHS = [
 ];
 
 /** The root logger of one process; services take children named after themselves. */
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+export function createLogger(options: { level: string; name?: string; destination?: NodeJS.WritableStream }): Logger {
+  const settings = {
     level: options.level,
     ...(options.name ? { name: options.name } : {}),
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
 /** Header carrying the request id from the router to subgraphs. */

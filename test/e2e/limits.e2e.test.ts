@@ -19,6 +19,28 @@ it('refuses more aliases than allowed', async () => {
   expect(errorOf(res)?.message).toMatch(/aliases/i);
 });
 
+it('refuses an operation deeper than allowed', async () => {
+  const deep = '{ me { tasks { edges { node { owner { tasks { edges { node { owner { tasks { edges { node { id } } } } } } } } } } } } }';
+  const res = await sg.gql(deep, { token: user.accessToken });
+  expect(res.status).toBe(400);
+  expect(errorOf(res)?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+  expect(errorOf(res)?.message).toMatch(/depth/i);
+  // One level less is served.
+  const shallow = '{ me { tasks { edges { node { owner { tasks { edges { node { owner { id } } } } } } } } } }';
+  expect((await sg.gql(shallow, { token: user.accessToken })).status).toBe(200);
+});
+
+it('refuses nested pages of 100 as too costly, and serves one', async () => {
+  const page = 'edges { node { title status owner { displayName } assignee { displayName } } }';
+  const one = await sg.gql(`{ tasks(first: 100) { ${page} } }`, { token: user.accessToken });
+  expect(one.status).toBe(200);
+  const nested = await sg.gql(`{ me { tasks(first: 100) { edges { node { owner { tasks(first: 100) { ${page} } } } } } } }`, {
+    token: user.accessToken,
+  });
+  expect(nested.status).toBe(400);
+  expect(errorOf(nested)?.message).toMatch(/cost/i);
+});
+
 it('refuses a document with too many tokens', async () => {
   const fields = Array.from({ length: sg.config.limits.maxTokens }, () => 'id').join(' ');
   const res = await sg.gql(`{ me { ${fields} } }`, { token: user.accessToken });

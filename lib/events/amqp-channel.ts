@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
 import type { Logger } from '../log.js';
-import type { busNames } from './bus.js';
+import { WORK_QUEUES, type busNames } from './bus.js';
 import { sleep } from './timing.js';
 
 /** Pieces shared by the RabbitMQ transport's channels (publisher, work consumers, live fan-out). */
@@ -24,6 +24,15 @@ export async function assertTopology(channel: Channel, names: Names): Promise<vo
   await channel.assertExchange(names.deadLetterExchange, 'topic', { durable: true });
   await channel.assertQueue(names.deadLetterQueue, { durable: true });
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '#');
+  for (const [queue, bindings] of Object.entries(WORK_QUEUES)) {
+    await assertWorkQueue(channel, names, names.queue(queue), bindings);
+  }
+}
+
+/** A durable work queue that dead-letters what its consumers reject, bound to `bindings`. */
+export async function assertWorkQueue(channel: Channel, names: Names, queue: string, bindings: readonly string[]): Promise<void> {
+  await channel.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': names.deadLetterExchange } });
+  for (const pattern of bindings) await channel.bindQueue(queue, names.exchange, pattern);
 }
 
 /** A one-shot signal for "the first setup of this channel finished". */

@@ -1,7 +1,7 @@
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../log.js';
-import { assertTopology, deferred, firstSetup, watchChannel, type Context } from './amqp-channel.js';
+import { assertTopology, assertWorkQueue, deferred, firstSetup, watchChannel, type Context } from './amqp-channel.js';
 import type { EventHandler } from './bus.js';
 import { PoisonMessageError, parseEvent } from './envelope.js';
 import { sleep, trySettle } from './timing.js';
@@ -50,11 +50,7 @@ export class WorkConsumer {
         if (this.stopping || generation !== this.generation) return;
         try {
           await assertTopology(channel, names);
-          await channel.assertQueue(this.queue, {
-            durable: true,
-            arguments: { 'x-dead-letter-exchange': names.deadLetterExchange },
-          });
-          for (const pattern of this.bindings) await channel.bindQueue(this.queue, names.exchange, pattern);
+          await assertWorkQueue(channel, names, this.queue, this.bindings);
           await channel.prefetch(this.prefetch);
           watchChannel(this.ctx, channel, () => this.current?.channel === channel, (why) => this.reopen(why));
           const { consumerTag } = await channel.consume(this.queue, (msg) => {

@@ -7,6 +7,18 @@ export const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';
 export const DEAD_LETTER_QUEUE = 'supergraph.events.dead';
 
 /**
+ * The durable work queues of the contract (shared/contract/events.md) with their bindings.
+ * Every bus declares all of them as soon as it connects, whichever service it belongs to,
+ * so an event published before its consumer first started (a fresh deployment, services
+ * started in any order) waits in its queue instead of being unroutable and lost.
+ */
+export const WORK_QUEUES: Readonly<Record<string, readonly string[]>> = {
+  'tasks.user-sync': ['user.*'],
+  'notifications.task-events': ['task.*'],
+  'notifications.user-sync': ['user.*'],
+};
+
+/**
  * Handles one event of a work queue. Resolving acknowledges it. Throwing
  * `PoisonMessageError` dead-letters it at once; any other error means "not now" and the
  * event is delivered again later. Handlers must be idempotent (see `applyOnce`).

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { topicMatches, type ConsumeOptions, type Consumer, type EventBus, type EventHandler, type LiveOptions } from './bus.js';
+import { topicMatches, WORK_QUEUES, type ConsumeOptions, type Consumer, type EventBus, type EventHandler, type LiveOptions } from './bus.js';
 import { PoisonMessageError, parseEvent, type AnyEvent, type EventEnvelope } from './envelope.js';
 import { sleep } from './timing.js';
 
@@ -75,6 +75,19 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
   const live = new Set<LiveSubscriber>();
   const dead: DeadLetter[] = [];
   let closed = false;
+
+  const declareQueue = (name: string, bindings: readonly string[]): Queue => {
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = { name, bindings: new Set(), ready: [], consumers: [], next: 0, pumpScheduled: false };
+      queues.set(name, queue);
+    }
+    for (const pattern of bindings) queue.bindings.add(pattern);
+    return queue;
+  };
+  // As on RabbitMQ, the contract's work queues exist before any consumer: nothing published
+  // before a service's consumers start is lost.
+  for (const [name, bindings] of Object.entries(WORK_QUEUES)) declareQueue(name, bindings);
 
   const route = (message: Message) => {
     for (const queue of queues.values()) {
@@ -196,12 +209,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
 
     async consume({ queue: name, bindings, handler, prefetch = 1 }: ConsumeOptions): Promise<Consumer> {
       if (closed) throw new Error('event bus is closed');
-      let queue = queues.get(name);
-      if (!queue) {
-        queue = { name, bindings: new Set(), ready: [], consumers: [], next: 0, pumpScheduled: false };
-        queues.set(name, queue);
-      }
-      for (const pattern of bindings) queue.bindings.add(pattern);
+      const queue = declareQueue(name, bindings);
       const consumer: WorkConsumer = {
         handler,
         prefetch: Math.max(1, prefetch),

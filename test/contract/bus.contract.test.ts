@@ -103,6 +103,17 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     expect(r.seen[0]).toEqual(event);
   });
 
+  it('keeps events for the contract work queues before their consumer ever started', async () => {
+    // The users service publishes before the tasks service first starts (a fresh deployment).
+    const early = userCreated('early');
+    await h.bus.publish([early]);
+    const tasks = await h.replica();
+    const r = recorder();
+    await tasks.consume({ queue: 'tasks.user-sync', bindings: ['user.*'], handler: r.handler });
+    await waitFor(() => r.seen.length === 1);
+    expect(r.ids()).toEqual([early.id]);
+  });
+
   it('shares a work queue between replicas: each event is handled once in total', async () => {
     const other = await h.replica();
     const byReplica = new Map<string, string[]>([['a', []], ['b', []]]);

@@ -1,5 +1,5 @@
 import { connect, type Channel, type ChannelModel } from 'amqplib';
-import { busNames } from '#lib/events/bus.js';
+import { busNames, WORK_QUEUES } from '#lib/events/bus.js';
 import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
 import { TEST_AMQP_URL } from './services.js';
 
@@ -33,13 +33,14 @@ export async function tapEvents(namespace: string, pattern = '#'): Promise<Event
   };
 }
 
-/** Deletes the exchanges and queues a test made under `namespace`. */
+/** Deletes the exchanges and queues a test made under `namespace` (the contract's work queues included). */
 export async function deleteNamespace(namespace: string, queues: readonly string[] = []): Promise<void> {
   const names = busNames({ namespace });
   const conn = await connect(TEST_AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    for (const q of [...queues.map(names.queue), names.deadLetterQueue]) await ch.deleteQueue(q);
+    for (const q of [...new Set([...queues, ...Object.keys(WORK_QUEUES)])].map(names.queue)) await ch.deleteQueue(q);
+    await ch.deleteQueue(names.deadLetterQueue);
     await ch.deleteExchange(names.exchange);
     await ch.deleteExchange(names.deadLetterExchange);
   } finally {

@@ -90,7 +90,7 @@ export async function startTestSupergraph(options: { amqpUrl?: string } = {}): P
     stop: async () => {
       await supergraph.stop();
       await bus.close();
-      await deleteNamespace(namespace, ['tasks.user-sync', 'notifications.task-events', 'notifications.user-sync']);
+      await deleteNamespace(namespace);
       await Promise.all(Object.values(databases).map((d) => d.drop()));
     },
   };

@@ -9,6 +9,7 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import { commonApolloOptions } from './apollo.js';
+import type { Config } from './config.js';
 import { verifyClaims, type Claims } from './auth/claims.js';
 import { unauthenticated } from './errors.js';
 import { createGraphQLHandler, type RequestContext } from './http.js';
@@ -22,6 +23,26 @@ export const CLAIMS_EXTENSION = 'claims';
 /** What every subgraph resolver sees: the router-signed claims and the request's logger. */
 export interface SubgraphContext extends RequestContext {
   claims: Claims;
+}
+
+/** What every subgraph's `create…Service` factory takes besides its own dependencies. */
+export interface SubgraphServiceOptions<TDeps> {
+  deps: TDeps;
+  routerSecret: string;
+  production: boolean;
+  bodyLimit: number;
+  log: Logger;
+  ready?: () => Promise<void>;
+}
+
+/** The service options a subgraph's `start` takes from the config. */
+export function serviceOptions<TDeps>(
+  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit'>,
+  deps: TDeps,
+  log: Logger,
+  ready: () => Promise<void>,
+): SubgraphServiceOptions<TDeps> {
+  return { deps, routerSecret: config.routerSecret, production: config.production, bodyLimit: config.bodyLimit, log, ready };
 }
 
 export interface SubgraphServerOptions<TContext extends SubgraphContext> {

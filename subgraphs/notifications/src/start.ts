@@ -1,5 +1,6 @@
 import { startLiveFeed } from '#lib/live.js';
 import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
+import { serviceOptions } from '#lib/subgraph.js';
 import { schema } from './db/schema.js';
 import { startConsumers } from './events.js';
 import { createNotificationsService, NOTIFICATIONS_MIGRATIONS } from './server.js';
@@ -15,14 +16,7 @@ export async function startNotifications(options: StartSubgraphOptions) {
     schema,
     migrationsFolder: NOTIFICATIONS_MIGRATIONS,
     handler: ({ db, ready }) =>
-      createNotificationsService({
-        deps: { db, live },
-        routerSecret: config.routerSecret,
-        production: config.production,
-        bodyLimit: config.bodyLimit,
-        log,
-        ready,
-      }),
+      createNotificationsService(serviceOptions(config, { db, live }, log, ready)),
     // `bus` here is instrumented: consumer lag and failures show in the metrics.
     consumers: async ({ db, relay, bus }) => [
       ...(await startConsumers({ db, bus, log, onOutboxWrite: () => relay.wake() })),

@@ -1,5 +1,6 @@
 import { startLiveFeed } from '#lib/live.js';
 import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
+import { serviceOptions } from '#lib/subgraph.js';
 import { schema } from './db/schema.js';
 import { createTasksService, TASKS_MIGRATIONS } from './server.js';
 import { startUserSync } from './user-sync.js';
@@ -15,14 +16,7 @@ export async function startTasks(options: StartSubgraphOptions) {
     schema,
     migrationsFolder: TASKS_MIGRATIONS,
     handler: ({ db, relay, ready }) =>
-      createTasksService({
-        deps: { db, onOutboxWrite: () => relay.wake(), live },
-        routerSecret: config.routerSecret,
-        production: config.production,
-        bodyLimit: config.bodyLimit,
-        log,
-        ready,
-      }),
+      createTasksService(serviceOptions(config, { db, onOutboxWrite: () => relay.wake(), live }, log, ready)),
     // `bus` here is instrumented: the consumer's lag and failures show in the metrics.
     consumers: async ({ db, relay, bus }) => [
       await startUserSync(bus, { db, onOutboxWrite: () => relay.wake(), log: log.child({ consumer: 'user-sync' }) }),

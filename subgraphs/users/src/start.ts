@@ -1,4 +1,5 @@
 import { runSubgraph, subgraphRunOptions, type StartSubgraphOptions } from '#lib/service.js';
+import { serviceOptions } from '#lib/subgraph.js';
 import { schema } from './db/schema.js';
 import { createUsersService, USERS_MIGRATIONS } from './server.js';
 
@@ -9,19 +10,14 @@ export function startUsers(options: StartSubgraphOptions) {
     ...subgraphRunOptions('users', options),
     schema,
     migrationsFolder: USERS_MIGRATIONS,
-    handler: ({ db, relay, ready }) =>
-      createUsersService({
-        deps: {
-          db,
-          jwt: { ...config.jwt },
-          refreshTokenTtl: config.jwt.refreshTokenTtl,
-          onOutboxWrite: () => relay.wake(),
-        },
-        routerSecret: config.routerSecret,
-        production: config.production,
-        bodyLimit: config.bodyLimit,
-        log: options.log.child({ service: 'users' }),
-        ready,
-      }),
+    handler: ({ db, relay, ready }) => {
+      const deps = {
+        db,
+        jwt: { ...config.jwt },
+        refreshTokenTtl: config.jwt.refreshTokenTtl,
+        onOutboxWrite: () => relay.wake(),
+      };
+      return createUsersService(serviceOptions(config, deps, options.log.child({ service: 'users' }), ready));
+    },
   });
 }

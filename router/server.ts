@@ -11,7 +11,9 @@ import { closeServer, createGraphQLHandler, type RequestContext } from '#lib/htt
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
-import { authenticateRequest, type TokenVerification } from './auth.js';
+import { createAuthenticator, type TokenVerification } from './auth.js';
+import { entityFetchOf, mergeEntityFetches, splitEntityResponse, type EntityFetch } from './batching.js';
+import { createSubgraphFetcher, type SubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
 import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
 
@@ -30,6 +32,32 @@ export interface RouterOptions {
   subgraphTimeoutMs: number;
   limits: OperationLimits;
   log: Logger;
+  /**
+   * Experimental performance work of issue #7, OFF by default: verified tokens remembered
+   * until they expire (auth.ts), subgraph requests over keep-alive node:http with identical
+   * in-flight queries of one viewer shared (fetcher.ts). Only `npm run bench` turns it on, to
+   * measure it side by side; it is not the default because under SIGTERM mid-load
+   * (test/e2e/shutdown.e2e.test.ts) some in-flight requests failed with it.
+   */
+  optimizations?: boolean;
+  /**
+   * Sends the entity fetches of one request to one subgraph, issued together, as one
+   * operation (batching.ts): one round trip and one SQL statement per subgraph instead of
+   * one per reference path. Off by default: the router's observable cost per operation
+   * (e.g. the statements counted in test/e2e/tasks.e2e.test.ts) changes with it.
+   */
+  entityBatching?: boolean;
+}
+
+type GatewayGraphQLResponse = Awaited<ReturnType<RemoteGraphQLDataSource<RouterContext>['process']>>;
+/** The options of a fetch that a client operation's plan makes (not a health check). */
+type OperationFetchOptions = Extract<GraphQLDataSourceProcessOptions<RouterContext>, { incomingRequestContext: unknown }>;
+
+interface PendingFetch {
+  options: OperationFetchOptions;
+  fetch: EntityFetch;
+  resolve: (response: GatewayGraphQLResponse) => void;
+  reject: (err: unknown) => void;
 }
 
 /**
@@ -42,13 +70,19 @@ class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
     url: string,
     private readonly secret: string,
     timeoutMs: number,
+    /** Keep-alive node:http requests (see fetcher.ts); the global fetch without it. */
+    subgraphFetcher?: SubgraphFetcher,
+    /** Sends the entity fetches of one request issued together as one operation (batching.ts). */
+    private readonly batching = false,
   ) {
     super({
       url,
       fetcher: async (input, init) => {
         const stop = subgraphFetchDuration.startTimer({ subgraph: name });
         try {
-          const res = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+          const res = subgraphFetcher
+            ? await subgraphFetcher.fetch(String(input), init ?? {})
+            : await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
           if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
           return res as Awaited<ReturnType<RemoteGraphQLDataSource['fetcher']>>;
         } catch (err) {
@@ -59,6 +93,53 @@ class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
         }
       },
     });
+  }
+
+  /** Entity fetches waiting for the end of the current tick, by the request (context) they serve. */
+  private readonly pending = new Map<object, PendingFetch[]>();
+
+  override process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<GatewayGraphQLResponse> {
+    if (!this.batching || !('incomingRequestContext' in options) || !options.request.query) {
+      return super.process(options);
+    }
+    const fetch = entityFetchOf(options.request.query, options.document);
+    if (!fetch) return super.process(options);
+    // Only fetches of one request (one context object: one viewer) are ever sent together.
+    const key = options.context as object;
+    return new Promise<GatewayGraphQLResponse>((resolve, reject) => {
+      let batch = this.pending.get(key);
+      if (!batch) {
+        batch = [];
+        this.pending.set(key, batch);
+        // After the promise jobs queued now: a plan's parallel fetches all get here first.
+        process.nextTick(() => this.flush(key));
+      }
+      batch.push({ options, fetch, resolve, reject });
+    });
+  }
+
+  private flush(key: object): void {
+    const batch = this.pending.get(key) ?? [];
+    this.pending.delete(key);
+    const [first] = batch;
+    if (!first) return;
+    if (batch.length === 1) {
+      super.process(first.options).then(first.resolve, first.reject);
+      return;
+    }
+    const merged = mergeEntityFetches(
+      batch.map((b) => ({ query: b.options.request.query ?? '', fetch: b.fetch, variables: b.options.request.variables ?? {} })),
+    );
+    const { document: _document, ...firstOptions } = first.options;
+    super
+      .process({
+        ...firstOptions,
+        request: { ...first.options.request, query: merged.query, variables: merged.variables, operationName: merged.operationName },
+      })
+      .then(
+        (response) => batch.forEach((b, i) => b.resolve(splitEntityResponse(response, i))),
+        (err: unknown) => batch.forEach((b) => b.reject(err)),
+      );
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<RouterContext>): void {
@@ -95,15 +176,18 @@ export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).
  * and the tests build exactly this.
  */
 export async function createRouter(options: RouterOptions) {
+  const optimized = options.optimizations ?? false;
   const urls = new Map<string, string>();
   const dataSources = new Map<string, SignedDataSource>();
+  const subgraphFetcher = optimized ? createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs, dedupe: true }) : undefined;
+  const authenticate = createAuthenticator(options.jwt, { cache: optimized });
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
     buildService: ({ name, url }) => {
       const target = options.subgraphUrls[name as SubgraphName] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs);
+      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs, subgraphFetcher, options.entityBatching ?? false);
       dataSources.set(name, source);
       return source;
     },
@@ -147,7 +231,7 @@ export async function createRouter(options: RouterOptions) {
     bodyLimit: options.bodyLimit,
     ready,
     context: async (req, base) => {
-      const viewer = authenticateRequest(req, options.jwt);
+      const viewer = authenticate(req.headers.authorization);
       const log = viewer.claims.userId ? base.log.child({ userId: viewer.claims.userId }) : base.log;
       return { ...base, log, claims: viewer.claims };
     },
@@ -168,7 +252,7 @@ export async function createRouter(options: RouterOptions) {
         dataSources,
         subgraphUrls: urls,
         routerSecret: options.routerSecret,
-        jwt: options.jwt,
+        authenticate,
         log: options.log,
         validationRules: armor.validationRules,
         parseOptions: armor.parseOptions,
@@ -193,6 +277,7 @@ export async function createRouter(options: RouterOptions) {
       if (httpServer) await closeServer(httpServer);
       supergraph.stop();
       await apollo.stop();
+      subgraphFetcher?.close();
     },
   };
 }

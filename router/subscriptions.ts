@@ -32,7 +32,7 @@ import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets, sampleSubscriptions } from '#lib/metrics.js';
 import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
-import { authenticate, type TokenVerification, type Viewer } from './auth.js';
+import type { Authenticator, Viewer } from './auth.js';
 import type { RouterContext } from './server.js';
 
 /** Close code for a refused or expired token: clients reconnect with a fresh one. */
@@ -47,7 +47,8 @@ export interface SubscriptionServerOptions {
   /** GraphQL HTTP URL of each subgraph; its WebSocket is the same URL with ws(s):. */
   subgraphUrls: ReadonlyMap<string, string>;
   routerSecret: string;
-  jwt: TokenVerification;
+  /** Verifies a client's `connection_init` authorization (router/auth.ts). */
+  authenticate: Authenticator;
   log: Logger;
   /** Extra validation rules (the operation limits), applied as on HTTP. */
   validationRules: readonly ValidationRule[];
@@ -165,50 +166,58 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     });
   };
 
-  /** Resolves one upstream event into the client's full result. */
-  async function resolveEvent(
-    planState: PlannerState,
-    primary: FetchNode,
-    rest: PlanNode | undefined,
-    upstream: ExecutionResult,
-    request: { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext },
-  ): Promise<ExecutionResult> {
-    if (!upstream.data) return { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) };
+  type HubRequest = { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext };
+
+  /**
+   * What resolving an event of one subscription needs that does not change from event to
+   * event — the plan with the event standing in for the primary fetch, the operation context,
+   * the printed query, the service map — built once per upstream subscription, not per event.
+   * Events of one subscription are resolved one after another, so the event source reads
+   * the event being resolved from `current`.
+   */
+  function eventResolver(planState: PlannerState, primary: FetchNode, rest: PlanNode | undefined, request: HubRequest) {
+    let current: Record<string, unknown> = {};
     const eventFetch: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
     const plan: QueryPlan = {
       kind: 'QueryPlan',
       node: rest ? { kind: 'Sequence', nodes: [eventFetch, rest] } : eventFetch,
     };
-    const eventSource: GraphQLDataSource<RouterContext> = {
-      process: async () => ({ data: upstream.data as Record<string, unknown> }),
-    };
+    const eventSource: GraphQLDataSource<RouterContext> = { process: async () => ({ data: current }) };
     const serviceMap: ServiceMap = Object.fromEntries([...options.dataSources, [EVENT_SOURCE, eventSource]]);
     const operationContext = buildOperationContext({
       schema: planState.apiGraphQLSchema,
       operationDocument: request.document,
       operationName: request.operationName ?? undefined,
     });
-    // executeQueryPlan reads request.variables, context, logger and metrics of this object.
-    const requestContext = {
-      request: { query: print(request.document), variables: request.variables, operationName: request.operationName },
-      context: request.context,
-      logger: { debug: () => {}, info: () => {}, warn: (m: unknown) => log.warn(m), error: (m: unknown) => log.error(m) },
-      metrics: {},
-      document: request.document,
-      operationName: request.operationName,
-      operation: operationContext.operation,
-      schema: planState.apiGraphQLSchema,
-    } as unknown as RequestContextOf;
-    const result = await executeQueryPlan(
-      plan,
-      serviceMap,
-      requestContext,
-      operationContext,
-      planState.supergraphSchema,
-      planState.apiSchema,
-    );
-    const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
-    return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };
+    const query = print(request.document);
+    const logger = { debug: () => {}, info: () => {}, warn: (m: unknown) => log.warn(m), error: (m: unknown) => log.error(m) };
+
+    /** Resolves one upstream event into the client's full result. */
+    return async (upstream: ExecutionResult): Promise<ExecutionResult> => {
+      if (!upstream.data) return { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) };
+      current = upstream.data as Record<string, unknown>;
+      // executeQueryPlan reads request.variables, context, logger and metrics of this object.
+      const requestContext = {
+        request: { query, variables: request.variables, operationName: request.operationName },
+        context: request.context,
+        logger,
+        metrics: {},
+        document: request.document,
+        operationName: request.operationName,
+        operation: operationContext.operation,
+        schema: planState.apiGraphQLSchema,
+      } as unknown as RequestContextOf;
+      const result = await executeQueryPlan(
+        plan,
+        serviceMap,
+        requestContext,
+        operationContext,
+        planState.supergraphSchema,
+        planState.apiSchema,
+      );
+      const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
+      return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };
+    };
   }
 
   function openHub(
@@ -223,6 +232,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       (primary.variableUsages ?? []).filter((v) => v in request.variables).map((v) => [v, request.variables[v]]),
     );
     const claims: Claims = request.context.claims;
+    const resolveEvent = eventResolver(planState, primary, rest, request);
     // Events are resolved one after another, so a client sees them in upstream order.
     let queue: Promise<void> = Promise.resolve();
     const broadcast = (result: ExecutionResult) => {
@@ -243,7 +253,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       {
         next: (upstream) => {
           queue = queue
-            .then(() => resolveEvent(planState, primary, rest, upstream as ExecutionResult, request))
+            .then(() => resolveEvent(upstream as ExecutionResult))
             .then(broadcast, (err: unknown) => broadcast({ errors: [toGraphQLError(err)] }));
         },
         error: (err) => {
@@ -311,7 +321,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         const authorization = ctx.connectionParams?.authorization;
         let viewer: Viewer;
         try {
-          viewer = authenticate(typeof authorization === 'string' ? authorization : undefined, options.jwt);
+          viewer = options.authenticate(typeof authorization === 'string' ? authorization : undefined);
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }

@@ -1,0 +1,89 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { loadConfig } from '#lib/config.js';
+import { listen } from '#lib/http.js';
+import { createLogger } from '#lib/log.js';
+import { createRouter, routerOptions } from '../router/server.js';
+import { startHiveGateway } from './hive.js';
+import type { GatewayMessage, GatewayRequest, GatewaySpec } from './shared.js';
+
+/**
+ * One gateway in a process of its own (spawned by `bench/run.ts` with an IPC channel), so
+ * its CPU and memory are its own: our router (`createRouter`, as `router/index.ts` builds
+ * it) or Hive Gateway. Argument: the GatewaySpec as JSON. Answers `stats` with its memory.
+ */
+const spec = JSON.parse(process.argv[2] ?? '{}') as GatewaySpec;
+const send = (message: GatewayMessage) => process.send?.(message);
+
+async function main() {
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'error',
+    HOST: '127.0.0.1',
+    JWT_SECRET: spec.jwtSecret,
+    ROUTER_SECRET: spec.routerSecret,
+  });
+  const log = createLogger({ level: 'error', name: spec.label });
+  let stop: () => Promise<void>;
+  let subscriptionStats: () => ReturnType<Awaited<ReturnType<typeof createRouter>>['subscriptionStats']> = () => undefined;
+  if (spec.kind === 'router') {
+    const router = await createRouter({
+      ...routerOptions(config, log, spec.subgraphUrls),
+      optimizations: !spec.baseline,
+      ...(spec.entityBatching ? { entityBatching: true } : {}),
+    });
+    const { server, url } = await listen(router.handler, 0, '127.0.0.1');
+    router.attach(server);
+    subscriptionStats = () => router.subscriptionStats();
+    stop = () => router.stop();
+    send({ type: 'listening', url: `${url}/graphql` });
+  } else {
+    const hive = await startHiveGateway({ subgraphUrls: spec.subgraphUrls, jwt: config.jwt, routerSecret: config.routerSecret });
+    stop = () => hive.stop();
+    send({ type: 'listening', url: hive.url });
+  }
+
+  // CPU profiles of a chosen window (the throughput run), not of start-up: the same
+  // V8 profiler as --cpu-prof, driven through the inspector.
+  let profiler: Session | undefined;
+  process.on('message', (message: GatewayRequest) => {
+    if (message.type === 'profile-start') {
+      profiler = new Session();
+      profiler.connect();
+      void profiler
+        .post('Profiler.enable')
+        .then(() => profiler?.post('Profiler.setSamplingInterval', { interval: 500 }))
+        .then(() => profiler?.post('Profiler.start'));
+    } else if (message.type === 'profile-stop') {
+      const session = profiler;
+      profiler = undefined;
+      void session
+        ?.post('Profiler.stop')
+        .then(({ profile }) => {
+          writeFileSync(message.file, JSON.stringify(profile));
+          session.disconnect();
+          send({ type: 'profiled', file: message.file });
+        });
+    } else if (message.type === 'stats') {
+      const memory = process.memoryUsage();
+      const subscriptions = subscriptionStats();
+      send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, ...(subscriptions ? { subscriptions } : {}) });
+    } else if (message.type === 'stop') {
+      // A normal exit, so that --cpu-prof writes its profile.
+      const force = setTimeout(() => process.exit(0), 5_000);
+      stop()
+        .catch(() => {})
+        .finally(() => {
+          clearTimeout(force);
+          process.exit(0);
+        });
+    }
+  });
+  // The parent went away: never outlive it.
+  process.on('disconnect', () => process.exit(0));
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  process.exit(1);
+});

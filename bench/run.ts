@@ -1,0 +1,698 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import postgres from 'postgres';
+import { signClaims } from '#lib/auth/claims.js';
+import { issueAccessToken } from '#lib/auth/jwt.js';
+import { loadConfig, SUBGRAPHS, type SubgraphName } from '#lib/config.js';
+import { createAmqpBus } from '#lib/events/amqp.js';
+import { createLogger } from '#lib/log.js';
+import type { RunningSubgraph } from '#lib/service.js';
+import { startNotifications } from '../subgraphs/notifications/src/start.js';
+import { startTasks } from '../subgraphs/tasks/src/start.js';
+import { startUsers } from '../subgraphs/users/src/start.js';
+import { deleteNamespace } from '../test/support/amqp.js';
+import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from '../test/support/services.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
+import {
+  FLOOR_TASKS_QUERY,
+  FLOOR_USERS_QUERY,
+  gql,
+  sleep,
+  summarize,
+  TASKS_QUERY,
+  type BenchClaims,
+  type FanoutMessage,
+  type FanoutResult,
+  type FanoutSpec,
+  type GatewayMessage,
+  type GatewaySpec,
+  type HttpLoadResult,
+  type HttpLoadSpec,
+} from './shared.js';
+
+/**
+ * `npm run bench`: the supergraph's subgraphs on real Postgres (fresh databases) and
+ * RabbitMQ (a namespace of its own) in this process; each gateway — our router before and
+ * after its optimizations, and Hive Gateway — in a process of its own; the load from
+ * another process (`bench/load.ts`). Everything on loopback, bounded in time and count,
+ * and cleaned up at the end. Writes `bench/results/latest.{md,json}`.
+ */
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const RESULTS = join(HERE, 'results');
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    'no-hive': { type: 'boolean', default: false },
+    'no-http': { type: 'boolean', default: false },
+    'no-fanout': { type: 'boolean', default: false },
+    'no-lag': { type: 'boolean', default: false },
+    connections: { type: 'string', default: '8' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(`Usage: npm run bench [-- --quick] [--profile] [--no-hive] [--connections N]
+
+  --quick        shorter runs (a smoke test of the bench itself; numbers are noisier)
+  --profile      run the gateways with --cpu-prof during the HTTP runs; top functions in the report
+  --no-hive      leave Hive Gateway out
+  --no-http      skip the HTTP latency and throughput runs
+  --no-fanout    skip the subscription fan-out runs
+  --no-lag       skip the event-lag samples
+  --connections  concurrent connections of the throughput runs (default 8)
+`);
+  process.exit(0);
+}
+
+const QUICK = args.quick;
+const PLAN = {
+  latency: { connections: 1, warmupSeconds: QUICK ? 1 : 2, durationSeconds: QUICK ? 2 : 6 },
+  throughput: { connections: Number(args.connections), warmupSeconds: QUICK ? 1 : 2, durationSeconds: QUICK ? 3 : 8 },
+  fanout: { sizes: args['no-fanout'] ? [] : QUICK ? [20, 100] : [100, 1000], mutations: QUICK ? 5 : 20, intervalMs: 200 },
+  lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
+  seed: { tasks: 200 },
+};
+
+// ---------------------------------------------------------------- progress
+const tty = Boolean(process.stderr.isTTY);
+const bar = new cliProgress.SingleBar(
+  { format: 'bench [{bar}] {percentage}% {elapsed}s | {step}', stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
+  cliProgress.Presets.shades_classic,
+);
+const started = performance.now();
+const elapsed = () => ((performance.now() - started) / 1000).toFixed(0);
+let unitsDone = 0;
+let unitsTotal = 1;
+let stepName = '';
+const progress = {
+  start(total: number) {
+    unitsTotal = total;
+    if (tty) bar.start(total, 0, { step: 'starting', elapsed: '0' });
+  },
+  step(name: string) {
+    stepName = name;
+    if (tty) bar.update(unitsDone, { step: name, elapsed: elapsed() });
+    else process.stderr.write(`[bench ${elapsed().padStart(4)}s] ${name}\n`);
+  },
+  /** Moves within the current step: `fraction` of its `units`. */
+  within(units: number, fraction: number, detail?: string) {
+    if (tty) bar.update(unitsDone + units * Math.min(1, fraction), { step: detail ? `${stepName} ${detail}` : stepName, elapsed: elapsed() });
+  },
+  done(units: number) {
+    unitsDone += units;
+    if (tty) bar.update(unitsDone, { step: stepName, elapsed: elapsed() });
+  },
+  log(line: string) {
+    if (tty) bar.update(unitsDone, { step: line, elapsed: elapsed() });
+    else process.stderr.write(`[bench ${elapsed().padStart(4)}s]   ${line}\n`);
+  },
+  stop() {
+    if (tty) {
+      bar.update(unitsTotal, { step: 'done', elapsed: elapsed() });
+      bar.stop();
+    }
+  },
+};
+
+// ---------------------------------------------------------------- child processes
+mkdirSync(RESULTS, { recursive: true });
+const childLog = createWriteStream(join(RESULTS, 'bench.log.tmp'));
+const children = new Set<ChildProcess>();
+
+function spawnTs(script: string, argv: string[], name: string): ChildProcess {
+  const nodeArgs = ['--import', 'tsx', join(HERE, script), ...argv];
+  const child = spawn(process.execPath, nodeArgs, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  child.stdout?.on('data', (d: Buffer) => childLog.write(`[${name}] ${d.toString()}`));
+  child.stderr?.on('data', (d: Buffer) => childLog.write(`[${name}] ${d.toString()}`));
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+const slug = (label: string) => label.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+
+interface Gateway {
+  spec: GatewaySpec;
+  url: string;
+  stats(): Promise<Extract<GatewayMessage, { type: 'stats' }>>;
+  /** Starts the V8 CPU profiler in the gateway process; the function it returns stops it and writes `file`. */
+  profile(file: string): () => Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startGateway(spec: GatewaySpec): Promise<Gateway> {
+  const child = spawnTs('gateway.ts', [JSON.stringify(spec)], slug(spec.label));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${spec.label} did not start within 60 s`)), 60_000);
+    child.on('message', (m: GatewayMessage) => {
+      if (m.type === 'listening') {
+        clearTimeout(timer);
+        resolve(m.url);
+      } else if (m.type === 'error') {
+        clearTimeout(timer);
+        reject(new Error(`${spec.label}: ${m.message}`));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${spec.label} exited with ${code} before listening (see bench/results/bench.log.tmp)`)));
+  });
+  return {
+    spec,
+    url,
+    stats: () =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${spec.label} did not answer stats`)), 10_000);
+        const onMessage = (m: GatewayMessage) => {
+          if (m.type !== 'stats') return;
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          resolve(m);
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      }),
+    profile: (file) => {
+      child.send({ type: 'profile-start' });
+      return () =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`${spec.label} did not write its profile`)), 30_000);
+          const onMessage = (m: GatewayMessage) => {
+            if (m.type !== 'profiled') return;
+            clearTimeout(timer);
+            child.off('message', onMessage);
+            resolve();
+          };
+          child.on('message', onMessage);
+          child.send({ type: 'profile-stop', file });
+        });
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.connected) child.send({ type: 'stop' });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Runs one spec in a fresh load process; `onMessage` sees its progress and phases. */
+async function runLoad<R>(spec: HttpLoadSpec | FanoutSpec, onMessage: (m: FanoutMessage) => void = () => {}): Promise<R> {
+  const child = spawnTs('load.ts', [], `load-${slug(spec.label)}`);
+  return new Promise<R>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`load run ${spec.label} took longer than 5 minutes`));
+    }, 300_000);
+    let settled = false;
+    child.on('message', (m: FanoutMessage | { type: 'result'; result: R } | { type: 'error'; message: string }) => {
+      if (m.type === 'result') {
+        settled = true;
+        clearTimeout(timer);
+        resolve(m.result);
+      } else if (m.type === 'error') {
+        settled = true;
+        clearTimeout(timer);
+        reject(new Error(`load run ${spec.label}: ${m.message}`));
+      } else onMessage(m);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!settled) reject(new Error(`load process for ${spec.label} exited with ${code}`));
+    });
+    child.send({ type: 'run', spec });
+  });
+}
+
+// ---------------------------------------------------------------- the run
+const cleanups: Array<() => Promise<unknown>> = [];
+async function cleanup() {
+  for (const child of children) child.kill('SIGKILL');
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
+}
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  process.stderr.write('\ninterrupted: cleaning up (Ctrl-C again to leave everything behind)\n');
+  void cleanup().finally(() => process.exit(130));
+});
+
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+async function main(): Promise<BenchResults> {
+  const hive = !args['no-hive'];
+  const gatewayCount = hive ? 4 : 3;
+  // Rough seconds per step, for the progress bar only.
+  const httpUnits = (PLAN.latency.warmupSeconds + PLAN.latency.durationSeconds + 2 * (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds) + 3) * (gatewayCount + 1);
+  const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 5 : 3) * 12;
+  progress.start(10 + 15 + httpUnits + 5 + fanoutUnits + 20);
+
+  // ---- infrastructure: fresh databases, a namespaced bus, the subgraphs in this process
+  progress.step('creating databases and a RabbitMQ namespace');
+  const jwtSecret = randomBytes(32).toString('hex');
+  const routerSecret = randomBytes(32).toString('hex');
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'error',
+    HOST: '127.0.0.1',
+    JWT_SECRET: jwtSecret,
+    ROUTER_SECRET: routerSecret,
+    ACCESS_TOKEN_TTL: '3600',
+    AMQP_URL: TEST_AMQP_URL,
+    DATABASE_POOL_SIZE: '10',
+  });
+  const log = createLogger({ level: 'error', destination: childLog });
+  const databases = {} as Record<SubgraphName, TestDatabase>;
+  for (const name of SUBGRAPHS) {
+    databases[name] = await createTestDatabase(`bench_${name}`);
+    cleanups.push(() => databases[name].drop());
+  }
+  const namespace = `${uniqueName('bench')}.`;
+  cleanups.push(() => deleteNamespace(namespace));
+  const bus = await createAmqpBus({ url: TEST_AMQP_URL, log, namespace });
+  cleanups.push(() => bus.close());
+  const statements: Record<SubgraphName, string[]> = { users: [], tasks: [], notifications: [] };
+  let counting = false;
+  /** Statements per subgraph during a throughput run (the outbox relay's polling left out). */
+  const underLoad: Record<SubgraphName, number> = { users: 0, tasks: 0, notifications: 0 };
+  let countingLoad = false;
+  const relayStatement = /pg_try_advisory|"outbox"/;
+  const common = (name: SubgraphName) => ({
+    config,
+    bus,
+    log,
+    port: 0,
+    databaseUrl: databases[name].url,
+    onQuery: (q: string) => {
+      if (counting) statements[name].push(q);
+      if (countingLoad && !relayStatement.test(q)) underLoad[name] += 1;
+    },
+  });
+  progress.done(5);
+  progress.step('starting the subgraphs (users, tasks, notifications)');
+  const subgraphs: Partial<Record<SubgraphName, RunningSubgraph>> = {};
+  subgraphs.users = await startUsers(common('users'));
+  cleanups.push(() => subgraphs.users!.stop());
+  subgraphs.tasks = await startTasks(common('tasks'));
+  cleanups.push(() => subgraphs.tasks!.stop());
+  subgraphs.notifications = await startNotifications(common('notifications'));
+  cleanups.push(() => subgraphs.notifications!.stop());
+  const subgraphUrls = {
+    users: `${subgraphs.users.url}/graphql`,
+    tasks: `${subgraphs.tasks.url}/graphql`,
+    notifications: `${subgraphs.notifications.url}/graphql`,
+  };
+  progress.done(5);
+
+  // ---- gateways, each in a process of its own
+  const specs: GatewaySpec[] = [
+    { label: 'router (before)', kind: 'router', baseline: true, subgraphUrls, jwtSecret, routerSecret },
+    { label: 'router (after)', kind: 'router', subgraphUrls, jwtSecret, routerSecret },
+    { label: 'router (after, + entity batching)', kind: 'router', entityBatching: true, subgraphUrls, jwtSecret, routerSecret },
+    ...(hive ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }] : []),
+  ];
+  progress.step(`starting ${specs.map((s) => s.label).join(', ')}`);
+  const profileDir = args.profile ? join(RESULTS, 'profiles') : undefined;
+  if (profileDir) {
+    rmSync(profileDir, { recursive: true, force: true });
+    mkdirSync(profileDir, { recursive: true });
+  }
+  const gateways = await Promise.all(specs.map((spec) => startGateway(spec)));
+  const stopGateways = async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+  };
+  cleanups.push(stopGateways);
+  const ours = gateways[1]!;
+  progress.done(5);
+
+  // ---- seed through our router's API: 3 users, 200 tasks with assignees
+  progress.step(`seeding 3 users and ${PLAN.seed.tasks} tasks through the router`);
+  type Auth = { register: { accessToken: string; user: { id: string; role: 'USER' | 'ADMIN'; username: string } } };
+  const register = async (username: string, displayName: string, url = ours.url) =>
+    (
+      await gql<Auth>(
+        url,
+        'mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id role username } } }',
+        { input: { username, email: `${username}@example.com`, password: 'bench-password-1', displayName } },
+      )
+    ).register;
+  const alice = await register('alice', 'Alice Anderson'); // first user: ADMIN
+  const bob = await register('bob', 'Bob Brown');
+  const carol = await register('carol', 'Carol Clark');
+  const createTask = async (title: string, assigneeId: string | null) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (
+          await gql<{ createTask: { id: string } }>(
+            ours.url,
+            'mutation ($input: CreateTaskInput!) { createTask(input: $input) { id } }',
+            { input: { title, assigneeId, priority: 'MEDIUM' } },
+            alice.accessToken,
+          )
+        ).createTask.id;
+      } catch (err) {
+        // The tasks service learns of new users from events: retry until it knows them.
+        if ((err as { code?: unknown }).code !== 'BAD_USER_INPUT' || attempt > 100) throw err;
+        await sleep(50);
+      }
+    }
+  };
+  const taskIds: Array<{ id: string; assignee: 'bob' | 'carol' }> = [];
+  for (let i = 0; i < PLAN.seed.tasks; i += 4) {
+    const batch = await Promise.all(
+      [0, 1, 2, 3].map(async (k) => {
+        const assignee = (i + k) % 2 === 0 ? 'bob' : 'carol';
+        const id = await createTask(`Task ${i + k + 1}`, assignee === 'bob' ? bob.user.id : carol.user.id);
+        return { id, assignee } as const;
+      }),
+    );
+    taskIds.push(...batch);
+    progress.within(15, taskIds.length / PLAN.seed.tasks);
+  }
+  progress.done(15);
+
+  // ---- correctness first: every target answers the same data
+  const viewer: BenchClaims = { userId: alice.user.id, role: alice.user.role, username: alice.user.username };
+  const floorOnce = async () => {
+    const post = async (url: string, body: unknown) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signClaims(viewer, routerSecret) },
+        body: JSON.stringify(body),
+      });
+      return (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+    };
+    type Ref = { id: string } | null;
+    const tasks = (await post(subgraphUrls.tasks, { query: FLOOR_TASKS_QUERY })) as {
+      data?: { tasks: { edges: Array<{ node: { owner: Ref; assignee: Ref } }> } };
+      errors?: unknown[];
+    };
+    if (tasks.errors || !tasks.data) throw new Error(`floor tasks call failed: ${JSON.stringify(tasks.errors)}`);
+    const ids = [...new Set(tasks.data.tasks.edges.flatMap(({ node }) => [node.owner?.id, node.assignee?.id]).filter((id): id is string => !!id))];
+    const users = await post(subgraphUrls.users, { query: FLOOR_USERS_QUERY, variables: { representations: ids.map((id) => ({ __typename: 'User', id })) } });
+    if (users.errors || !users.data) throw new Error(`floor users call failed: ${JSON.stringify(users.errors)}`);
+    return tasks.data.tasks.edges.length;
+  };
+  const reference = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, alice.accessToken));
+  for (const g of gateways) {
+    const answer = JSON.stringify(await gql(g.url, TASKS_QUERY, {}, alice.accessToken));
+    if (answer !== reference) throw new Error(`${g.spec.label} answers the query differently from our router:\n${answer.slice(0, 300)}\n${reference.slice(0, 300)}`);
+  }
+  if ((await floorOnce()) !== 50) throw new Error('the floor did not get a page of 50 tasks');
+
+  // ---- SQL statements per operation (median of 5, the outbox relay's polling left out)
+  progress.step('counting SQL statements per operation');
+  // The consumers are still applying the seed's events: wait for a quiet second first.
+  const quietFrom = performance.now();
+  for (;;) {
+    for (const name of SUBGRAPHS) statements[name].length = 0;
+    counting = true;
+    await sleep(1000);
+    counting = false;
+    const busy = SUBGRAPHS.some((name) => statements[name].some((q) => !relayStatement.test(q)));
+    if (!busy || performance.now() - quietFrom > 60_000) break;
+  }
+  const countStatements = async (label: string, run: () => Promise<unknown>): Promise<SqlRow> => {
+    const counts: Array<Record<SubgraphName, number>> = [];
+    for (let i = 0; i < 5; i++) {
+      for (const name of SUBGRAPHS) statements[name].length = 0;
+      counting = true;
+      await run();
+      counting = false;
+      counts.push(
+        Object.fromEntries(SUBGRAPHS.map((name) => [name, statements[name].filter((q) => !relayStatement.test(q)).length])) as Record<SubgraphName, number>,
+      );
+    }
+    const median = (name: SubgraphName) => counts.map((c) => c[name]).sort((a, b) => a - b)[2] ?? 0;
+    const row = { label, users: median('users'), tasks: median('tasks'), notifications: median('notifications') };
+    return { ...row, total: row.users + row.tasks + row.notifications };
+  };
+  const sql: SqlRow[] = [await countStatements(FLOOR, floorOnce)];
+  for (const g of gateways) sql.push(await countStatements(g.spec.label, () => gql(g.url, TASKS_QUERY, {}, alice.accessToken)));
+  progress.done(5);
+
+  // ---- HTTP: latency at 1 connection, then throughput at N, each target in turn
+  // Viewers of their own for the "one viewer per connection" runs: ADMIN tokens minted for the
+  // run (as the users service would issue them), so each sees the same page alice sees.
+  const loadViewers = Array.from({ length: PLAN.throughput.connections }, (_, i) => ({
+    claims: { userId: randomUUID(), role: 'ADMIN' as const, username: `loadviewer${i}` },
+  })).map(({ claims }) => ({ claims, token: issueAccessToken({ id: claims.userId, role: claims.role, username: claims.username }, config.jwt).token }));
+  const minted = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, loadViewers[0]!.token));
+  if (minted !== reference) throw new Error('a minted ADMIN viewer does not see the page alice sees');
+  const targetsFor = (many: boolean): Array<{ label: string; target: HttpLoadSpec['target'] }> => [
+    {
+      label: FLOOR,
+      target: { kind: 'floor', tasksUrl: subgraphUrls.tasks, usersUrl: subgraphUrls.users, routerSecret, claims: many ? loadViewers.map((v) => v.claims) : [viewer] },
+    },
+    ...gateways.map((g) => ({
+      label: g.spec.label,
+      target: { kind: 'graphql' as const, url: g.url, tokens: many ? loadViewers.map((v) => v.token) : [alice.accessToken] },
+    })),
+  ];
+  const http: BenchResults['http'] = { latency: [], throughput: [], throughputViewers: [] };
+  const sqlUnderLoad: SqlRow[] = [];
+  let profiles: ProfileSummary[] | undefined = profileDir ? [] : undefined;
+  const phases = args['no-http']
+    ? []
+    : ([
+        { key: 'latency', plan: PLAN.latency, many: false, viewers: 'one viewer' },
+        { key: 'throughput', plan: PLAN.throughput, many: false, viewers: 'one viewer' },
+        { key: 'throughputViewers', plan: PLAN.throughput, many: true, viewers: `${PLAN.throughput.connections} viewers, one per connection` },
+      ] as const);
+  for (const { key: phase, plan, many, viewers: viewersLabel } of phases) {
+    for (const t of targetsFor(many)) {
+      const units = plan.warmupSeconds + plan.durationSeconds + 1;
+      progress.step(`${phase === 'latency' ? 'latency' : 'throughput'}: ${t.label}, ${plan.connections} connection(s), ${viewersLabel}, ${plan.durationSeconds} s`);
+      // Profiled when asked: the gateway under load from distinct viewers (no sharing), nothing else.
+      const gateway = gateways.find((g) => g.spec.label === t.label);
+      const profileFile = profileDir && phase === 'throughputViewers' && gateway ? join(profileDir, `${slug(t.label)}.cpuprofile`) : undefined;
+      const stopProfile = profileFile ? gateway?.profile(profileFile) : undefined;
+      for (const name of SUBGRAPHS) underLoad[name] = 0;
+      countingLoad = phase !== 'latency';
+      const result = await runLoad<HttpLoadResult>({ mode: 'http', label: t.label, target: t.target, viewers: viewersLabel, ...plan }, (m) => {
+        if (m.type === 'progress') progress.within(units, m.done / m.total);
+      });
+      if (countingLoad) {
+        countingLoad = false;
+        const per = (name: SubgraphName) => Math.round((underLoad[name] / Math.max(1, result.totalOperations)) * 100) / 100;
+        sqlUnderLoad.push({ label: `${t.label} (${viewersLabel})`, users: per('users'), tasks: per('tasks'), notifications: per('notifications'), total: 0 });
+        const last = sqlUnderLoad[sqlUnderLoad.length - 1]!;
+        last.total = Math.round((last.users + last.tasks + last.notifications) * 100) / 100;
+      }
+      if (stopProfile && profileFile) {
+        await stopProfile();
+        profiles?.push(summarizeProfile(t.label, profileFile));
+      }
+      http[phase].push(result);
+      progress.log(`${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`);
+      progress.done(units);
+    }
+  }
+
+  progress.step('stopping the HTTP-phase gateways');
+  await stopGateways();
+  cleanups.splice(cleanups.indexOf(stopGateways), 1);
+
+  // ---- subscription fan-out, on fresh gateway processes (so their memory is the fan-out's)
+  const fanout: FanoutRow[] = [];
+  const fanoutTask = taskIds[0]!.id;
+  const fanoutSpecs = specs.filter((s) => !s.baseline);
+  const viewers = Array.from({ length: Math.max(0, ...PLAN.fanout.sizes) }, (_, i) =>
+    issueAccessToken({ id: randomUUID(), role: 'ADMIN', username: `viewer${i}` }, config.jwt).token,
+  );
+  // Entity batching only changes the distinct-viewer runs (one viewer: one resolution per event).
+  const fanoutRuns = fanoutSpecs.flatMap((spec) =>
+    PLAN.fanout.sizes.flatMap((size) => (spec.entityBatching ? [false] : [true, false]).map((sameViewer) => ({ spec, size, sameViewer }))),
+  );
+  for (const { spec, size, sameViewer } of fanoutRuns) {
+    {
+      {
+        const label = `${spec.label}: ${size} subscribers, ${sameViewer ? 'one viewer' : `${size} viewers`}`;
+        progress.step(`fan-out: ${label}`);
+        const gateway = await startGateway(spec);
+        try {
+          const idle = await gateway.stats();
+          let subscribed = idle;
+          let peakRss = idle.rss;
+          let sampler: NodeJS.Timeout | undefined;
+          const tag = `bench-${randomBytes(3).toString('hex')}`;
+          // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
+          const profileFile = profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes) ? join(profileDir, `fanout-${slug(label)}.cpuprofile`) : undefined;
+          const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
+          const result = await runLoad<FanoutResult>(
+            {
+              mode: 'fanout',
+              label,
+              url: gateway.url,
+              subscriberTokens: sameViewer ? Array.from({ length: size }, () => alice.accessToken) : viewers.slice(0, size),
+              mutatorToken: alice.accessToken,
+              taskId: fanoutTask,
+              mutations: PLAN.fanout.mutations,
+              intervalMs: PLAN.fanout.intervalMs,
+              tag,
+            },
+            (m) => {
+              if (m.type === 'progress') progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
+              else if (m.type === 'phase') {
+                if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
+                if (m.phase === 'subscribed') {
+                  void gateway.stats().then((s) => {
+                    subscribed = s;
+                    peakRss = Math.max(peakRss, s.rss);
+                  });
+                }
+                if (m.phase === 'streaming' && !sampler) {
+                  // Every 250 ms, but never a second question while a busy gateway has not answered the first.
+                  let asking = false;
+                  sampler = setInterval(() => {
+                    if (asking) return;
+                    asking = true;
+                    void gateway
+                      .stats()
+                      .then((s) => (peakRss = Math.max(peakRss, s.rss)), () => {})
+                      .finally(() => (asking = false));
+                  }, 250);
+                }
+              }
+            },
+          );
+          clearInterval(sampler);
+          if (stopProfile && profileFile) {
+            await stopProfile();
+            profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
+          }
+          fanout.push({
+            ...result,
+            gateway: spec.label,
+            rssIdleMb: mb(idle.rss),
+            rssSubscribedMb: mb(subscribed.rss),
+            rssPeakMb: mb(peakRss),
+            upstreamSubscriptions: subscribed.subscriptions?.upstreamSubscriptions ?? null,
+          });
+          progress.log(
+            `${label}: ${result.delivered}/${result.expected} delivered, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, peak RSS ${mb(peakRss)} MB`,
+          );
+        } finally {
+          await gateway.stop();
+        }
+        progress.done(12);
+      }
+    }
+  }
+
+  // ---- event lag, polled in the consumers' databases
+  progress.step(`event lag: ${PLAN.lag.samples} registrations and ${PLAN.lag.samples} assignments`);
+  const lagRouter = PLAN.lag.samples > 0 ? await startGateway(specs[1]!) : ours;
+  cleanups.push(() => lagRouter.stop());
+  const tasksDb = postgres(databases.tasks.url, { max: 1, onnotice: () => {} });
+  const notificationsDb = postgres(databases.notifications.url, { max: 1, onnotice: () => {} });
+  cleanups.push(() => Promise.all([tasksDb.end(), notificationsDb.end()]));
+  const pollUntil = async (found: () => Promise<boolean>, what: string) => {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      if (await found()) return performance.now();
+      if (performance.now() > deadline) throw new Error(`${what} never appeared`);
+      await sleep(PLAN.lag.pollMs);
+    }
+  };
+  const registrationLag: number[] = [];
+  for (let i = 0; i < PLAN.lag.samples; i++) {
+    const user = await register(`lag${i}_${randomBytes(2).toString('hex')}`, `Lag ${i}`, lagRouter.url);
+    const acknowledged = performance.now();
+    const seen = await pollUntil(async () => (await tasksDb`select 1 from user_stubs where id = ${user.user.id}`).length > 0, 'user stub');
+    registrationLag.push(seen - acknowledged);
+    progress.within(20, (i + 1) / (2 * PLAN.lag.samples));
+  }
+  const assignmentLag: number[] = [];
+  const toReassign = taskIds.filter((t) => t.assignee === 'bob').slice(1, 1 + PLAN.lag.samples);
+  for (const [i, task] of toReassign.entries()) {
+    await gql(lagRouter.url, 'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }', { id: task.id, a: carol.user.id }, alice.accessToken);
+    const acknowledged = performance.now();
+    const seen = await pollUntil(
+      async () =>
+        (await notificationsDb`select 1 from notifications where task_id = ${task.id} and user_id = ${carol.user.id} and kind = 'TASK_ASSIGNED'`).length > 0,
+      'notification',
+    );
+    assignmentLag.push(seen - acknowledged);
+    progress.within(20, 0.5 + (i + 1) / (2 * PLAN.lag.samples));
+  }
+  progress.done(20);
+
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'router', 'bench', 'lib', 'subgraphs'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    if (dirty) commit += ' (with uncommitted changes)';
+  } catch {
+    // not a git checkout
+  }
+  return {
+    meta: {
+      date: new Date().toISOString(),
+      commit,
+      node: process.version,
+      cpu: `${cpus()[0]?.model ?? 'unknown'} × ${availableParallelism()}`,
+      memoryGb: Math.round(totalmem() / 1024 ** 3),
+      quick: QUICK,
+      plan: PLAN,
+      query: TASKS_QUERY,
+      seeded: { users: 3, tasks: PLAN.seed.tasks },
+    },
+    http,
+    sql,
+    sqlUnderLoad,
+    fanout,
+    eventLag: {
+      pollMs: PLAN.lag.pollMs,
+      registrationToStub: summarize(registrationLag),
+      assignmentToNotification: summarize(assignmentLag),
+    },
+    ...(profiles ? { profiles } : {}),
+  };
+}
+
+function write(results: BenchResults) {
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  const md = renderMarkdown(results);
+  writeFileSync(join(RESULTS, 'latest.json'), json);
+  writeFileSync(join(RESULTS, 'latest.md'), md);
+  const history = join(RESULTS, 'history');
+  mkdirSync(history, { recursive: true });
+  const stamp = results.meta.date.replace(/[:.]/g, '-');
+  writeFileSync(join(history, `${stamp}.json`), json);
+  return md;
+}
+
+main()
+  .then(async (results) => {
+    progress.step('cleaning up');
+    await cleanup();
+    progress.stop();
+    const md = write(results);
+    process.stdout.write(`\n${md}\nWritten: bench/results/latest.md, bench/results/latest.json\n`);
+    childLog.end();
+    process.exit(0);
+  })
+  .catch(async (err: unknown) => {
+    progress.stop();
+    process.stderr.write(`\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanup();
+    childLog.end();
+    process.exit(1);
+  });

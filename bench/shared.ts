@@ -1,0 +1,168 @@
+/**
+ * What the benchmark's processes share: the operations under test, the messages they
+ * exchange over IPC, and small statistics helpers. No side effects on import.
+ */
+
+/** The federated query of the issue: one page of tasks, with fields from the users subgraph. */
+export const TASKS_QUERY =
+  'query BenchTasks { tasks(first: 50) { edges { node { title status owner { displayName } assignee { displayName } } } } }';
+
+/**
+ * The same query split as the router's plan splits it (see `bench/README` in the report):
+ * the tasks subgraph's part, then the users subgraph's `_entities` for owner and assignee.
+ * The router sends the two entity fetches in parallel; the floor sends one fetch with every
+ * distinct representation, right after the tasks part.
+ */
+export const FLOOR_TASKS_QUERY =
+  'query BenchTasks__tasks__0{tasks(first:50){edges{node{title status owner{__typename id}assignee{__typename id}}}}}';
+export const FLOOR_USERS_QUERY =
+  'query BenchTasks__users__1($representations:[_Any!]!){_entities(representations:$representations){...on User{displayName}}}';
+
+/** The subscription of the fan-out runs: `occurredAt` dates the change (commit time, ms). */
+export const TASK_CHANGED = `subscription BenchTaskChanged {
+  taskChanged { kind taskId occurredAt task { title status owner { displayName } assignee { displayName } } }
+}`;
+
+export type GatewayKind = 'router' | 'hive';
+
+/** How a gateway process is started (`bench/gateway.ts`), passed as JSON in argv. */
+export interface GatewaySpec {
+  /** Label in the results, e.g. `router (before)`. */
+  label: string;
+  kind: GatewayKind;
+  /** Router only: turn the optimizations of `createRouter` off (the "before" column). */
+  baseline?: boolean;
+  /** Router only: `createRouter`'s opt-in entity batching. */
+  entityBatching?: boolean;
+  subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
+  jwtSecret: string;
+  routerSecret: string;
+}
+
+/** Parent → gateway process. */
+export type GatewayRequest = { type: 'stats' } | { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
+/** Gateway process → parent. */
+export type GatewayMessage =
+  | { type: 'listening'; url: string }
+  | { type: 'stats'; rss: number; heapUsed: number; subscriptions?: { clientSubscriptions: number; upstreamSubscriptions: number; upstreamSockets: number } }
+  | { type: 'profiled'; file: string }
+  | { type: 'error'; message: string };
+
+/** One HTTP load run (`bench/load.ts http`). */
+export interface HttpLoadSpec {
+  mode: 'http';
+  label: string;
+  /**
+   * `graphql` posts TASKS_QUERY to `url`; `floor` calls the subgraphs directly. Connection i
+   * acts as viewer i modulo the list (one entry: every connection is the same viewer).
+   */
+  target:
+    | { kind: 'graphql'; url: string; tokens: string[] }
+    | { kind: 'floor'; tasksUrl: string; usersUrl: string; routerSecret: string; claims: BenchClaims[] };
+  /** Label of the viewers scenario, e.g. `one viewer`. */
+  viewers: string;
+  connections: number;
+  durationSeconds: number;
+  warmupSeconds: number;
+}
+
+export interface BenchClaims {
+  userId: string;
+  role: 'USER' | 'ADMIN';
+  username: string;
+}
+
+export interface HttpLoadResult {
+  label: string;
+  viewers: string;
+  connections: number;
+  durationSeconds: number;
+  /** Completed operations in the measured window (a floor operation is two requests). */
+  operations: number;
+  /** Completed operations including the warm-up (to relate work counted over the whole run). */
+  totalOperations: number;
+  opsPerSecond: number;
+  latencyMs: LatencySummary;
+  /** Requests answered with a status other than 2xx, or with GraphQL errors, plus socket errors and timeouts. */
+  failures: number;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+/** One fan-out run (`bench/load.ts fanout`). */
+export interface FanoutSpec {
+  mode: 'fanout';
+  label: string;
+  /** The gateway's GraphQL URL (HTTP; the socket is the same URL with ws:). */
+  url: string;
+  /** One token per subscriber (same token repeated for the same-viewer run). */
+  subscriberTokens: string[];
+  /** The owner of `taskId`, who makes the changes. */
+  mutatorToken: string;
+  taskId: string;
+  mutations: number;
+  intervalMs: number;
+  /** A tag unique to the run, so events of another run are never counted. */
+  tag: string;
+}
+
+/** Load process → parent, during a fan-out run. */
+export type FanoutMessage =
+  | { type: 'phase'; phase: 'connecting' | 'subscribed' | 'streaming' | 'draining'; detail?: string }
+  | { type: 'progress'; done: number; total: number };
+
+export interface FanoutResult {
+  label: string;
+  subscribers: number;
+  distinctViewers: number;
+  mutations: number;
+  expected: number;
+  delivered: number;
+  /** Receipt time minus the event's `occurredAt` (set in the committing transaction). */
+  latencyMs: LatencySummary;
+  /** Sockets that failed to connect or subscriptions that errored. */
+  errors: number;
+  /** How long it took for every subscriber to get the warm-up event. */
+  readyMs: number;
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  if (samples.length === 0) return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN, mean };
+}
+
+export interface GraphQLBody<T> {
+  data?: T | null;
+  errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+}
+
+/** POSTs one operation; throws on transport errors and GraphQL errors alike. */
+export async function gql<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = (await res.json()) as GraphQLBody<T>;
+  if (body.errors?.length) {
+    const first = body.errors[0];
+    const error = new Error(`${first?.message ?? 'GraphQL error'} (${String(first?.extensions?.code ?? res.status)})`);
+    (error as Error & { code?: unknown }).code = first?.extensions?.code;
+    throw error;
+  }
+  if (!body.data) throw new Error(`no data (HTTP ${res.status})`);
+  return body.data;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

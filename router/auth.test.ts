@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { issueAccessToken } from '#lib/auth/jwt.js';
+import { createAuthenticator } from './auth.js';
+
+const jwt = { secret: 'a'.repeat(40), issuer: 'supergraph', audience: 'supergraph' };
+const token = (ttl = 60) => issueAccessToken({ id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' }, { ...jwt, accessTokenTtl: ttl }).token;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('createAuthenticator with its cache', () => {
+  it('verifies a token once and answers the same viewer until it expires', () => {
+    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    const authenticate = createAuthenticator(jwt, { cache: true });
+    const header = `Bearer ${token(60)}`;
+    const first = authenticate(header);
+    expect(first.claims).toEqual({ userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' });
+    expect(authenticate(header)).toBe(first);
+    vi.setSystemTime(new Date('2026-01-01T00:01:00Z')); // exactly at exp
+    expect(() => authenticate(header)).toThrow(/expired/i);
+  });
+
+  it('never caches a refused token, and anonymous stays anonymous', () => {
+    const authenticate = createAuthenticator(jwt, { cache: true });
+    const forged = `Bearer ${token().slice(0, -2)}xx`;
+    expect(() => authenticate(forged)).toThrow();
+    expect(() => authenticate(forged)).toThrow();
+    expect(authenticate(undefined).claims.userId).toBeNull();
+  });
+
+  it('keeps at most maxEntries tokens', () => {
+    const authenticate = createAuthenticator(jwt, { cache: true, maxEntries: 1 });
+    const a = `Bearer ${token(60)}`;
+    const b = `Bearer ${token(61)}`;
+    const viewerA = authenticate(a);
+    authenticate(b);
+    expect(authenticate(a)).not.toBe(viewerA); // evicted, verified again
+  });
+});

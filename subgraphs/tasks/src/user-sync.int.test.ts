@@ -184,10 +184,12 @@ describe('user sync racing task changes on postgres', () => {
     });
     await held;
     const creating = createTask({ db, onOutboxWrite: () => {} }, { id: owner, admin: false }, { title: 'too late' });
+    // Attached at once: the refusal may come while the deletion is still being awaited.
+    const refused = expect(creating).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
     await someoneWaits();
     release();
     await deleting;
-    await expect(creating).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    await refused;
     expect(await db.select().from(tasks)).toEqual([]);
   });
 });

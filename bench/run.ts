@@ -241,9 +241,14 @@ async function runLoad<R>(spec: HttpLoadSpec | FanoutSpec, onMessage: (m: Fanout
 
 // ---------------------------------------------------------------- the run
 const cleanups: Array<() => Promise<unknown>> = [];
-async function cleanup() {
-  for (const child of children) child.kill('SIGKILL');
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
+let cleaning: Promise<void> | undefined;
+/** Stops everything the run started and removes its databases and queues; once, whoever asks first. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
+  })();
+  return cleaning;
 }
 let interrupted = false;
 process.on('SIGINT', () => {

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Executor } from '#lib/db.js';
+import { loaderById } from '#lib/loaders.js';
 import { notificationCounts, notificationPages, notificationsByIds, type NotificationPosition } from './db/queries.js';
 import type { NotificationRow, schema } from './db/schema.js';
 
@@ -26,11 +27,7 @@ const counts = (db: Executor<typeof schema>, unreadOnly: boolean) =>
  */
 export function createLoaders(db: Executor<typeof schema>) {
   return {
-    notification: new DataLoader<string, NotificationRow | null>(async (ids) => {
-      const rows = await notificationsByIds(db, ids);
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    notification: loaderById<NotificationRow>((ids) => notificationsByIds(db, ids)),
     unreadCount: counts(db, true),
     totalCount: counts(db, false),
     page: new DataLoader<PageKey, NotificationRow[], string>(

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Executor } from '#lib/db.js';
+import { loaderById } from '#lib/loaders.js';
 import { listTasksOfUsers, stubsByIds, tasksByIds, type TaskPage, type UserRelation } from './db/queries.js';
 import type { schema, TaskRow, UserStubRow } from './db/schema.js';
 import { listOptions, requestKey, type TaskListRequest } from './listing.js';
@@ -13,13 +14,6 @@ export interface UserTasksKey {
   request: TaskListRequest;
 }
 
-/** Rows by id, one statement per batch; null for an id with no row. */
-const byId = <T extends { id: string }>(fetch: (ids: readonly string[]) => Promise<T[]>) =>
-  new DataLoader<string, T | null>(async (ids) => {
-    const rows = new Map((await fetch(ids)).map((row) => [row.id, row]));
-    return ids.map((id) => rows.get(id) ?? null);
-  });
-
 const groupKey = (key: UserTasksKey) => JSON.stringify([key.relation, key.visibleTo, requestKey(key.request)]);
 
 /**
@@ -29,8 +23,8 @@ const groupKey = (key: UserTasksKey) => JSON.stringify([key.relation, key.visibl
 export function createLoaders(db: Executor<typeof schema>) {
   return {
     /** Tasks by id, whoever may see them: callers apply access.ts. */
-    task: byId<TaskRow>((ids) => tasksByIds(db, ids)),
-    stub: byId<UserStubRow>((ids) => stubsByIds(db, ids)),
+    task: loaderById<TaskRow>((ids) => tasksByIds(db, ids)),
+    stub: loaderById<UserStubRow>((ids) => stubsByIds(db, ids)),
     userTasks: new DataLoader<UserTasksKey, TaskPage, string>(
       async (keys) => {
         const groups = new Map<string, UserTasksKey[]>();

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { createEvent, type TaskEventRow } from '#lib/events/envelope.js';
+import { taskRow as busTaskRow } from '#lib/events/__fixtures__/support.js';
 import type { TestSupergraph } from './supergraph.js';
 import type { TestUser } from './users.js';
 import { waitFor } from './wait.js';
@@ -50,19 +50,7 @@ export async function notificationsArrive(sg: TestSupergraph, user: TestUser, co
 
 /** A task row as the tasks service puts it on the bus. */
 export function taskRow(overrides: Partial<TaskEventRow> & Pick<TaskEventRow, 'ownerId'>): TaskEventRow {
-  const now = new Date().toISOString();
-  return {
-    id: randomUUID(),
-    title: 'Write the report',
-    description: null,
-    status: 'TODO',
-    priority: 'MEDIUM',
-    dueDate: null,
-    assigneeId: null,
-    createdAt: now,
-    updatedAt: now,
-    ...overrides,
-  };
+  return busTaskRow({ title: 'Write the report', ...overrides });
 }
 
 /**

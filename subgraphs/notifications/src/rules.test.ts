@@ -1,26 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createEvent, type TaskEventRow } from '#lib/events/envelope.js';
+import { taskRow } from '#lib/events/__fixtures__/support.js';
 import { actorName, messageOf, recipientsOf, type TaskEvent } from './rules.js';
 
 const owner = randomUUID();
 const bob = randomUUID();
 const carol = randomUUID();
-const now = new Date().toISOString();
 
-const task = (overrides: Partial<TaskEventRow> = {}): TaskEventRow => ({
-  id: randomUUID(),
-  title: 'Write the report',
-  description: null,
-  status: 'TODO',
-  priority: 'MEDIUM',
-  dueDate: null,
-  ownerId: owner,
-  assigneeId: bob,
-  createdAt: now,
-  updatedAt: now,
-  ...overrides,
-});
+const task = (overrides: Partial<TaskEventRow> = {}): TaskEventRow =>
+  taskRow({ title: 'Write the report', ownerId: owner, assigneeId: bob, ...overrides });
 const meta = (actorId: string | null) => ({ producer: 'tasks' as const, actorId });
 const assigned = (assigneeId: string | null, previousAssigneeId: string | null, actorId: string | null = owner) =>
   createEvent('task.assigned', { task: task({ assigneeId }), previousAssigneeId }, meta(actorId));

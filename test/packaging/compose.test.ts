@@ -26,8 +26,10 @@ const scratch = mkdtempSync(join(tmpdir(), 'check-compose-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packaging files', () => {
-  for (const result of checkPackaging(ROOT)) {
-    it(`${result.name}${result.skipped ? ` (skipped: ${result.skipped})` : ''}`, () => {
+  // A check that could not run here (`docker compose config` without the compose plugin)
+  // is not turned into a test that asserts nothing; the others must all pass.
+  for (const result of checkPackaging(ROOT).filter((r) => !r.skipped)) {
+    it(result.name, () => {
       expect(result.problems).toEqual([]);
     });
   }

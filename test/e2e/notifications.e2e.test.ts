@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AmqpAdmin } from '#lib/events/__fixtures__/support.js';
 import { createEvent, type EventEnvelope, type TaskEventRow } from '#lib/events/envelope.js';
 import { tapEvents, type EventTap } from '../support/amqp.js';
 import {
@@ -11,7 +12,7 @@ import {
   type NotificationNode,
   type NotificationPage,
 } from '../support/notifications.js';
-import { openDeadLetters } from '../support/dead-letters.js';
+import { TEST_AMQP_URL } from '../support/services.js';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { errorOf, registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
@@ -200,7 +201,7 @@ describe('delivery', () => {
 
   it('dead-letters a poison event and keeps consuming', async () => {
     const [alice, bob] = await people('poisoner', 'survivor');
-    const amqp = await openDeadLetters(sg.namespace);
+    const amqp = await AmqpAdmin.open(TEST_AMQP_URL, sg.namespace);
     try {
       const badId = assigned(alice, taskRow({ ownerId: alice.id, assigneeId: bob.id, id: 'not-a-uuid' }));
       const badPayload = { ...assigned(alice, taskRow({ ownerId: alice.id, assigneeId: bob.id })), data: { task: { id: 'x' } } };
@@ -213,7 +214,7 @@ describe('delivery', () => {
       expect(nodes(bobs).map((n) => n.message)).toEqual([`${alice.username} assigned you "After the poison"`]);
       const dead: string[] = [];
       await waitFor(async () => {
-        dead.push(...(await amqp.drain()));
+        dead.push(...(await amqp.drain(amqp.names.deadLetterQueue)).map((m) => m.body));
         return dead.length >= 3;
       });
       expect(dead).toContain('not json{');

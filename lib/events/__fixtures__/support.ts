@@ -100,6 +100,11 @@ export class AmqpAdmin {
     }
   }
 
+  /** Closes the connection and leaves the namespace's topology to the services still using it. */
+  async close(): Promise<void> {
+    await this.connection.close().catch(() => {});
+  }
+
   /** Removes the namespace's exchanges and the given queues (short names) plus the dead queue. */
   async cleanup(queues: readonly string[] = []): Promise<void> {
     const names = this.names;

@@ -29,8 +29,7 @@ async function main() {
   if (spec.kind === 'router') {
     const router = await createRouter({
       ...routerOptions(config, log, spec.subgraphUrls),
-      optimizations: !spec.baseline,
-      ...(spec.entityBatching ? { entityBatching: true } : {}),
+      ...(spec.baseline ? { optimizations: false } : {}),
     });
     const { server, url } = await listen(router.handler, 0, '127.0.0.1');
     router.attach(server);

@@ -43,7 +43,6 @@ export interface BenchResults {
 export const FLOOR = 'direct to subgraphs (floor)';
 export const BEFORE = 'router (before)';
 export const AFTER = 'router (after)';
-export const BATCHING = 'router (after, + entity batching)';
 export const HIVE = 'Hive Gateway';
 
 const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : '–');
@@ -60,7 +59,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const lat = (label: string) => r.http.latency.find((x) => x.label === label);
   const checks: TargetCheck[] = [];
   const floor = lat(FLOOR);
-  for (const label of [AFTER, BATCHING]) {
+  for (const label of [AFTER]) {
     for (const [scenario, rows] of [
       ['a viewer per connection', r.http.throughputViewers],
       ['one viewer', r.http.throughput],
@@ -82,7 +81,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       met: Number.isFinite(overhead) ? overhead < 2 : null,
     });
   }
-  for (const row of r.fanout.filter((f) => (f.gateway === AFTER || f.gateway === BATCHING) && f.subscribers >= 1000)) {
+  for (const row of r.fanout.filter((f) => f.gateway === AFTER && f.subscribers >= 1000)) {
     checks.push({
       target: `${row.gateway}: ${row.subscribers} subscribers (${row.distinctViewers === 1 ? 'one viewer' : `${row.distinctViewers} viewers`}) all served, p99 < 250 ms`,
       measured: `${row.delivered}/${row.expected}, p99 ${ms(row.latencyMs.p99)} ms`,

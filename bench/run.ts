@@ -329,7 +329,6 @@ async function main(): Promise<BenchResults> {
   const specs: GatewaySpec[] = [
     { label: 'router (before)', kind: 'router', baseline: true, subgraphUrls, jwtSecret, routerSecret },
     { label: 'router (after)', kind: 'router', subgraphUrls, jwtSecret, routerSecret },
-    { label: 'router (after, + entity batching)', kind: 'router', entityBatching: true, subgraphUrls, jwtSecret, routerSecret },
     ...(hive ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }] : []),
   ];
   progress.step(`starting ${specs.map((s) => s.label).join(', ')}`);
@@ -521,9 +520,8 @@ async function main(): Promise<BenchResults> {
   const viewers = Array.from({ length: Math.max(0, ...PLAN.fanout.sizes) }, (_, i) =>
     issueAccessToken({ id: randomUUID(), role: 'ADMIN', username: `viewer${i}` }, config.jwt).token,
   );
-  // Entity batching only changes the distinct-viewer runs (one viewer: one resolution per event).
   const fanoutRuns = fanoutSpecs.flatMap((spec) =>
-    PLAN.fanout.sizes.flatMap((size) => (spec.entityBatching ? [false] : [true, false]).map((sameViewer) => ({ spec, size, sameViewer }))),
+    PLAN.fanout.sizes.flatMap((size) => [true, false].map((sameViewer) => ({ spec, size, sameViewer }))),
   );
   for (const { spec, size, sameViewer } of fanoutRuns) {
     {

@@ -30,10 +30,8 @@ export interface GatewaySpec {
   /** Label in the results, e.g. `router (before)`. */
   label: string;
   kind: GatewayKind;
-  /** Router only: turn the optimizations of `createRouter` off (the "before" column). */
+  /** Router only: `createRouter` with `optimizations: false` (the "before" column). */
   baseline?: boolean;
-  /** Router only: `createRouter`'s opt-in entity batching. */
-  entityBatching?: boolean;
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
   jwtSecret: string;
   routerSecret: string;

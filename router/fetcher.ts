@@ -1,5 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type Dispatcher } from 'undici';
 import { CLAIM_HEADERS } from '#lib/auth/claims.js';
 
 /** The part of a fetch Response that `RemoteGraphQLDataSource` reads. */
@@ -76,12 +76,12 @@ export interface SubgraphFetcher {
 }
 
 /**
- * Subgraph requests over node:http with keep-alive agents, in place of the global fetch.
- * Node's fetch (undici) reuses connections too, but wraps every request and response in
- * WHATWG objects and streams: about an eighth of the router's CPU under load went to that
- * machinery. Here a request is one `http.request` on a pooled socket and the body one Buffer.
- * The whole exchange must finish within `timeoutMs`; network failures reject as fetch's do,
- * with "fetch failed" and the reason as `cause` (so no address reaches a client).
+ * Subgraph requests through undici's connection pools (`Agent` + `request`), in place of the
+ * global fetch. Node's fetch is undici too, but wraps every request and response in WHATWG
+ * objects and streams: about an eighth of the router's CPU under load went to that
+ * machinery. `request` is undici's lean API: pooled keep-alive sockets, the body read once
+ * into one Buffer. The whole exchange must finish within `timeoutMs`; network failures reject
+ * as fetch's do, with "fetch failed" and the reason as `cause` (so no address reaches a client).
  *
  * With `dedupe`, identical queries of one viewer to one subgraph that are in flight at the
  * same time share one request (as Apollo Router's and Hive Gateway's query de-duplication
@@ -89,62 +89,36 @@ export interface SubgraphFetcher {
  */
 export function createSubgraphFetcher(options: {
   timeoutMs: number;
+  /** Connections per subgraph origin (undici's `connections`); unlimited when not given. */
   maxSocketsPerSubgraph?: number;
   /** Share one subgraph request among identical queries of one viewer in flight at once. */
   dedupe?: boolean;
 }): SubgraphFetcher {
-  const agentOptions = { keepAlive: true, keepAliveMsecs: 1_000, maxSockets: options.maxSocketsPerSubgraph ?? 256, scheduling: 'lifo' as const };
-  const http = new HttpAgent(agentOptions);
-  const https = new HttpsAgent(agentOptions);
-  const parsed = new Map<string, URL>();
+  const agent = new Agent({
+    keepAliveTimeout: 4_000,
+    ...(options.maxSocketsPerSubgraph ? { connections: options.maxSocketsPerSubgraph } : {}),
+  });
   const inFlight = new Map<string, Promise<RawResponse>>();
 
-  const send = (url: string, init: SubgraphRequestInit): Promise<RawResponse> =>
-      new Promise<RawResponse>((resolve, reject) => {
-        let target = parsed.get(url);
-        if (!target) {
-          target = new URL(url);
-          parsed.set(url, target);
-        }
-        const secure = target.protocol === 'https:';
-        const body = init.body ?? '';
-        let settled = false;
-        const fail = (reason: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          reject(new TypeError('fetch failed', { cause: reason }));
-        };
-        const req = (secure ? httpsRequest : httpRequest)(
-          {
-            protocol: target.protocol,
-            hostname: target.hostname,
-            port: target.port,
-            path: `${target.pathname}${target.search}`,
-            method: init.method ?? 'POST',
-            headers: { ...init.headers, 'content-length': Buffer.byteLength(body) },
-            agent: secure ? https : http,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (chunk: Buffer) => chunks.push(chunk));
-            res.on('error', fail);
-            res.on('end', () => {
-              if (settled) return;
-              settled = true;
-              clearTimeout(timer);
-              resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: Buffer.concat(chunks) });
-            });
-          },
-        );
-        const timer = setTimeout(() => {
-          const timeout = new DOMException(`The subgraph did not answer within ${options.timeoutMs} ms`, 'TimeoutError');
-          req.destroy(timeout);
-          fail(timeout);
-        }, options.timeoutMs);
-        req.on('error', fail);
-        req.end(body);
+  const send = async (url: string, init: SubgraphRequestInit): Promise<RawResponse> => {
+    try {
+      const res = await request(url, {
+        dispatcher: agent,
+        method: (init.method ?? 'POST') as Dispatcher.HttpMethod,
+        headers: init.headers ?? {},
+        body: init.body ?? '',
+        signal: AbortSignal.timeout(options.timeoutMs),
       });
+      const body = Buffer.from(await res.body.arrayBuffer());
+      return { status: res.statusCode, statusText: STATUS_CODES[res.statusCode] ?? '', headers: res.headers, body };
+    } catch (err) {
+      const cause =
+        err instanceof DOMException && err.name === 'TimeoutError'
+          ? new DOMException(`The subgraph did not answer within ${options.timeoutMs} ms`, 'TimeoutError')
+          : err;
+      throw new TypeError('fetch failed', { cause });
+    }
+  };
 
   return {
     fetch: async (url, init) => {
@@ -164,8 +138,7 @@ export function createSubgraphFetcher(options: {
       return new SubgraphResponse(url, status, statusText, headers, body);
     },
     close: () => {
-      http.destroy();
-      https.destroy();
+      void agent.close();
     },
   };
 }

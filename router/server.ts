@@ -33,18 +33,17 @@ export interface RouterOptions {
   limits: OperationLimits;
   log: Logger;
   /**
-   * Experimental performance work of issue #7, OFF by default: verified tokens remembered
-   * until they expire (auth.ts), subgraph requests over keep-alive node:http with identical
-   * in-flight queries of one viewer shared (fetcher.ts). Only `npm run bench` turns it on, to
-   * measure it side by side; it is not the default because under SIGTERM mid-load
-   * (test/e2e/shutdown.e2e.test.ts) some in-flight requests failed with it.
+   * The performance work of issue #7, on by default: verified tokens remembered until they
+   * expire (auth.ts); subgraph requests over undici's keep-alive pools, with identical
+   * in-flight queries of one viewer sharing one request (fetcher.ts). `false` gives the
+   * plain gateway (global fetch, every token verified anew): `npm run bench` measures it as
+   * the "before" column.
    */
   optimizations?: boolean;
   /**
    * Sends the entity fetches of one request to one subgraph, issued together, as one
    * operation (batching.ts): one round trip and one SQL statement per subgraph instead of
-   * one per reference path. Off by default: the router's observable cost per operation
-   * (e.g. the statements counted in test/e2e/tasks.e2e.test.ts) changes with it.
+   * one per reference path. On by default (off when `optimizations` is false).
    */
   entityBatching?: boolean;
 }
@@ -176,7 +175,8 @@ export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).
  * and the tests build exactly this.
  */
 export async function createRouter(options: RouterOptions) {
-  const optimized = options.optimizations ?? false;
+  const optimized = options.optimizations ?? true;
+  const entityBatching = options.entityBatching ?? optimized;
   const urls = new Map<string, string>();
   const dataSources = new Map<string, SignedDataSource>();
   const subgraphFetcher = optimized ? createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs, dedupe: true }) : undefined;
@@ -187,7 +187,7 @@ export async function createRouter(options: RouterOptions) {
       const target = options.subgraphUrls[name as SubgraphName] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs, subgraphFetcher, options.entityBatching ?? false);
+      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs, subgraphFetcher, entityBatching);
       dataSources.set(name, source);
       return source;
     },

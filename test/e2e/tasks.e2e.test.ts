@@ -448,10 +448,10 @@ describe('cost in SQL statements', () => {
     console.info(`SQL statements for 10 tasks: tasks ${ten.tasks}, users ${ten.users}; for 100 tasks: tasks ${hundred.tasks}, users ${hundred.users}`);
     expect(hundred.tasks).toBe(ten.tasks);
     expect(hundred.users).toBe(ten.users);
-    // Tasks: the viewer's stub, the page, its count. Users: one batch per reference path
-    // (the router fetches owners and assignees as two entity requests, in parallel).
+    // Tasks: the viewer's stub, the page, its count. Users: one statement for owners and
+    // assignees together (the plan's two entity fetches reach users as one batched request).
     expect(hundred.tasks).toBe(3);
-    expect(hundred.users).toBe(2);
+    expect(hundred.users).toBe(1);
   });
 
   it('User.tasks and User.assignedTasks of many users at once cost a constant number too', async () => {

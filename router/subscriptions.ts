@@ -65,6 +65,10 @@ export interface SubscriptionStats {
   upstreamSubscriptions: number;
   /** Open upstream sockets. */
   upstreamSockets: number;
+  /** Events resolved through the plan's `rest` (subgraph fetches made for them). */
+  eventsResolved: number;
+  /** Events answered with another viewer's identical resolution (see `resolveShared`). */
+  eventsShared: number;
 }
 
 export interface PlannerState {
@@ -78,6 +82,50 @@ export interface PlannerState {
 const EVENT_SOURCE = '__subscription_event__';
 
 type RequestContextOf = Parameters<typeof executeQueryPlan>[2];
+
+/**
+ * The longest one viewer's resolution of an event serves other viewers, whatever max-age the
+ * subgraphs allow: enough for one event's fan-out to every subscriber, too short for anything
+ * stale to linger.
+ */
+const SHARE_MS = 1_000;
+/** How long an operation whose resolutions depend on the viewer is not offered for sharing. */
+const PRIVATE_FOR_MS = 60_000;
+/** Bounds on what is remembered for sharing. */
+const MAX_SHARED = 10_000;
+
+type CacheHint = { maxAge?: number; scope?: 'PUBLIC' | 'PRIVATE' };
+
+/**
+ * The overall cache policy of one event's resolution, as Apollo Server keeps one per request:
+ * the gateway's data sources restrict it with each subgraph response's `Cache-Control`
+ * (`honorSubgraphCacheControlHeader`; a response without one restricts it to max-age 0).
+ * Written out here because `@apollo/server` does not export its `newCachePolicy`.
+ */
+function cachePolicy() {
+  return {
+    maxAge: undefined as number | undefined,
+    scope: undefined as CacheHint['scope'],
+    restrict(hint: CacheHint) {
+      if (hint.maxAge !== undefined && (this.maxAge === undefined || hint.maxAge < this.maxAge)) this.maxAge = hint.maxAge;
+      if (hint.scope !== undefined && this.scope !== 'PRIVATE') this.scope = hint.scope;
+    },
+    replace(hint: CacheHint) {
+      if (hint.maxAge !== undefined) this.maxAge = hint.maxAge;
+      if (hint.scope !== undefined) this.scope = hint.scope;
+    },
+    policyIfCacheable() {
+      if (this.maxAge === undefined || this.maxAge === 0) return null;
+      return { maxAge: this.maxAge, scope: this.scope ?? 'PUBLIC' };
+    },
+  };
+}
+
+/** A resolved event, and for how long (ms) it may serve other viewers: 0 when it depends on its own. */
+interface Resolution {
+  result: ExecutionResult;
+  shareableForMs: number;
+}
 
 /**
  * Federated subscriptions for `@apollo/gateway`, which plans subscriptions but will not
@@ -192,10 +240,15 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const query = print(request.document);
     const logger = { debug: () => {}, info: () => {}, warn: (m: unknown) => log.warn(m), error: (m: unknown) => log.error(m) };
 
-    /** Resolves one upstream event into the client's full result. */
-    return async (upstream: ExecutionResult): Promise<ExecutionResult> => {
-      if (!upstream.data) return { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) };
+    /**
+     * Resolves one upstream event into the client's full result. Without `rest` the result
+     * is the event itself; with it, it is the same for every viewer only when every subgraph
+     * answered PUBLIC with a max-age (the policy the data sources restrict).
+     */
+    return async (upstream: ExecutionResult): Promise<Resolution> => {
+      if (!upstream.data) return { result: { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) }, shareableForMs: 0 };
       current = upstream.data as Record<string, unknown>;
+      const policy = cachePolicy();
       // executeQueryPlan reads request.variables, context, logger and metrics of this object.
       const requestContext = {
         request: { query, variables: request.variables, operationName: request.operationName },
@@ -206,7 +259,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         operationName: request.operationName,
         operation: operationContext.operation,
         schema: planState.apiGraphQLSchema,
+        overallCachePolicy: policy,
       } as unknown as RequestContextOf;
+      eventsResolved += 1;
       const result = await executeQueryPlan(
         plan,
         serviceMap,
@@ -216,12 +271,76 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         planState.apiSchema,
       );
       const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
-      return { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) };
+      const cacheable = rest ? policy.policyIfCacheable() : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
+      return {
+        result: { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) },
+        shareableForMs: errors.length === 0 && cacheable?.scope === 'PUBLIC' ? Math.min(SHARE_MS, cacheable.maxAge * 1_000) : 0,
+      };
     };
+  }
+
+  // ---------------------------------------------------------------- events resolved once for many viewers
+  const resolutions = new Map<string, { resolution: Promise<Resolution>; until: number }>();
+  /** Operations whose last resolution depended on its viewer, until when. */
+  const privateOperations = new Map<string, number>();
+  let eventsResolved = 0;
+  let eventsShared = 0;
+  const unshared = (err: unknown): Resolution => ({ result: { errors: [toGraphQLError(err)] }, shareableForMs: 0 });
+  /** Drops expired entries from the front (oldest first), and the oldest beyond the bound. */
+  const prune = <V>(map: Map<string, V>, expiry: (v: V) => number, now: number) => {
+    for (const [key, value] of map) {
+      if (expiry(value) > now && map.size < MAX_SHARED) break;
+      map.delete(key);
+    }
+  };
+
+  /**
+   * Every viewer subscribed to the same operation gets its own upstream subscription (the
+   * subgraph decides what each may see), so one change reaches the router once per viewer,
+   * as identical events when they saw the same thing. Resolving each of them through `rest`
+   * would ask the other subgraphs the same question once per viewer: with a thousand viewers,
+   * a thousand identical `_entities` requests per event. So an event is resolved once, and its
+   * result serves every identical event of the same operation (same document and variables)
+   * that arrives while it is in flight or within the shorter of its max-age and `SHARE_MS` —
+   * but only when every subgraph in `rest` answered PUBLIC with a max-age (Apollo's
+   * `@cacheControl` hints, e.g. `User.displayName`): then the answer cannot depend on who asked.
+   * A resolution that turns out PRIVATE serves no one else: the viewers that waited on it
+   * resolve their own, and the operation is not offered for sharing for a while.
+   */
+  async function resolveShared(operationKey: string, upstream: ExecutionResult, resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>) {
+    const now = Date.now();
+    const privateUntil = privateOperations.get(operationKey);
+    if (!upstream.data || upstream.errors?.length || (privateUntil !== undefined && privateUntil > now)) {
+      return (await resolveOwn(upstream).catch(unshared)).result;
+    }
+    const key = `${operationKey}\n${JSON.stringify(upstream.data)}`;
+    const existing = resolutions.get(key);
+    if (existing && existing.until > now) {
+      const theirs = await existing.resolution.catch(unshared);
+      if (theirs.shareableForMs > 0) {
+        eventsShared += 1;
+        return theirs.result;
+      }
+      return (await resolveOwn(upstream).catch(unshared)).result;
+    }
+    const resolution = resolveOwn(upstream).catch(unshared);
+    const entry = { resolution, until: now + SHARE_MS };
+    prune(resolutions, (e) => e.until, now);
+    resolutions.set(key, entry);
+    const own = await resolution;
+    if (own.shareableForMs > 0) {
+      entry.until = Math.min(entry.until, Date.now() + own.shareableForMs);
+    } else {
+      if (resolutions.get(key) === entry) resolutions.delete(key);
+      prune(privateOperations, (until) => until, now);
+      privateOperations.set(operationKey, Date.now() + PRIVATE_FOR_MS);
+    }
+    return own.result;
   }
 
   function openHub(
     key: string,
+    operationKey: string,
     planState: PlannerState,
     primary: FetchNode,
     rest: PlanNode | undefined,
@@ -253,7 +372,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       {
         next: (upstream) => {
           queue = queue
-            .then(() => resolveEvent(upstream as ExecutionResult))
+            .then(() => resolveShared(operationKey, upstream as ExecutionResult, resolveEvent))
             .then(broadcast, (err: unknown) => broadcast({ errors: [toGraphQLError(err)] }));
         },
         error: (err) => {
@@ -299,9 +418,10 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     }
     const { primary, rest } = plan.node;
     const { claims } = request.context;
-    const key = JSON.stringify([claims.userId, claims.role, claims.username, print(request.document), request.operationName, request.variables]);
+    const operationKey = JSON.stringify([print(request.document), request.operationName, request.variables]);
+    const key = JSON.stringify([claims.userId, claims.role, claims.username, operationKey]);
     return new Repeater<ExecutionResult>(async (push, stop) => {
-      const hub = hubs.get(key) ?? openHub(key, planState, primary, rest, request);
+      const hub = hubs.get(key) ?? openHub(key, operationKey, planState, primary, rest, request);
       const listener: Listener = { push: (r) => void push(r), stop: (err) => stop(err) };
       hub.listeners.add(listener);
       clientSubscriptions += 1;
@@ -409,6 +529,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       clientSubscriptions,
       upstreamSubscriptions: hubs.size,
       upstreamSockets: connected.size,
+      eventsResolved,
+      eventsShared,
     }),
     /** Closes client sockets with 1001 (going away) and every upstream socket. */
     close: async () => {

@@ -272,6 +272,41 @@ describe('sharing and teardown', () => {
     expect(others.every((s) => s.received.length === 0)).toBe(true);
   });
 
+  it('resolves an event once for every viewer when the subgraphs answer PUBLIC, once per viewer when not', async () => {
+    const stats = () => sg.supergraph.router.subscriptionStats()!;
+    await waitFor(() => stats().clientSubscriptions === 0 && sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0);
+    type Watched = { taskChanged: { kind: string; task: { owner: { displayName: string; email?: string | null }; assignee?: { displayName: string } } | null } };
+    // displayName is PUBLIC (users' @cacheControl); email depends on who asks (PRIVATE).
+    const publicFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId }) { kind task { owner { displayName } assignee { displayName } } } }';
+    const privateFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId }) { kind task { owner { displayName email } } } }';
+    const task = await createTask(sg, alice, { title: 'Watched by three', assigneeId: bob.id });
+    const viewers = [alice, bob, admin]; // owner, assignee, admin: all three see the change
+    const open = (query: string) => viewers.map((u) => subscribe<Watched>(socket(u.accessToken), query, { taskId: task.id }));
+    const [publicSubs, privateSubs] = [open(publicFields), open(privateFields)];
+    await tasksServing(6);
+    const before = stats();
+    sg.queries.users.length = 0;
+    const update = await sg.gql(`mutation { updateTask(id: "${task.id}", input: { status: DONE }) { id } }`, { token: alice.accessToken });
+    expect(update.errors).toBeUndefined();
+    await waitFor(() => [...publicSubs, ...privateSubs].every((sub) => sub.received.length === 1));
+
+    for (const sub of publicSubs) {
+      expect(sub.received[0]).toEqual({ data: { taskChanged: { kind: 'UPDATED', task: { owner: { displayName: 'Alice' }, assignee: { displayName: 'Bob' } } } } });
+    }
+    // Each viewer gets the email it may see: alice her own, bob none, the admin all.
+    expect(privateSubs.map((sub) => sub.received[0]!.data!.taskChanged.task!.owner)).toEqual([
+      { displayName: 'Alice', email: alice.email },
+      { displayName: 'Alice', email: null },
+      { displayName: 'Alice', email: alice.email },
+    ]);
+    const after = stats();
+    // Public: one resolution for three viewers. Private: one per viewer.
+    expect(after.eventsResolved - before.eventsResolved).toBe(1 + 3);
+    expect(after.eventsShared - before.eventsShared).toBe(2);
+    const userReads = sg.queries.users.filter((q) => /^select/i.test(q) && /from "users"/i.test(q));
+    expect(userReads).toHaveLength(1 + 3);
+  });
+
   it('a change made through a second tasks replica reaches a subscriber served by the first', async () => {
     const log = createLogger({ level: 'silent' });
     const busB = await createAmqpBus({ url: TEST_AMQP_URL, log, namespace: sg.namespace });

@@ -16,6 +16,8 @@ export interface FanoutRow extends FanoutResult {
   rssPeakMb: number;
   /** Our router only: distinct upstream subscriptions once everyone subscribed. */
   upstreamSubscriptions: number | null;
+  /** Our router only: events resolved through the plan (subgraph fetches made) per change. */
+  resolutionsPerChange: number | null;
 }
 
 export interface BenchResults {
@@ -189,11 +191,11 @@ export function renderMarkdown(r: BenchResults): string {
       `\`taskChanged\` over graphql-ws, one socket per subscriber, ${first.mutations} changes one every ${((r.meta.plan as { fanout?: { intervalMs?: number } }).fanout?.intervalMs ?? '?')} ms. Latency: receipt in the subscriber process minus the event’s \`occurredAt\` (stamped in the committing transaction; same clock, ms precision). "viewers": distinct identities (ADMIN tokens minted for the run, so every subscriber may see every change); one viewer: every subscriber is alice.`,
     );
     line();
-    line('| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | RSS idle → subscribed → peak MB | errors |');
-    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    line('| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |');
+    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const f of r.fanout) {
       line(
-        `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
+        `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
       );
     }
     line();

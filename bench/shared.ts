@@ -1,3 +1,4 @@
+import type { SubscriptionStats } from '../router/subscriptions.js';
 /**
  * What the benchmark's processes share: the operations under test, the messages they
  * exchange over IPC, and small statistics helpers. No side effects on import.
@@ -42,7 +43,7 @@ export type GatewayRequest = { type: 'stats' } | { type: 'stop' } | { type: 'pro
 /** Gateway process → parent. */
 export type GatewayMessage =
   | { type: 'listening'; url: string }
-  | { type: 'stats'; rss: number; heapUsed: number; subscriptions?: { clientSubscriptions: number; upstreamSubscriptions: number; upstreamSockets: number } }
+  | { type: 'stats'; rss: number; heapUsed: number; subscriptions?: SubscriptionStats }
   | { type: 'profiled'; file: string }
   | { type: 'error'; message: string };
 

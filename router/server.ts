@@ -35,9 +35,10 @@ export interface RouterOptions {
   /**
    * The performance work of issue #7, on by default: verified tokens remembered until they
    * expire (auth.ts); subgraph requests over undici's keep-alive pools, with identical
-   * in-flight queries of one viewer sharing one request (fetcher.ts). `false` gives the
-   * plain gateway (global fetch, every token verified anew): `npm run bench` measures it as
-   * the "before" column.
+   * in-flight queries of one viewer sharing one request (fetcher.ts); a subscription event
+   * resolved once for every viewer when the subgraphs answer PUBLIC (subscriptions.ts).
+   * `false` gives the plain gateway (global fetch, every token verified anew, every event
+   * resolved per viewer): `npm run bench` measures it as the "before" column.
    */
   optimizations?: boolean;
   /**
@@ -256,6 +257,7 @@ export async function createRouter(options: RouterOptions) {
         log: options.log,
         validationRules: armor.validationRules,
         parseOptions: armor.parseOptions,
+        shareResolutions: optimized,
         executeOperation: async (request, contextValue) => {
           const response = await apollo.executeOperation(
             { query: request.query, variables: request.variables ?? {}, ...(request.operationName ? { operationName: request.operationName } : {}) },

@@ -53,6 +53,8 @@ export interface SubscriptionServerOptions {
   /** Extra validation rules (the operation limits), applied as on HTTP. */
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
+  /** Resolve an identical event once for every viewer when the subgraphs allow (`resolveShared`); default true. */
+  shareResolutions?: boolean;
   /** Runs queries and mutations sent over the socket through the gateway, as on HTTP. */
   executeOperation: (request: SubscribePayload, context: RouterContext) => Promise<ExecutionResult>;
 }
@@ -283,6 +285,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const resolutions = new Map<string, { resolution: Promise<Resolution>; until: number }>();
   /** Operations whose last resolution depended on its viewer, until when. */
   const privateOperations = new Map<string, number>();
+  const share = options.shareResolutions ?? true;
   let eventsResolved = 0;
   let eventsShared = 0;
   const unshared = (err: unknown): Resolution => ({ result: { errors: [toGraphQLError(err)] }, shareableForMs: 0 });
@@ -310,7 +313,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   async function resolveShared(operationKey: string, upstream: ExecutionResult, resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>) {
     const now = Date.now();
     const privateUntil = privateOperations.get(operationKey);
-    if (!upstream.data || upstream.errors?.length || (privateUntil !== undefined && privateUntil > now)) {
+    if (!share || !upstream.data || upstream.errors?.length || (privateUntil !== undefined && privateUntil > now)) {
       return (await resolveOwn(upstream).catch(unshared)).result;
     }
     const key = `${operationKey}\n${JSON.stringify(upstream.data)}`;

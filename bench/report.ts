@@ -164,7 +164,7 @@ export function renderMarkdown(r: BenchResults): string {
     line();
   }
   line(
-    'The floor is the same work without a gateway: the tasks subgraph’s part of the plan, then one users `_entities` call with every distinct owner and assignee, with signed claims, sent by the load process itself. The router sends the plan’s two users fetches (owner, assignee) in parallel.',
+    'The floor is the same work without a gateway: the tasks subgraph’s part of the plan, then one users `_entities` call with every distinct owner and assignee, with signed claims, sent by the load process itself. The plan has two users fetches (owner, assignee): router (before) sends them in parallel as two requests, router (after) as one batched request.',
   );
   line();
   line('## SQL statements per operation');

@@ -123,10 +123,12 @@ function cachePolicy() {
   };
 }
 
-/** A resolved event, and for how long (ms) it may serve other viewers: 0 when it depends on its own. */
+/** A resolved event, and for how long (ms) it may serve other viewers (0: not at all). */
 interface Resolution {
   result: ExecutionResult;
   shareableForMs: number;
+  /** A subgraph answered PRIVATE or without a max-age: the answer depends on the viewer. */
+  private: boolean;
 }
 
 /**
@@ -248,7 +250,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
      * answered PUBLIC with a max-age (the policy the data sources restrict).
      */
     return async (upstream: ExecutionResult): Promise<Resolution> => {
-      if (!upstream.data) return { result: { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) }, shareableForMs: 0 };
+      if (!upstream.data) return { result: { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) }, shareableForMs: 0, private: false };
       current = upstream.data as Record<string, unknown>;
       const policy = cachePolicy();
       // executeQueryPlan reads request.variables, context, logger and metrics of this object.
@@ -274,9 +276,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       );
       const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
       const cacheable = rest ? policy.policyIfCacheable() : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
+      const isPublic = cacheable?.scope === 'PUBLIC';
       return {
         result: { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) },
-        shareableForMs: errors.length === 0 && cacheable?.scope === 'PUBLIC' ? Math.min(SHARE_MS, cacheable.maxAge * 1_000) : 0,
+        // A failed fetch is this resolution's own bad luck: not shared, but not a sign of privacy.
+        shareableForMs: errors.length === 0 && cacheable && isPublic ? Math.min(SHARE_MS, cacheable.maxAge * 1_000) : 0,
+        private: errors.length === 0 && !isPublic,
       };
     };
   }
@@ -288,7 +293,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const share = options.shareResolutions ?? true;
   let eventsResolved = 0;
   let eventsShared = 0;
-  const unshared = (err: unknown): Resolution => ({ result: { errors: [toGraphQLError(err)] }, shareableForMs: 0 });
+  const unshared = (err: unknown): Resolution => ({ result: { errors: [toGraphQLError(err)] }, shareableForMs: 0, private: false });
   /** Drops expired entries from the front (oldest first), and the oldest beyond the bound. */
   const prune = <V>(map: Map<string, V>, expiry: (v: V) => number, now: number) => {
     for (const [key, value] of map) {
@@ -308,7 +313,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
    * but only when every subgraph in `rest` answered PUBLIC with a max-age (Apollo's
    * `@cacheControl` hints, e.g. `User.displayName`): then the answer cannot depend on who asked.
    * A resolution that turns out PRIVATE serves no one else: the viewers that waited on it
-   * resolve their own, and the operation is not offered for sharing for a while.
+   * resolve their own, and the operation is not offered for sharing for a while. One with
+   * errors (a subgraph down) is not shared either; the next event is offered again.
    */
   async function resolveShared(operationKey: string, upstream: ExecutionResult, resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>) {
     const now = Date.now();
@@ -335,8 +341,10 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       entry.until = Math.min(entry.until, Date.now() + own.shareableForMs);
     } else {
       if (resolutions.get(key) === entry) resolutions.delete(key);
-      prune(privateOperations, (until) => until, now);
-      privateOperations.set(operationKey, Date.now() + PRIVATE_FOR_MS);
+      if (own.private) {
+        prune(privateOperations, (until) => until, now);
+        privateOperations.set(operationKey, Date.now() + PRIVATE_FOR_MS);
+      }
     }
     return own.result;
   }

@@ -275,7 +275,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         planState.apiSchema,
       );
       const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
-      const cacheable = rest ? policy.policyIfCacheable() : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
+      // No subgraph answered (no `rest`, or only null entities to fetch): the result is the event's own.
+      const untouched = policy.maxAge === undefined && policy.scope === undefined;
+      const cacheable = rest && !untouched ? policy.policyIfCacheable() : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
       const isPublic = cacheable?.scope === 'PUBLIC';
       return {
         result: { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) },

@@ -275,25 +275,30 @@ describe('sharing and teardown', () => {
   it('resolves an event once for every viewer when the subgraphs answer PUBLIC, once per viewer when not', async () => {
     const stats = () => sg.supergraph.router.subscriptionStats()!;
     await waitFor(() => stats().clientSubscriptions === 0 && sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0);
-    type Watched = { taskChanged: { kind: string; task: { owner: { displayName: string; email?: string | null }; assignee?: { displayName: string } } | null } };
+    type Watched = { taskChanged: { kind: string; task: { title: string; status: string; owner: { displayName: string; email?: string | null }; assignee?: { displayName: string } } | null } };
     // displayName is PUBLIC (users' @cacheControl); email depends on who asks (PRIVATE).
     // Only UPDATED: the CREATED event of the set-up may still be on its way when they subscribe.
-    const publicFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { owner { displayName } assignee { displayName } } } }';
-    const privateFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { owner { displayName email } } } }';
+    // status is selected so the measured change differs from the warm-up ones (no sharing across them).
+    const publicFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName } assignee { displayName } } } }';
+    const privateFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName email } } } }';
     const task = await createTask(sg, alice, { title: 'Watched by three', assigneeId: bob.id });
     const viewers = [alice, bob, admin]; // owner, assignee, admin: all three see the change
     const open = (query: string) => viewers.map((u) => subscribe<Watched>(socket(u.accessToken), query, { taskId: task.id }));
     const [publicSubs, privateSubs] = [open(publicFields), open(privateFields)];
     await tasksServing(6);
-    // Warm up until every stream is live end to end (a subgraph counts a subscription a moment
-    // before its live feed is attached), then let the warm-up events drain.
+    // Warm up until one change reaches every stream (a subgraph counts a subscription a moment
+    // before its live feed is attached). Events keep their order per stream, so once "Warm-up i"
+    // has arrived everywhere, every earlier one has too: nothing of the warm-up is left in flight.
     const all = [...publicSubs, ...privateSubs];
-    for (let i = 0; i < 20 && !all.every((sub) => sub.received.length > 0); i++) {
-      await sg.gql(`mutation { updateTask(id: "${task.id}", input: { title: "Warm-up ${i}" }) { id } }`, { token: alice.accessToken });
-      await new Promise((resolve) => setTimeout(resolve, 250));
+    const reachedAll = (title: string) => all.every((sub) => sub.received.some((r) => r.data?.taskChanged.task?.title === title));
+    let title = '';
+    for (let i = 0; ; i++) {
+      title = `Warm-up ${i}`;
+      await sg.gql(`mutation { updateTask(id: "${task.id}", input: { title: "${title}" }) { id } }`, { token: alice.accessToken });
+      const reached = await waitFor(() => reachedAll(title), { timeoutMs: 1_000 }).then(() => true, () => false);
+      if (reached) break;
+      expect(i, 'every stream live within 10 warm-up changes').toBeLessThan(10);
     }
-    await waitFor(() => all.every((sub) => sub.received.length > 0));
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
     for (const sub of all) sub.received.length = 0;
     const before = stats();
     sg.queries.users.length = 0;
@@ -302,7 +307,7 @@ describe('sharing and teardown', () => {
     await waitFor(() => all.every((sub) => sub.received.length === 1));
 
     for (const sub of publicSubs) {
-      expect(sub.received[0]).toEqual({ data: { taskChanged: { kind: 'UPDATED', task: { owner: { displayName: 'Alice' }, assignee: { displayName: 'Bob' } } } } });
+      expect(sub.received[0]).toEqual({ data: { taskChanged: { kind: 'UPDATED', task: { title, status: 'DONE', owner: { displayName: 'Alice' }, assignee: { displayName: 'Bob' } } } } });
     }
     // Each viewer gets the email it may see: alice her own, bob none, the admin all.
     expect(privateSubs.map((sub) => sub.received[0]!.data!.taskChanged.task!.owner)).toEqual([
@@ -310,6 +315,7 @@ describe('sharing and teardown', () => {
       { displayName: 'Alice', email: null },
       { displayName: 'Alice', email: alice.email },
     ]);
+    expect(privateSubs.every((sub) => sub.received[0]!.data!.taskChanged.task!.title === title)).toBe(true);
     const after = stats();
     // Public: one resolution for three viewers. Private: one per viewer.
     expect(after.eventsResolved - before.eventsResolved).toBe(1 + 3);

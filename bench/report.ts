@@ -61,7 +61,8 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const lat = (label: string) => r.http.latency.find((x) => x.label === label);
   const checks: TargetCheck[] = [];
   const floor = lat(FLOOR);
-  for (const label of [AFTER]) {
+  {
+    const label = AFTER;
     for (const [scenario, rows] of [
       ['a viewer per connection', r.http.throughputViewers],
       ['one viewer', r.http.throughput],

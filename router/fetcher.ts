@@ -89,15 +89,10 @@ export interface SubgraphFetcher {
  */
 export function createSubgraphFetcher(options: {
   timeoutMs: number;
-  /** Connections per subgraph origin (undici's `connections`); unlimited when not given. */
-  maxSocketsPerSubgraph?: number;
   /** Share one subgraph request among identical queries of one viewer in flight at once. */
   dedupe?: boolean;
 }): SubgraphFetcher {
-  const agent = new Agent({
-    keepAliveTimeout: 4_000,
-    ...(options.maxSocketsPerSubgraph ? { connections: options.maxSocketsPerSubgraph } : {}),
-  });
+  const agent = new Agent({ keepAliveTimeout: 4_000 });
   const inFlight = new Map<string, Promise<RawResponse>>();
 
   const send = async (url: string, init: SubgraphRequestInit): Promise<RawResponse> => {

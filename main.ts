@@ -8,7 +8,9 @@ const config = loadConfig();
 const log = createLogger({ level: config.logLevel });
 warnAboutConfig(config, log);
 const supergraph = await startSupergraph({ config, log });
-const databases = Object.values(config.databaseUrls).some(Boolean) ? 'Postgres' : `embedded PGlite under ${config.dataDir}/`;
+const databases = Object.values(config.databaseUrls).some(Boolean)
+  ? 'Postgres'
+  : `embedded PGlite under ${config.dataDir}/`;
 const bus = config.amqpUrl ? 'RabbitMQ' : 'in-process event bus';
 process.stdout.write(
   [
@@ -16,7 +18,9 @@ process.stdout.write(
     `  Supergraph ready (${databases}, ${bus})`,
     `  GraphQL + Apollo Sandbox   ${supergraph.url}/graphql`,
     `  Health                     ${supergraph.url}/health   ${supergraph.url}/ready`,
-    ...Object.values(supergraph.subgraphs).map((s) => `  ${`${s.name} subgraph`.padEnd(27)}${s.url}/graphql`),
+    ...Object.values(supergraph.subgraphs).map(
+      s => `  ${`${s.name} subgraph`.padEnd(27)}${s.url}/graphql`,
+    ),
     '',
   ].join('\n') + '\n',
 );

@@ -52,15 +52,21 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     started.push(await startUsers(common('users')));
     started.push(await startTasks(common('tasks')));
     started.push(await startNotifications(common('notifications')));
-    const subgraphUrls = Object.fromEntries(started.map((s) => [s.name, `${s.url}/graphql`]));
-    const router = await createRouter(routerOptions(config, log.child({ service: 'router' }), subgraphUrls));
-    const { server, url } = await listen(router.handler, options.ephemeralPorts ? 0 : config.ports.router, config.host);
+    const subgraphUrls = Object.fromEntries(started.map(s => [s.name, `${s.url}/graphql`]));
+    const router = await createRouter(
+      routerOptions(config, log.child({ service: 'router' }), subgraphUrls),
+    );
+    const { server, url } = await listen(
+      router.handler,
+      options.ephemeralPorts ? 0 : config.ports.router,
+      config.host,
+    );
     router.attach(server);
     log.info({ url: `${url}/graphql` }, 'router listening');
     return {
       url,
       router,
-      subgraphs: Object.fromEntries(started.map((s) => [s.name, s])),
+      subgraphs: Object.fromEntries(started.map(s => [s.name, s])),
       bus,
       stop: async () => {
         await router.stop();

@@ -25,7 +25,9 @@ async function main() {
   });
   const log = createLogger({ level: 'error', name: spec.label });
   let stop: () => Promise<void>;
-  let subscriptionStats: () => ReturnType<Awaited<ReturnType<typeof createRouter>>['subscriptionStats']> = () => undefined;
+  let subscriptionStats: () => ReturnType<
+    Awaited<ReturnType<typeof createRouter>>['subscriptionStats']
+  > = () => undefined;
   if (spec.kind === 'router') {
     const router = await createRouter({
       ...routerOptions(config, log, spec.subgraphUrls),
@@ -37,7 +39,11 @@ async function main() {
     stop = () => router.stop();
     send({ type: 'listening', url: `${url}/graphql` });
   } else {
-    const hive = await startHiveGateway({ subgraphUrls: spec.subgraphUrls, jwt: config.jwt, routerSecret: config.routerSecret });
+    const hive = await startHiveGateway({
+      subgraphUrls: spec.subgraphUrls,
+      jwt: config.jwt,
+      routerSecret: config.routerSecret,
+    });
     stop = () => hive.stop();
     send({ type: 'listening', url: hive.url });
   }
@@ -56,17 +62,20 @@ async function main() {
     } else if (message.type === 'profile-stop') {
       const session = profiler;
       profiler = undefined;
-      void session
-        ?.post('Profiler.stop')
-        .then(({ profile }) => {
-          writeFileSync(message.file, JSON.stringify(profile));
-          session.disconnect();
-          send({ type: 'profiled', file: message.file });
-        });
+      void session?.post('Profiler.stop').then(({ profile }) => {
+        writeFileSync(message.file, JSON.stringify(profile));
+        session.disconnect();
+        send({ type: 'profiled', file: message.file });
+      });
     } else if (message.type === 'stats') {
       const memory = process.memoryUsage();
       const subscriptions = subscriptionStats();
-      send({ type: 'stats', rss: memory.rss, heapUsed: memory.heapUsed, ...(subscriptions ? { subscriptions } : {}) });
+      send({
+        type: 'stats',
+        rss: memory.rss,
+        heapUsed: memory.heapUsed,
+        ...(subscriptions ? { subscriptions } : {}),
+      });
     } else if (message.type === 'stop') {
       // A normal exit, so that --cpu-prof writes its profile.
       const force = setTimeout(() => process.exit(0), 5_000);

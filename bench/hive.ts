@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DocumentNode } from 'graphql';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, OperationTypeNode } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -30,14 +30,30 @@ interface HiveExecutionRequest {
   extensions?: Record<string, unknown>;
 }
 interface HivePlugin {
-  onContextBuilding?(payload: { context: BenchContext; extendContext(extra: Partial<BenchContext>): void }): void;
-  onSubgraphExecute?(payload: { executionRequest: HiveExecutionRequest; setExecutionRequest(request: HiveExecutionRequest): void }): void;
-  onFetch?(payload: { options: { headers?: unknown }; setOptions(options: object): void; context: unknown }): void;
+  onContextBuilding?(payload: {
+    context: BenchContext;
+    extendContext(extra: Partial<BenchContext>): void;
+  }): void;
+  onSubgraphExecute?(payload: {
+    executionRequest: HiveExecutionRequest;
+    setExecutionRequest(request: HiveExecutionRequest): void;
+  }): void;
+  onFetch?(payload: {
+    options: { headers?: unknown };
+    setOptions(options: object): void;
+    context: unknown;
+  }): void;
 }
-type HiveRuntime = ((req: IncomingMessage, res: ServerResponse) => void) & { dispose(): Promise<void>; getSchema(): unknown };
+type HiveRuntime = ((req: IncomingMessage, res: ServerResponse) => void) & {
+  dispose(): Promise<void>;
+  getSchema(): unknown;
+};
 interface HiveModules {
   createGatewayRuntime(config: Record<string, unknown>): HiveRuntime;
-  getGraphQLWSOptions(runtime: HiveRuntime, onContext: (ctx: { connectionParams?: Record<string, unknown> }) => Record<string, unknown>): ServerOptions;
+  getGraphQLWSOptions(
+    runtime: HiveRuntime,
+    onContext: (ctx: { connectionParams?: Record<string, unknown> }) => Record<string, unknown>,
+  ): ServerOptions;
 }
 const load = (specifier: string): Promise<unknown> => import(specifier);
 async function loadHive() {
@@ -65,8 +81,11 @@ interface BenchContext {
  * subgraph request (HTTP headers), and onto every upstream subscription (`extensions.claims`,
  * with a signed anonymous `connection_init`), exactly as our subgraphs require.
  */
-export async function startHiveGateway(options: HiveOptions): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
-  const claimsOf = (context: unknown): Claims => (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
+export async function startHiveGateway(
+  options: HiveOptions,
+): Promise<{ server: Server; url: string; stop(): Promise<void> }> {
+  const claimsOf = (context: unknown): Claims =>
+    (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
 
   const hive = await loadHive();
   // The same verified-token cache as our router's (router/auth.ts), so both pay the same for JWTs.
@@ -74,14 +93,20 @@ export async function startHiveGateway(options: HiveOptions): Promise<{ server: 
   const trustBoundary: HivePlugin = {
     onContextBuilding({ context, extendContext }) {
       const fromSocket = context.connectionParams?.authorization;
-      const authorization = typeof fromSocket === 'string' ? fromSocket : (context.request?.headers.get('authorization') ?? undefined);
+      const authorization =
+        typeof fromSocket === 'string'
+          ? fromSocket
+          : (context.request?.headers.get('authorization') ?? undefined);
       // Throws UNAUTHENTICATED (401) on a bad token, as our router does.
       const { claims } = authenticate(authorization);
-      extendContext({ benchClaims: claims, benchViewer: `${claims.userId ?? ''}:${claims.role ?? ''}:${claims.username ?? ''}` });
+      extendContext({
+        benchClaims: claims,
+        benchViewer: `${claims.userId ?? ''}:${claims.role ?? ''}:${claims.username ?? ''}`,
+      });
     },
     onSubgraphExecute({ executionRequest, setExecutionRequest }) {
       const operation = getOperationAST(executionRequest.document, executionRequest.operationName);
-      if (operation?.operation !== 'subscription') return;
+      if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
       // Over graphql-ws the claims travel in the subscribe message; `connectionParams` in
       // extensions is merged by Hive's WS executor into the socket's connection_init.
       setExecutionRequest({
@@ -96,7 +121,10 @@ export async function startHiveGateway(options: HiveOptions): Promise<{ server: 
     onFetch({ options: init, setOptions, context }) {
       const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
       for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
-      for (const [name, value] of Object.entries(signClaims(claimsOf(context), options.routerSecret))) headers.set(name, value);
+      for (const [name, value] of Object.entries(
+        signClaims(claimsOf(context), options.routerSecret),
+      ))
+        headers.set(name, value);
       setOptions({ ...init, headers: Object.fromEntries(headers) });
     },
   };
@@ -112,7 +140,10 @@ export async function startHiveGateway(options: HiveOptions): Promise<{ server: 
         headers: [['x-bench-viewer', '{context.benchViewer}']],
       },
       users: { location: options.subgraphUrls.users },
-      tasks: { location: options.subgraphUrls.tasks, options: { subscriptions: { kind: 'ws', location: options.subgraphUrls.tasks } } },
+      tasks: {
+        location: options.subgraphUrls.tasks,
+        options: { subscriptions: { kind: 'ws', location: options.subgraphUrls.tasks } },
+      },
       notifications: {
         location: options.subgraphUrls.notifications,
         options: { subscriptions: { kind: 'ws', location: options.subgraphUrls.notifications } },
@@ -131,10 +162,10 @@ export async function startHiveGateway(options: HiveOptions): Promise<{ server: 
   const server = createServer(gateway);
   const wss = new WebSocketServer({ server, path: '/graphql' });
   const ws = useServer(
-    hive.getGraphQLWSOptions(gateway, (ctx) => ({ connectionParams: ctx.connectionParams ?? {} })),
+    hive.getGraphQLWSOptions(gateway, ctx => ({ connectionParams: ctx.connectionParams ?? {} })),
     wss,
   );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     server,
@@ -142,9 +173,9 @@ export async function startHiveGateway(options: HiveOptions): Promise<{ server: 
     stop: async () => {
       for (const socket of wss.clients) socket.close(1001);
       await ws.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>(resolve => wss.close(() => resolve()));
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>(resolve => server.close(() => resolve()));
       await gateway.dispose();
     },
   };

@@ -38,7 +38,12 @@ interface Reply {
   body: string;
 }
 
-function post(agent: Agent, url: URL, body: string, headers: Record<string, string>): Promise<Reply> {
+function post(
+  agent: Agent,
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -47,13 +52,19 @@ function post(agent: Agent, url: URL, body: string, headers: Record<string, stri
         port: url.port,
         path: url.pathname,
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
         timeout: 30_000,
       },
-      (res) => {
+      res => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -63,7 +74,8 @@ function post(agent: Agent, url: URL, body: string, headers: Record<string, stri
   });
 }
 
-const isData = (reply: Reply) => reply.status === 200 && reply.body.startsWith('{"data"') && !reply.body.includes('"errors"');
+const isData = (reply: Reply) =>
+  reply.status === 200 && reply.body.startsWith('{"data"') && !reply.body.includes('"errors"');
 
 /** One operation against the target; resolves true when it got the data it asked for. */
 function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => Promise<boolean> {
@@ -77,7 +89,10 @@ function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => 
   const claims = target.claims[connection % target.claims.length]!;
   const tasksUrl = new URL(target.tasksUrl);
   const usersUrl = new URL(target.usersUrl);
-  const tasksBody = JSON.stringify({ query: FLOOR_TASKS_QUERY, operationName: 'BenchTasks__tasks__0' });
+  const tasksBody = JSON.stringify({
+    query: FLOOR_TASKS_QUERY,
+    operationName: 'BenchTasks__tasks__0',
+  });
   type Ref = { __typename: string; id: string } | null;
   type Page = { data?: { tasks: { edges: Array<{ node: { owner: Ref; assignee: Ref } }> } } };
   return async () => {
@@ -90,14 +105,22 @@ function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => 
       if (node.owner) ids.add(node.owner.id);
       if (node.assignee) ids.add(node.assignee.id);
     }
-    const representations = [...ids].map((id) => ({ __typename: 'User', id }));
-    const usersBody = JSON.stringify({ query: FLOOR_USERS_QUERY, operationName: 'BenchTasks__users__1', variables: { representations } });
+    const representations = [...ids].map(id => ({ __typename: 'User', id }));
+    const usersBody = JSON.stringify({
+      query: FLOOR_USERS_QUERY,
+      operationName: 'BenchTasks__users__1',
+      variables: { representations },
+    });
     return isData(await post(agent, usersUrl, usersBody, signClaims(claims, target.routerSecret)));
   };
 }
 
 async function runHttp(spec: HttpLoadSpec): Promise<HttpLoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections, keepAliveMsecs: 10_000 });
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: spec.connections,
+    keepAliveMsecs: 10_000,
+  });
   const start = performance.now();
   const measureFrom = start + spec.warmupSeconds * 1000;
   const measureTo = measureFrom + spec.durationSeconds * 1000;
@@ -108,7 +131,7 @@ async function runHttp(spec: HttpLoadSpec): Promise<HttpLoadResult> {
     const op = operation(spec, agent, connection);
     while (performance.now() < measureTo) {
       const t0 = performance.now();
-      let ok = false;
+      let ok: boolean;
       try {
         ok = await op();
       } catch {
@@ -121,7 +144,15 @@ async function runHttp(spec: HttpLoadSpec): Promise<HttpLoadResult> {
       else failures += 1;
     }
   };
-  const ticker = setInterval(() => send({ type: 'progress', done: Math.round(performance.now() - start), total: Math.round(measureTo - start) }), 500);
+  const ticker = setInterval(
+    () =>
+      send({
+        type: 'progress',
+        done: Math.round(performance.now() - start),
+        total: Math.round(measureTo - start),
+      }),
+    500,
+  );
   try {
     await Promise.all(Array.from({ length: spec.connections }, (_, i) => worker(i)));
   } finally {
@@ -168,7 +199,7 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     await Promise.all(
       slice.map(
         (token, k) =>
-          new Promise<void>((resolve) => {
+          new Promise<void>(resolve => {
             const index = from + k;
             const client = createClient({
               url: wsUrl,
@@ -187,12 +218,13 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
               client.subscribe<TaskChangedEvent>(
                 { query: TASK_CHANGED },
                 {
-                  next: (value) => {
+                  next: value => {
                     const receivedAt = Date.now();
                     const event = value.data?.taskChanged;
                     const title = event?.task?.title;
                     if (!event || !title) return;
-                    if (title.startsWith(warmPrefix)) warm[index]?.add(Number(title.slice(warmPrefix.length)));
+                    if (title.startsWith(warmPrefix))
+                      warm[index]?.add(Number(title.slice(warmPrefix.length)));
                     else if (title.startsWith(streamPrefix)) {
                       const seq = Number(title.slice(streamPrefix.length));
                       const seen = receipts[index];
@@ -215,13 +247,18 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
   }
 
   const rename = (title: string) =>
-    gql(spec.url, 'mutation ($id: ID!, $title: String!) { updateTask(id: $id, input: { title: $title }) { id } }', { id: spec.taskId, title }, spec.mutatorToken);
+    gql(
+      spec.url,
+      'mutation ($id: ID!, $title: String!) { updateTask(id: $id, input: { title: $title }) { id } }',
+      { id: spec.taskId, title },
+      spec.mutatorToken,
+    );
 
   // Warm-up: a change every subscriber must see before the stream starts, so every
   // subscription is known to be live upstream (no event of the stream is lost to set-up).
   const readyStart = performance.now();
   let round = 0;
-  const everyoneWarm = () => warm.every((s) => s.size > 0);
+  const everyoneWarm = () => warm.every(s => s.size > 0);
   while (!everyoneWarm() && round < 4) {
     round += 1;
     await rename(`${warmPrefix}${round}`);
@@ -229,14 +266,24 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     while (!everyoneWarm() && performance.now() < waitUntil) await sleep(20);
   }
   const readyMs = performance.now() - readyStart;
-  const live = warm.filter((s) => s.size > 0).length;
+  const live = warm.filter(s => s.size > 0).length;
   phase('subscribed', `${live}/${n} live after ${round} warm-up change(s)`);
   await sleep(500); // let the warm-up's stragglers settle before memory is sampled
   if (live === 0) {
     // Nothing gets through: no stream (every expected delivery is reported missing).
     for (const dispose of disposers) dispose();
-    await Promise.all(clients.map(async (c) => Promise.resolve(c.dispose()).catch(() => {})));
-    return { label: spec.label, subscribers: n, distinctViewers: new Set(spec.subscriberTokens).size, mutations: spec.mutations, expected: n * spec.mutations, delivered: 0, latencyMs: summarize([]), errors, readyMs };
+    await Promise.all(clients.map(async c => Promise.resolve(c.dispose()).catch(() => {})));
+    return {
+      label: spec.label,
+      subscribers: n,
+      distinctViewers: new Set(spec.subscriberTokens).size,
+      mutations: spec.mutations,
+      expected: n * spec.mutations,
+      delivered: 0,
+      latencyMs: summarize([]),
+      errors,
+      readyMs,
+    };
   }
 
   phase('streaming', `${spec.mutations} changes, one every ${spec.intervalMs} ms`);
@@ -256,7 +303,7 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     send({ type: 'progress', done: delivered(), total: expected } satisfies FanoutMessage);
   }
   for (const dispose of disposers) dispose();
-  await Promise.all(clients.map(async (c) => Promise.resolve(c.dispose()).catch(() => {})));
+  await Promise.all(clients.map(async c => Promise.resolve(c.dispose()).catch(() => {})));
   return {
     label: spec.label,
     subscribers: n,
@@ -276,8 +323,12 @@ process.on('message', (message: { type: 'run'; spec: HttpLoadSpec | FanoutSpec }
   // Exit once the answer is on its way: nothing of a run outlives it.
   const answer = (reply: unknown) => process.send?.(reply, () => process.exit(0));
   run.then(
-    (result) => answer({ type: 'result', result }),
-    (err: unknown) => answer({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+    result => answer({ type: 'result', result }),
+    (err: unknown) =>
+      answer({
+        type: 'error',
+        message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      }),
   );
 });
 process.on('disconnect', () => process.exit(0));

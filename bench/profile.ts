@@ -10,7 +10,11 @@ export interface ProfileSummary {
 }
 
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    hitCount?: number;
+  }>;
   samples: number[];
   timeDeltas: number[];
 }
@@ -26,9 +30,11 @@ function packageOf(url: string): string {
 
 export function summarizeProfile(label: string, file: string, top = 12): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const byId = new Map(profile.nodes.map(n => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) =>
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)),
+  );
   const functions = new Map<string, { name: string; where: string; us: number }>();
   const packages = new Map<string, number>();
   let busy = 0;
@@ -39,7 +45,9 @@ export function summarizeProfile(label: string, file: string, top = 12): Profile
     if (functionName === '(idle)' || functionName === '(program)') continue;
     busy += us;
     const name = functionName || '(anonymous)';
-    const short = url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(lib|router|bench|subgraphs)\//, '$1/');
+    const short = url
+      .replace(/^.*node_modules\//, '')
+      .replace(/^file:\/\/.*?\/(lib|router|bench|subgraphs)\//, '$1/');
     const where = url ? `${short}:${lineNumber + 1}` : '';
     const key = `${name} ${where}`;
     const entry = functions.get(key) ?? { name, where, us: 0 };
@@ -55,7 +63,12 @@ export function summarizeProfile(label: string, file: string, top = 12): Profile
     functions: [...functions.values()]
       .sort((a, b) => b.us - a.us)
       .slice(0, top)
-      .map((f) => ({ name: f.name, where: f.where, selfMs: Math.round(f.us / 1000), percent: pct(f.us) })),
+      .map(f => ({
+        name: f.name,
+        where: f.where,
+        selfMs: Math.round(f.us / 1000),
+        percent: pct(f.us),
+      })),
     packages: [...packages.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
@@ -68,8 +81,10 @@ if (process.argv[1]?.endsWith('profile.ts') && process.argv.length > 2) {
   for (const file of process.argv.slice(2)) {
     const s = summarizeProfile(file, file, 25);
     process.stdout.write(`\n${file}: ${s.busyMs} ms busy\n`);
-    for (const p of s.packages) process.stdout.write(`  ${String(p.percent).padStart(5)}%  ${p.name}\n`);
+    for (const p of s.packages)
+      process.stdout.write(`  ${String(p.percent).padStart(5)}%  ${p.name}\n`);
     process.stdout.write('\n');
-    for (const f of s.functions) process.stdout.write(`  ${String(f.percent).padStart(5)}%  ${f.name}  ${f.where}\n`);
+    for (const f of s.functions)
+      process.stdout.write(`  ${String(f.percent).padStart(5)}%  ${f.name}  ${f.where}\n`);
   }
 }

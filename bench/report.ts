@@ -33,22 +33,31 @@ export interface BenchResults {
     seeded: { users: number; tasks: number };
   };
   /** `throughput`: every connection is one viewer; `throughputViewers`: a viewer per connection. */
-  http: { latency: HttpLoadResult[]; throughput: HttpLoadResult[]; throughputViewers: HttpLoadResult[] };
+  http: {
+    latency: HttpLoadResult[];
+    throughput: HttpLoadResult[];
+    throughputViewers: HttpLoadResult[];
+  };
   sql: SqlRow[];
   /** Statements per operation over a whole throughput run: in-flight de-duplication shows here. */
   sqlUnderLoad?: SqlRow[];
   fanout: FanoutRow[];
-  eventLag: { pollMs: number; registrationToStub: LatencySummary; assignmentToNotification: LatencySummary };
+  eventLag: {
+    pollMs: number;
+    registrationToStub: LatencySummary;
+    assignmentToNotification: LatencySummary;
+  };
   profiles?: ProfileSummary[];
 }
 
 export const FLOOR = 'direct to subgraphs (floor)';
-export const BEFORE = 'router (before)';
-export const AFTER = 'router (after)';
-export const HIVE = 'Hive Gateway';
+const BEFORE = 'router (before)';
+const AFTER = 'router (after)';
+const HIVE = 'Hive Gateway';
 
 const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : '–');
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a && b ? `${(a / b).toFixed(2)}×` : '–';
 
 export interface TargetCheck {
   target: string;
@@ -57,8 +66,8 @@ export interface TargetCheck {
 }
 
 /** The issue's targets, judged on this run (reported, never asserted in tests). */
-export function checkTargets(r: BenchResults): TargetCheck[] {
-  const lat = (label: string) => r.http.latency.find((x) => x.label === label);
+function checkTargets(r: BenchResults): TargetCheck[] {
+  const lat = (label: string) => r.http.latency.find(x => x.label === label);
   const checks: TargetCheck[] = [];
   const floor = lat(FLOOR);
   {
@@ -67,12 +76,14 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       ['a viewer per connection', r.http.throughputViewers],
       ['one viewer', r.http.throughput],
     ] as const) {
-      const after = rows.find((x) => x.label === label);
-      const hive = rows.find((x) => x.label === HIVE);
+      const after = rows.find(x => x.label === label);
+      const hive = rows.find(x => x.label === HIVE);
       if (!after) continue;
       checks.push({
         target: `${label}: throughput ≥ Hive Gateway’s on the same query (${scenario})`,
-        measured: hive ? `${after.opsPerSecond.toFixed(0)} vs ${hive.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, hive.opsPerSecond)})` : 'not measured',
+        measured: hive
+          ? `${after.opsPerSecond.toFixed(0)} vs ${hive.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, hive.opsPerSecond)})`
+          : 'not measured',
         met: hive ? after.opsPerSecond >= hive.opsPerSecond : null,
       });
     }
@@ -84,7 +95,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
       met: Number.isFinite(overhead) ? overhead < 2 : null,
     });
   }
-  for (const row of r.fanout.filter((f) => f.gateway === AFTER && f.subscribers >= 1000)) {
+  for (const row of r.fanout.filter(f => f.gateway === AFTER && f.subscribers >= 1000)) {
     checks.push({
       target: `${row.gateway}: ${row.subscribers} subscribers (${row.distinctViewers === 1 ? 'one viewer' : `${row.distinctViewers} viewers`}) all served, p99 < 250 ms`,
       measured: `${row.delivered}/${row.expected}, p99 ${ms(row.latencyMs.p99)} ms`,
@@ -95,7 +106,11 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
     ['registration → user stub in tasks', r.eventLag.registrationToStub],
     ['assignment → notification stored', r.eventLag.assignmentToNotification],
   ] as const) {
-    checks.push({ target: `event lag p99 < 100 ms: ${name}`, measured: l.count > 0 ? `p99 ${ms(l.p99)} ms` : 'not measured', met: l.count > 0 ? l.p99 < 100 : null });
+    checks.push({
+      target: `event lag p99 < 100 ms: ${name}`,
+      measured: l.count > 0 ? `p99 ${ms(l.p99)} ms` : 'not measured',
+      met: l.count > 0 ? l.p99 < 100 : null,
+    });
   }
   return checks;
 }
@@ -103,9 +118,9 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
 export function renderMarkdown(r: BenchResults): string {
   const out: string[] = [];
   const line = (s = '') => out.push(s);
-  const floorLat = r.http.latency.find((x) => x.label === FLOOR);
-  const hiveLat = r.http.latency.find((x) => x.label === HIVE);
-  const beforeLat = r.http.latency.find((x) => x.label === BEFORE);
+  const floorLat = r.http.latency.find(x => x.label === FLOOR);
+  const hiveLat = r.http.latency.find(x => x.label === HIVE);
+  const beforeLat = r.http.latency.find(x => x.label === BEFORE);
 
   line(`# Benchmark results`);
   line();
@@ -124,23 +139,32 @@ export function renderMarkdown(r: BenchResults): string {
   line('```');
   line();
   const lat1 = r.http.latency[0];
-  line(`Latency, ${lat1?.connections ?? 1} connection, ${lat1?.durationSeconds ?? '?'} s each (closed loop, no queueing):`);
+  line(
+    `Latency, ${lat1?.connections ?? 1} connection, ${lat1?.durationSeconds ?? '?'} s each (closed loop, no queueing):`,
+  );
   line();
   line('| target | ops/s | p50 ms | p90 ms | p99 ms | p50 over the floor | failed |');
   line('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const x of r.http.latency) {
-    const over = floorLat && x.label !== FLOOR ? `+${ms(x.latencyMs.p50 - floorLat.latencyMs.p50)} ms` : '';
-    line(`| ${x.label} | ${x.opsPerSecond.toFixed(0)} | ${ms(x.latencyMs.p50)} | ${ms(x.latencyMs.p90)} | ${ms(x.latencyMs.p99)} | ${over} | ${x.failures} |`);
+    const over =
+      floorLat && x.label !== FLOOR ? `+${ms(x.latencyMs.p50 - floorLat.latencyMs.p50)} ms` : '';
+    line(
+      `| ${x.label} | ${x.opsPerSecond.toFixed(0)} | ${ms(x.latencyMs.p50)} | ${ms(x.latencyMs.p90)} | ${ms(x.latencyMs.p99)} | ${over} | ${x.failures} |`,
+    );
   }
   line();
   const throughputTable = (rows: HttpLoadResult[], title: string) => {
-    const floorRow = rows.find((x) => x.label === FLOOR);
-    const hiveRow = rows.find((x) => x.label === HIVE);
-    const beforeRow = rows.find((x) => x.label === BEFORE);
+    const floorRow = rows.find(x => x.label === FLOOR);
+    const hiveRow = rows.find(x => x.label === HIVE);
+    const beforeRow = rows.find(x => x.label === BEFORE);
     const first = rows[0];
-    line(`${title}, ${first?.connections ?? '?'} concurrent connections, ${first?.durationSeconds ?? '?'} s each (${first?.viewers ?? ''}):`);
+    line(
+      `${title}, ${first?.connections ?? '?'} concurrent connections, ${first?.durationSeconds ?? '?'} s each (${first?.viewers ?? ''}):`,
+    );
     line();
-    line('| target | ops/s | p50 ms | p99 ms | vs floor | vs Hive Gateway | vs router (before) | failed |');
+    line(
+      '| target | ops/s | p50 ms | p99 ms | vs floor | vs Hive Gateway | vs router (before) | failed |',
+    );
     line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const x of rows) {
       line(
@@ -157,7 +181,7 @@ export function renderMarkdown(r: BenchResults): string {
     r.http.throughput,
     'Throughput, every connection the same viewer (identical queries of one viewer in flight together: gateways that de-duplicate them send fewer subgraph requests)',
   );
-  const afterLat = r.http.latency.find((x) => x.label === AFTER);
+  const afterLat = r.http.latency.find(x => x.label === AFTER);
   if (afterLat && hiveLat && beforeLat) {
     line(
       `p50 at 1 connection: router (after) ${ms(afterLat.latencyMs.p50)} ms, router (before) ${ms(beforeLat.latencyMs.p50)} ms, Hive Gateway ${ms(hiveLat.latencyMs.p50)} ms.`,
@@ -172,12 +196,17 @@ export function renderMarkdown(r: BenchResults): string {
   line();
   line('| path | users | tasks | notifications | total |');
   line('| --- | ---: | ---: | ---: | ---: |');
-  for (const s of r.sql) line(`| ${s.label} | ${s.users} | ${s.tasks} | ${s.notifications} | ${s.total} |`);
+  for (const s of r.sql)
+    line(`| ${s.label} | ${s.users} | ${s.tasks} | ${s.notifications} | ${s.total} |`);
   line();
-  line('Counted with the subgraphs’ query hook around one operation (median of 5; the outbox relay’s own polling left out).');
+  line(
+    'Counted with the subgraphs’ query hook around one operation (median of 5; the outbox relay’s own polling left out).',
+  );
   line();
   if (r.sqlUnderLoad?.length) {
-    line(`Under load (each throughput run: statements counted over the whole run, divided by the operations completed). With one viewer, identical queries in flight at once may share one subgraph request:`);
+    line(
+      `Under load (each throughput run: statements counted over the whole run, divided by the operations completed). With one viewer, identical queries in flight at once may share one subgraph request:`,
+    );
     line();
     line('| path | users | tasks | total |');
     line('| --- | ---: | ---: | ---: |');
@@ -189,10 +218,12 @@ export function renderMarkdown(r: BenchResults): string {
     line('## Subscription fan-out');
     line();
     line(
-      `\`taskChanged\` over graphql-ws, one socket per subscriber, ${first.mutations} changes one every ${((r.meta.plan as { fanout?: { intervalMs?: number } }).fanout?.intervalMs ?? '?')} ms. Latency: receipt in the subscriber process minus the event’s \`occurredAt\` (stamped in the committing transaction; same clock, ms precision). "viewers": distinct identities (ADMIN tokens minted for the run, so every subscriber may see every change); one viewer: every subscriber is alice.`,
+      `\`taskChanged\` over graphql-ws, one socket per subscriber, ${first.mutations} changes one every ${(r.meta.plan as { fanout?: { intervalMs?: number } }).fanout?.intervalMs ?? '?'} ms. Latency: receipt in the subscriber process minus the event’s \`occurredAt\` (stamped in the committing transaction; same clock, ms precision). "viewers": distinct identities (ADMIN tokens minted for the run, so every subscriber may see every change); one viewer: every subscriber is alice.`,
     );
     line();
-    line('| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |');
+    line(
+      '| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |',
+    );
     line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const f of r.fanout) {
       line(
@@ -220,19 +251,26 @@ export function renderMarkdown(r: BenchResults): string {
   line();
   line('| target | this run | met |');
   line('| --- | --- | :---: |');
-  for (const c of checkTargets(r)) line(`| ${c.target} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`);
+  for (const c of checkTargets(r))
+    line(`| ${c.target} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`);
   line();
   if (r.profiles?.length) {
     line(
-    '## Where the gateways’ time goes (`--profile`: V8 CPU profiles of each gateway process during its throughput run with a viewer per connection, and during the largest distinct-viewer fan-out)',
-  );
+      '## Where the gateways’ time goes (`--profile`: V8 CPU profiles of each gateway process during its throughput run with a viewer per connection, and during the largest distinct-viewer fan-out)',
+    );
     line();
     for (const p of r.profiles) {
-      line(`**${p.label}**, ${p.busyMs} ms of CPU; by package: ${p.packages.slice(0, 8).map((x) => `${x.name} ${x.percent}%`).join(', ')}`);
+      line(
+        `**${p.label}**, ${p.busyMs} ms of CPU; by package: ${p.packages
+          .slice(0, 8)
+          .map(x => `${x.name} ${x.percent}%`)
+          .join(', ')}`,
+      );
       line();
       line('| self % | function | where |');
       line('| ---: | --- | --- |');
-      for (const f of p.functions.slice(0, 10)) line(`| ${f.percent} | ${f.name.replace(/\|/g, '\\|')} | ${f.where} |`);
+      for (const f of p.functions.slice(0, 10))
+        line(`| ${f.percent} | ${f.name.replace(/\|/g, '\\|')} | ${f.where} |`);
       line();
     }
   }

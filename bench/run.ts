@@ -18,7 +18,12 @@ import { startNotifications } from '../subgraphs/notifications/src/start.js';
 import { startTasks } from '../subgraphs/tasks/src/start.js';
 import { startUsers } from '../subgraphs/users/src/start.js';
 import { deleteNamespace } from '../test/support/amqp.js';
-import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from '../test/support/services.js';
+import {
+  createTestDatabase,
+  TEST_AMQP_URL,
+  uniqueName,
+  type TestDatabase,
+} from '../test/support/services.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
 import {
@@ -79,8 +84,16 @@ if (args.help) {
 const QUICK = args.quick;
 const PLAN = {
   latency: { connections: 1, warmupSeconds: QUICK ? 1 : 2, durationSeconds: QUICK ? 2 : 6 },
-  throughput: { connections: Number(args.connections), warmupSeconds: QUICK ? 1 : 2, durationSeconds: QUICK ? 3 : 8 },
-  fanout: { sizes: args['no-fanout'] ? [] : QUICK ? [20, 100] : [100, 1000], mutations: QUICK ? 5 : 20, intervalMs: 200 },
+  throughput: {
+    connections: Number(args.connections),
+    warmupSeconds: QUICK ? 1 : 2,
+    durationSeconds: QUICK ? 3 : 8,
+  },
+  fanout: {
+    sizes: args['no-fanout'] ? [] : QUICK ? [20, 100] : [100, 1000],
+    mutations: QUICK ? 5 : 20,
+    intervalMs: 200,
+  },
   lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
   seed: { tasks: 200 },
 };
@@ -88,7 +101,13 @@ const PLAN = {
 // ---------------------------------------------------------------- progress
 const tty = Boolean(process.stderr.isTTY);
 const bar = new cliProgress.SingleBar(
-  { format: 'bench [{bar}] {percentage}% {elapsed}s | {step}', stream: process.stderr, hideCursor: true, barsize: 30, fps: 5 },
+  {
+    format: 'bench [{bar}] {percentage}% {elapsed}s | {step}',
+    stream: process.stderr,
+    hideCursor: true,
+    barsize: 30,
+    fps: 5,
+  },
   cliProgress.Presets.shades_classic,
 );
 const started = performance.now();
@@ -108,7 +127,11 @@ const progress = {
   },
   /** Moves within the current step: `fraction` of its `units`. */
   within(units: number, fraction: number, detail?: string) {
-    if (tty) bar.update(unitsDone + units * Math.min(1, fraction), { step: detail ? `${stepName} ${detail}` : stepName, elapsed: elapsed() });
+    if (tty)
+      bar.update(unitsDone + units * Math.min(1, fraction), {
+        step: detail ? `${stepName} ${detail}` : stepName,
+        elapsed: elapsed(),
+      });
   },
   done(units: number) {
     unitsDone += units;
@@ -145,7 +168,11 @@ function spawnTs(script: string, argv: string[], name: string): ChildProcess {
   return child;
 }
 
-const slug = (label: string) => label.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+const slug = (label: string) =>
+  label
+    .replace(/[^a-z0-9]+/gi, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
 
 interface Gateway {
   spec: GatewaySpec;
@@ -158,9 +185,12 @@ interface Gateway {
 
 async function startGateway(spec: GatewaySpec): Promise<Gateway> {
   const child = spawnTs('gateway.ts', [JSON.stringify(spec)], slug(spec.label));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${spec.label} did not start within 60 s`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${spec.label} did not start within 60 s`)),
+      60_000,
+    );
     child.on('message', (m: GatewayMessage) => {
       if (m.type === 'listening') {
         clearTimeout(timer);
@@ -170,14 +200,23 @@ async function startGateway(spec: GatewaySpec): Promise<Gateway> {
         reject(new Error(`${spec.label}: ${m.message}`));
       }
     });
-    child.once('exit', (code) => reject(new Error(`${spec.label} exited with ${code} before listening (see bench/results/bench.log.tmp)`)));
+    child.once('exit', code =>
+      reject(
+        new Error(
+          `${spec.label} exited with ${code} before listening (see bench/results/bench.log.tmp)`,
+        ),
+      ),
+    );
   });
   return {
     spec,
     url,
     stats: () =>
       new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${spec.label} did not answer stats`)), 10_000);
+        const timer = setTimeout(
+          () => reject(new Error(`${spec.label} did not answer stats`)),
+          10_000,
+        );
         const onMessage = (m: GatewayMessage) => {
           if (m.type !== 'stats') return;
           clearTimeout(timer);
@@ -187,11 +226,14 @@ async function startGateway(spec: GatewaySpec): Promise<Gateway> {
         child.on('message', onMessage);
         child.send({ type: 'stats' });
       }),
-    profile: (file) => {
+    profile: file => {
       child.send({ type: 'profile-start' });
       return () =>
         new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${spec.label} did not write its profile`)), 30_000);
+          const timer = setTimeout(
+            () => reject(new Error(`${spec.label} did not write its profile`)),
+            30_000,
+          );
           const onMessage = (m: GatewayMessage) => {
             if (m.type !== 'profiled') return;
             clearTimeout(timer);
@@ -212,7 +254,10 @@ async function startGateway(spec: GatewaySpec): Promise<Gateway> {
 }
 
 /** Runs one spec in a fresh load process; `onMessage` sees its progress and phases. */
-async function runLoad<R>(spec: HttpLoadSpec | FanoutSpec, onMessage: (m: FanoutMessage) => void = () => {}): Promise<R> {
+async function runLoad<R>(
+  spec: HttpLoadSpec | FanoutSpec,
+  onMessage: (m: FanoutMessage) => void = () => {},
+): Promise<R> {
   const child = spawnTs('load.ts', [], `load-${slug(spec.label)}`);
   return new Promise<R>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -220,18 +265,21 @@ async function runLoad<R>(spec: HttpLoadSpec | FanoutSpec, onMessage: (m: Fanout
       reject(new Error(`load run ${spec.label} took longer than 5 minutes`));
     }, 300_000);
     let settled = false;
-    child.on('message', (m: FanoutMessage | { type: 'result'; result: R } | { type: 'error'; message: string }) => {
-      if (m.type === 'result') {
-        settled = true;
-        clearTimeout(timer);
-        resolve(m.result);
-      } else if (m.type === 'error') {
-        settled = true;
-        clearTimeout(timer);
-        reject(new Error(`load run ${spec.label}: ${m.message}`));
-      } else onMessage(m);
-    });
-    child.once('exit', (code) => {
+    child.on(
+      'message',
+      (m: FanoutMessage | { type: 'result'; result: R } | { type: 'error'; message: string }) => {
+        if (m.type === 'result') {
+          settled = true;
+          clearTimeout(timer);
+          resolve(m.result);
+        } else if (m.type === 'error') {
+          settled = true;
+          clearTimeout(timer);
+          reject(new Error(`load run ${spec.label}: ${m.message}`));
+        } else onMessage(m);
+      },
+    );
+    child.once('exit', code => {
       clearTimeout(timer);
       if (!settled) reject(new Error(`load process for ${spec.label} exited with ${code}`));
     });
@@ -246,7 +294,8 @@ let cleaning: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const child of children) child.kill('SIGKILL');
-    for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
+    for (const fn of cleanups.splice(0).reverse())
+      await fn().catch((err: unknown) => process.stderr.write(`cleanup: ${String(err)}\n`));
   })();
   return cleaning;
 }
@@ -264,7 +313,12 @@ async function main(): Promise<BenchResults> {
   const hive = !args['no-hive'];
   const gatewayCount = hive ? 4 : 3;
   // Rough seconds per step, for the progress bar only.
-  const httpUnits = (PLAN.latency.warmupSeconds + PLAN.latency.durationSeconds + 2 * (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds) + 3) * (gatewayCount + 1);
+  const httpUnits =
+    (PLAN.latency.warmupSeconds +
+      PLAN.latency.durationSeconds +
+      2 * (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds) +
+      3) *
+    (gatewayCount + 1);
   const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 5 : 3) * 12;
   progress.start(10 + 15 + httpUnits + 5 + fanoutUnits + 20);
 
@@ -327,19 +381,28 @@ async function main(): Promise<BenchResults> {
 
   // ---- gateways, each in a process of its own
   const specs: GatewaySpec[] = [
-    { label: 'router (before)', kind: 'router', baseline: true, subgraphUrls, jwtSecret, routerSecret },
+    {
+      label: 'router (before)',
+      kind: 'router',
+      baseline: true,
+      subgraphUrls,
+      jwtSecret,
+      routerSecret,
+    },
     { label: 'router (after)', kind: 'router', subgraphUrls, jwtSecret, routerSecret },
-    ...(hive ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }] : []),
+    ...(hive
+      ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }]
+      : []),
   ];
-  progress.step(`starting ${specs.map((s) => s.label).join(', ')}`);
+  progress.step(`starting ${specs.map(s => s.label).join(', ')}`);
   const profileDir = args.profile ? join(RESULTS, 'profiles') : undefined;
   if (profileDir) {
     rmSync(profileDir, { recursive: true, force: true });
     mkdirSync(profileDir, { recursive: true });
   }
-  const gateways = await Promise.all(specs.map((spec) => startGateway(spec)));
+  const gateways = await Promise.all(specs.map(spec => startGateway(spec)));
   const stopGateways = async () => {
-    await Promise.all(gateways.map((g) => g.stop()));
+    await Promise.all(gateways.map(g => g.stop()));
   };
   cleanups.push(stopGateways);
   const ours = gateways[1]!;
@@ -347,13 +410,25 @@ async function main(): Promise<BenchResults> {
 
   // ---- seed through our router's API: 3 users, 200 tasks with assignees
   progress.step(`seeding 3 users and ${PLAN.seed.tasks} tasks through the router`);
-  type Auth = { register: { accessToken: string; user: { id: string; role: 'USER' | 'ADMIN'; username: string } } };
+  type Auth = {
+    register: {
+      accessToken: string;
+      user: { id: string; role: 'USER' | 'ADMIN'; username: string };
+    };
+  };
   const register = async (username: string, displayName: string, url = ours.url) =>
     (
       await gql<Auth>(
         url,
         'mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id role username } } }',
-        { input: { username, email: `${username}@example.com`, password: 'bench-password-1', displayName } },
+        {
+          input: {
+            username,
+            email: `${username}@example.com`,
+            password: 'bench-password-1',
+            displayName,
+          },
+        },
       )
     ).register;
   const alice = await register('alice', 'Alice Anderson'); // first user: ADMIN
@@ -380,9 +455,12 @@ async function main(): Promise<BenchResults> {
   const taskIds: Array<{ id: string; assignee: 'bob' | 'carol' }> = [];
   for (let i = 0; i < PLAN.seed.tasks; i += 4) {
     const batch = await Promise.all(
-      [0, 1, 2, 3].map(async (k) => {
+      [0, 1, 2, 3].map(async k => {
         const assignee = (i + k) % 2 === 0 ? 'bob' : 'carol';
-        const id = await createTask(`Task ${i + k + 1}`, assignee === 'bob' ? bob.user.id : carol.user.id);
+        const id = await createTask(
+          `Task ${i + k + 1}`,
+          assignee === 'bob' ? bob.user.id : carol.user.id,
+        );
         return { id, assignee } as const;
       }),
     );
@@ -392,7 +470,11 @@ async function main(): Promise<BenchResults> {
   progress.done(15);
 
   // ---- correctness first: every target answers the same data
-  const viewer: BenchClaims = { userId: alice.user.id, role: alice.user.role, username: alice.user.username };
+  const viewer: BenchClaims = {
+    userId: alice.user.id,
+    role: alice.user.role,
+    username: alice.user.username,
+  };
   const floorOnce = async () => {
     const post = async (url: string, body: unknown) => {
       const res = await fetch(url, {
@@ -407,16 +489,30 @@ async function main(): Promise<BenchResults> {
       data?: { tasks: { edges: Array<{ node: { owner: Ref; assignee: Ref } }> } };
       errors?: unknown[];
     };
-    if (tasks.errors || !tasks.data) throw new Error(`floor tasks call failed: ${JSON.stringify(tasks.errors)}`);
-    const ids = [...new Set(tasks.data.tasks.edges.flatMap(({ node }) => [node.owner?.id, node.assignee?.id]).filter((id): id is string => !!id))];
-    const users = await post(subgraphUrls.users, { query: FLOOR_USERS_QUERY, variables: { representations: ids.map((id) => ({ __typename: 'User', id })) } });
-    if (users.errors || !users.data) throw new Error(`floor users call failed: ${JSON.stringify(users.errors)}`);
+    if (tasks.errors || !tasks.data)
+      throw new Error(`floor tasks call failed: ${JSON.stringify(tasks.errors)}`);
+    const ids = [
+      ...new Set(
+        tasks.data.tasks.edges
+          .flatMap(({ node }) => [node.owner?.id, node.assignee?.id])
+          .filter((id): id is string => !!id),
+      ),
+    ];
+    const users = await post(subgraphUrls.users, {
+      query: FLOOR_USERS_QUERY,
+      variables: { representations: ids.map(id => ({ __typename: 'User', id })) },
+    });
+    if (users.errors || !users.data)
+      throw new Error(`floor users call failed: ${JSON.stringify(users.errors)}`);
     return tasks.data.tasks.edges.length;
   };
   const reference = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, alice.accessToken));
   for (const g of gateways) {
     const answer = JSON.stringify(await gql(g.url, TASKS_QUERY, {}, alice.accessToken));
-    if (answer !== reference) throw new Error(`${g.spec.label} answers the query differently from our router:\n${answer.slice(0, 300)}\n${reference.slice(0, 300)}`);
+    if (answer !== reference)
+      throw new Error(
+        `${g.spec.label} answers the query differently from our router:\n${answer.slice(0, 300)}\n${reference.slice(0, 300)}`,
+      );
   }
   if ((await floorOnce()) !== 50) throw new Error('the floor did not get a page of 50 tasks');
 
@@ -429,7 +525,7 @@ async function main(): Promise<BenchResults> {
     counting = true;
     await sleep(1000);
     counting = false;
-    const busy = SUBGRAPHS.some((name) => statements[name].some((q) => !relayStatement.test(q)));
+    const busy = SUBGRAPHS.some(name => statements[name].some(q => !relayStatement.test(q)));
     if (!busy || performance.now() - quietFrom > 60_000) break;
   }
   const countStatements = async (label: string, run: () => Promise<unknown>): Promise<SqlRow> => {
@@ -440,15 +536,28 @@ async function main(): Promise<BenchResults> {
       await run();
       counting = false;
       counts.push(
-        Object.fromEntries(SUBGRAPHS.map((name) => [name, statements[name].filter((q) => !relayStatement.test(q)).length])) as Record<SubgraphName, number>,
+        Object.fromEntries(
+          SUBGRAPHS.map(name => [
+            name,
+            statements[name].filter(q => !relayStatement.test(q)).length,
+          ]),
+        ) as Record<SubgraphName, number>,
       );
     }
-    const median = (name: SubgraphName) => counts.map((c) => c[name]).sort((a, b) => a - b)[2] ?? 0;
-    const row = { label, users: median('users'), tasks: median('tasks'), notifications: median('notifications') };
+    const median = (name: SubgraphName) => counts.map(c => c[name]).sort((a, b) => a - b)[2] ?? 0;
+    const row = {
+      label,
+      users: median('users'),
+      tasks: median('tasks'),
+      notifications: median('notifications'),
+    };
     return { ...row, total: row.users + row.tasks + row.notifications };
   };
   const sql: SqlRow[] = [await countStatements(FLOOR, floorOnce)];
-  for (const g of gateways) sql.push(await countStatements(g.spec.label, () => gql(g.url, TASKS_QUERY, {}, alice.accessToken)));
+  for (const g of gateways)
+    sql.push(
+      await countStatements(g.spec.label, () => gql(g.url, TASKS_QUERY, {}, alice.accessToken)),
+    );
   progress.done(5);
 
   // ---- HTTP: latency at 1 connection, then throughput at N, each target in turn
@@ -456,46 +565,83 @@ async function main(): Promise<BenchResults> {
   // run (as the users service would issue them), so each sees the same page alice sees.
   const loadViewers = Array.from({ length: PLAN.throughput.connections }, (_, i) => ({
     claims: { userId: randomUUID(), role: 'ADMIN' as const, username: `loadviewer${i}` },
-  })).map(({ claims }) => ({ claims, token: issueAccessToken({ id: claims.userId, role: claims.role, username: claims.username }, config.jwt).token }));
+  })).map(({ claims }) => ({
+    claims,
+    token: issueAccessToken(
+      { id: claims.userId, role: claims.role, username: claims.username },
+      config.jwt,
+    ).token,
+  }));
   const minted = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, loadViewers[0]!.token));
-  if (minted !== reference) throw new Error('a minted ADMIN viewer does not see the page alice sees');
+  if (minted !== reference)
+    throw new Error('a minted ADMIN viewer does not see the page alice sees');
   const targetsFor = (many: boolean): Array<{ label: string; target: HttpLoadSpec['target'] }> => [
     {
       label: FLOOR,
-      target: { kind: 'floor', tasksUrl: subgraphUrls.tasks, usersUrl: subgraphUrls.users, routerSecret, claims: many ? loadViewers.map((v) => v.claims) : [viewer] },
+      target: {
+        kind: 'floor',
+        tasksUrl: subgraphUrls.tasks,
+        usersUrl: subgraphUrls.users,
+        routerSecret,
+        claims: many ? loadViewers.map(v => v.claims) : [viewer],
+      },
     },
-    ...gateways.map((g) => ({
+    ...gateways.map(g => ({
       label: g.spec.label,
-      target: { kind: 'graphql' as const, url: g.url, tokens: many ? loadViewers.map((v) => v.token) : [alice.accessToken] },
+      target: {
+        kind: 'graphql' as const,
+        url: g.url,
+        tokens: many ? loadViewers.map(v => v.token) : [alice.accessToken],
+      },
     })),
   ];
   const http: BenchResults['http'] = { latency: [], throughput: [], throughputViewers: [] };
   const sqlUnderLoad: SqlRow[] = [];
-  let profiles: ProfileSummary[] | undefined = profileDir ? [] : undefined;
+  const profiles: ProfileSummary[] | undefined = profileDir ? [] : undefined;
   const phases = args['no-http']
     ? []
     : ([
         { key: 'latency', plan: PLAN.latency, many: false, viewers: 'one viewer' },
         { key: 'throughput', plan: PLAN.throughput, many: false, viewers: 'one viewer' },
-        { key: 'throughputViewers', plan: PLAN.throughput, many: true, viewers: `${PLAN.throughput.connections} viewers, one per connection` },
+        {
+          key: 'throughputViewers',
+          plan: PLAN.throughput,
+          many: true,
+          viewers: `${PLAN.throughput.connections} viewers, one per connection`,
+        },
       ] as const);
   for (const { key: phase, plan, many, viewers: viewersLabel } of phases) {
     for (const t of targetsFor(many)) {
       const units = plan.warmupSeconds + plan.durationSeconds + 1;
-      progress.step(`${phase === 'latency' ? 'latency' : 'throughput'}: ${t.label}, ${plan.connections} connection(s), ${viewersLabel}, ${plan.durationSeconds} s`);
+      progress.step(
+        `${phase === 'latency' ? 'latency' : 'throughput'}: ${t.label}, ${plan.connections} connection(s), ${viewersLabel}, ${plan.durationSeconds} s`,
+      );
       // Profiled when asked: the gateway under load from distinct viewers (no sharing), nothing else.
-      const gateway = gateways.find((g) => g.spec.label === t.label);
-      const profileFile = profileDir && phase === 'throughputViewers' && gateway ? join(profileDir, `${slug(t.label)}.cpuprofile`) : undefined;
+      const gateway = gateways.find(g => g.spec.label === t.label);
+      const profileFile =
+        profileDir && phase === 'throughputViewers' && gateway
+          ? join(profileDir, `${slug(t.label)}.cpuprofile`)
+          : undefined;
       const stopProfile = profileFile ? gateway?.profile(profileFile) : undefined;
       for (const name of SUBGRAPHS) underLoad[name] = 0;
       countingLoad = phase !== 'latency';
-      const result = await runLoad<HttpLoadResult>({ mode: 'http', label: t.label, target: t.target, viewers: viewersLabel, ...plan }, (m) => {
-        if (m.type === 'progress') progress.within(units, m.done / m.total);
-      });
+      const result = await runLoad<HttpLoadResult>(
+        { mode: 'http', label: t.label, target: t.target, viewers: viewersLabel, ...plan },
+        m => {
+          if (m.type === 'progress') progress.within(units, m.done / m.total);
+        },
+      );
       if (countingLoad) {
         countingLoad = false;
-        const per = (name: SubgraphName) => Math.round((underLoad[name] / Math.max(1, result.totalOperations)) * 100) / 100;
-        sqlUnderLoad.push({ label: `${t.label} (${viewersLabel})`, users: per('users'), tasks: per('tasks'), notifications: per('notifications'), total: 0 });
+        const per = (name: SubgraphName) =>
+          Math.round((underLoad[name] / Math.max(1, result.totalOperations)) * 100) / 100;
+        sqlUnderLoad.push({
+          label: `${t.label} (${viewersLabel})`,
+          users: per('users'),
+          tasks: per('tasks'),
+          notifications: per('notifications'),
+          total: 0,
+        });
         const last = sqlUnderLoad[sqlUnderLoad.length - 1]!;
         last.total = Math.round((last.users + last.tasks + last.notifications) * 100) / 100;
       }
@@ -504,7 +650,9 @@ async function main(): Promise<BenchResults> {
         profiles?.push(summarizeProfile(t.label, profileFile));
       }
       http[phase].push(result);
-      progress.log(`${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`);
+      progress.log(
+        `${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`,
+      );
       progress.done(units);
     }
   }
@@ -516,12 +664,17 @@ async function main(): Promise<BenchResults> {
   // ---- subscription fan-out, on fresh gateway processes (so their memory is the fan-out's)
   const fanout: FanoutRow[] = [];
   const fanoutTask = taskIds[0]!.id;
-  const viewers = Array.from({ length: Math.max(0, ...PLAN.fanout.sizes) }, (_, i) =>
-    issueAccessToken({ id: randomUUID(), role: 'ADMIN', username: `viewer${i}` }, config.jwt).token,
+  const viewers = Array.from(
+    { length: Math.max(0, ...PLAN.fanout.sizes) },
+    (_, i) =>
+      issueAccessToken({ id: randomUUID(), role: 'ADMIN', username: `viewer${i}` }, config.jwt)
+        .token,
   );
   // "before" differs from "after" only where viewers are distinct (one viewer: one resolution per change either way).
-  const fanoutRuns = specs.flatMap((spec) =>
-    PLAN.fanout.sizes.flatMap((size) => (spec.baseline ? [false] : [true, false]).map((sameViewer) => ({ spec, size, sameViewer }))),
+  const fanoutRuns = specs.flatMap(spec =>
+    PLAN.fanout.sizes.flatMap(size =>
+      (spec.baseline ? [false] : [true, false]).map(sameViewer => ({ spec, size, sameViewer })),
+    ),
   );
   for (const { spec, size, sameViewer } of fanoutRuns) {
     {
@@ -536,26 +689,32 @@ async function main(): Promise<BenchResults> {
           let sampler: NodeJS.Timeout | undefined;
           const tag = `bench-${randomBytes(3).toString('hex')}`;
           // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
-          const profileFile = profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes) ? join(profileDir, `fanout-${slug(label)}.cpuprofile`) : undefined;
+          const profileFile =
+            profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes)
+              ? join(profileDir, `fanout-${slug(label)}.cpuprofile`)
+              : undefined;
           const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
           const result = await runLoad<FanoutResult>(
             {
               mode: 'fanout',
               label,
               url: gateway.url,
-              subscriberTokens: sameViewer ? Array.from({ length: size }, () => alice.accessToken) : viewers.slice(0, size),
+              subscriberTokens: sameViewer
+                ? Array.from({ length: size }, () => alice.accessToken)
+                : viewers.slice(0, size),
               mutatorToken: alice.accessToken,
               taskId: fanoutTask,
               mutations: PLAN.fanout.mutations,
               intervalMs: PLAN.fanout.intervalMs,
               tag,
             },
-            (m) => {
-              if (m.type === 'progress') progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
+            m => {
+              if (m.type === 'progress')
+                progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
               else if (m.type === 'phase') {
                 if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
                 if (m.phase === 'subscribed') {
-                  void gateway.stats().then((s) => {
+                  void gateway.stats().then(s => {
                     subscribed = s;
                     peakRss = Math.max(peakRss, s.rss);
                   });
@@ -568,7 +727,10 @@ async function main(): Promise<BenchResults> {
                     asking = true;
                     void gateway
                       .stats()
-                      .then((s) => (peakRss = Math.max(peakRss, s.rss)), () => {})
+                      .then(
+                        s => (peakRss = Math.max(peakRss, s.rss)),
+                        () => {},
+                      )
                       .finally(() => (asking = false));
                   }, 250);
                 }
@@ -577,7 +739,9 @@ async function main(): Promise<BenchResults> {
           );
           clearInterval(sampler);
           const finished = await gateway.stats();
-          const resolved = (finished.subscriptions?.eventsResolved ?? 0) - (subscribed.subscriptions?.eventsResolved ?? 0);
+          const resolved =
+            (finished.subscriptions?.eventsResolved ?? 0) -
+            (subscribed.subscriptions?.eventsResolved ?? 0);
           if (stopProfile && profileFile) {
             await stopProfile();
             profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
@@ -619,20 +783,34 @@ async function main(): Promise<BenchResults> {
   };
   const registrationLag: number[] = [];
   for (let i = 0; i < PLAN.lag.samples; i++) {
-    const user = await register(`lag${i}_${randomBytes(2).toString('hex')}`, `Lag ${i}`, lagRouter.url);
+    const user = await register(
+      `lag${i}_${randomBytes(2).toString('hex')}`,
+      `Lag ${i}`,
+      lagRouter.url,
+    );
     const acknowledged = performance.now();
-    const seen = await pollUntil(async () => (await tasksDb`select 1 from user_stubs where id = ${user.user.id}`).length > 0, 'user stub');
+    const seen = await pollUntil(
+      async () => (await tasksDb`select 1 from user_stubs where id = ${user.user.id}`).length > 0,
+      'user stub',
+    );
     registrationLag.push(seen - acknowledged);
     progress.within(20, (i + 1) / (2 * PLAN.lag.samples));
   }
   const assignmentLag: number[] = [];
-  const toReassign = taskIds.filter((t) => t.assignee === 'bob').slice(1, 1 + PLAN.lag.samples);
+  const toReassign = taskIds.filter(t => t.assignee === 'bob').slice(1, 1 + PLAN.lag.samples);
   for (const [i, task] of toReassign.entries()) {
-    await gql(lagRouter.url, 'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }', { id: task.id, a: carol.user.id }, alice.accessToken);
+    await gql(
+      lagRouter.url,
+      'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }',
+      { id: task.id, a: carol.user.id },
+      alice.accessToken,
+    );
     const acknowledged = performance.now();
     const seen = await pollUntil(
       async () =>
-        (await notificationsDb`select 1 from notifications where task_id = ${task.id} and user_id = ${carol.user.id} and kind = 'TASK_ASSIGNED'`).length > 0,
+        (
+          await notificationsDb`select 1 from notifications where task_id = ${task.id} and user_id = ${carol.user.id} and kind = 'TASK_ASSIGNED'`
+        ).length > 0,
       'notification',
     );
     assignmentLag.push(seen - acknowledged);
@@ -642,8 +820,15 @@ async function main(): Promise<BenchResults> {
 
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'router', 'bench', 'lib', 'subgraphs'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync(
+      'git',
+      ['status', '--porcelain', '--', 'router', 'bench', 'lib', 'subgraphs'],
+      { cwd: ROOT, encoding: 'utf8' },
+    ).trim();
     if (dirty) commit += ' (with uncommitted changes)';
   } catch {
     // not a git checkout
@@ -686,7 +871,7 @@ function write(results: BenchResults) {
 }
 
 main()
-  .then(async (results) => {
+  .then(async results => {
     progress.step('cleaning up');
     await cleanup();
     progress.stop();
@@ -697,7 +882,9 @@ main()
   })
   .catch(async (err: unknown) => {
     progress.stop();
-    process.stderr.write(`\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `\nbench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     await cleanup();
     childLog.end();
     process.exit(1);

@@ -1,4 +1,5 @@
 import type { SubscriptionStats } from '../router/subscriptions.js';
+
 /**
  * What the benchmark's processes share: the operations under test, the messages they
  * exchange over IPC, and small statistics helpers. No side effects on import.
@@ -39,7 +40,11 @@ export interface GatewaySpec {
 }
 
 /** Parent → gateway process. */
-export type GatewayRequest = { type: 'stats' } | { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
+export type GatewayRequest =
+  | { type: 'stats' }
+  | { type: 'stop' }
+  | { type: 'profile-start' }
+  | { type: 'profile-stop'; file: string };
 /** Gateway process → parent. */
 export type GatewayMessage =
   | { type: 'listening'; url: string }
@@ -57,7 +62,13 @@ export interface HttpLoadSpec {
    */
   target:
     | { kind: 'graphql'; url: string; tokens: string[] }
-    | { kind: 'floor'; tasksUrl: string; usersUrl: string; routerSecret: string; claims: BenchClaims[] };
+    | {
+        kind: 'floor';
+        tasksUrl: string;
+        usersUrl: string;
+        routerSecret: string;
+        claims: BenchClaims[];
+      };
   /** Label of the viewers scenario, e.g. `one viewer`. */
   viewers: string;
   connections: number;
@@ -114,7 +125,11 @@ export interface FanoutSpec {
 
 /** Load process → parent, during a fan-out run. */
 export type FanoutMessage =
-  | { type: 'phase'; phase: 'connecting' | 'subscribed' | 'streaming' | 'draining'; detail?: string }
+  | {
+      type: 'phase';
+      phase: 'connecting' | 'subscribed' | 'streaming' | 'draining';
+      detail?: string;
+    }
   | { type: 'progress'; done: number; total: number };
 
 export interface FanoutResult {
@@ -133,11 +148,28 @@ export interface FanoutResult {
 }
 
 export function summarize(samples: readonly number[]): LatencySummary {
-  if (samples.length === 0) return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
+  if (samples.length === 0)
+    return {
+      count: 0,
+      p50: Number.NaN,
+      p90: Number.NaN,
+      p99: Number.NaN,
+      max: Number.NaN,
+      mean: Number.NaN,
+    };
   const sorted = Float64Array.from(samples).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ??
+    Number.NaN;
   const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
-  return { count: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN, mean };
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] ?? Number.NaN,
+    mean,
+  };
 }
 
 export interface GraphQLBody<T> {
@@ -146,17 +178,27 @@ export interface GraphQLBody<T> {
 }
 
 /** POSTs one operation; throws on transport errors and GraphQL errors alike. */
-export async function gql<T>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string): Promise<T> {
+export async function gql<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+): Promise<T> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(30_000),
   });
   const body = (await res.json()) as GraphQLBody<T>;
   if (body.errors?.length) {
     const first = body.errors[0];
-    const error = new Error(`${first?.message ?? 'GraphQL error'} (${String(first?.extensions?.code ?? res.status)})`);
+    const error = new Error(
+      `${first?.message ?? 'GraphQL error'} (${JSON.stringify(first?.extensions?.code ?? res.status)})`,
+    );
     (error as Error & { code?: unknown }).code = first?.extensions?.code;
     throw error;
   }
@@ -164,4 +206,4 @@ export async function gql<T>(url: string, query: string, variables: Record<strin
   return body.data;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));

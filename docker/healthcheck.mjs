@@ -10,7 +10,9 @@ const port = process.env[`${role.toUpperCase()}_PORT`] || PORTS[role];
 const path = process.argv[2] ?? '/health';
 
 try {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(4_000) });
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    signal: AbortSignal.timeout(4_000),
+  });
   process.exit(res.ok ? 0 : 1);
 } catch {
   process.exit(1);

@@ -5,14 +5,17 @@ import type { RequestContext } from './http.js';
 import { metricsPlugin } from './metrics.js';
 
 /** Logs every error that `formatError` hides from the client, with the request id. */
-export function errorLoggingPlugin<TContext extends RequestContext>(): ApolloServerPlugin<TContext> {
+function errorLoggingPlugin<TContext extends RequestContext>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       return {
         async didEncounterErrors({ errors, contextValue, operationName }) {
           for (const err of errors) {
             if (isUnexpected(err)) {
-              contextValue.log.error({ err: causeOf(err), path: err.path, operationName }, 'unexpected error');
+              contextValue.log.error(
+                { err: causeOf(err), path: err.path, operationName },
+                'unexpected error',
+              );
             }
           }
         },
@@ -33,7 +36,12 @@ export function commonApolloOptions<TContext extends RequestContext & BaseContex
   landingPage: ApolloServerPlugin<TContext> | 'none';
 }): Pick<
   ApolloServerOptions<TContext>,
-  'formatError' | 'csrfPrevention' | 'introspection' | 'includeStacktraceInErrorResponses' | 'plugins' | 'stopOnTerminationSignals'
+  | 'formatError'
+  | 'csrfPrevention'
+  | 'introspection'
+  | 'includeStacktraceInErrorResponses'
+  | 'plugins'
+  | 'stopOnTerminationSignals'
 > {
   return {
     formatError,
@@ -46,7 +54,9 @@ export function commonApolloOptions<TContext extends RequestContext & BaseContex
     plugins: [
       errorLoggingPlugin<TContext>(),
       metricsPlugin<TContext>(options.service),
-      options.landingPage === 'none' ? ApolloServerPluginLandingPageDisabled() : options.landingPage,
+      options.landingPage === 'none'
+        ? ApolloServerPluginLandingPageDisabled()
+        : options.landingPage,
     ],
   };
 }

@@ -15,7 +15,9 @@ describe('config', () => {
 
   it('refuses to start in production without secrets, naming them', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET must be set/);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(32) })).toThrow(/ROUTER_SECRET must be set/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'j'.repeat(32) })).toThrow(
+      /ROUTER_SECRET must be set/,
+    );
   });
 
   it('lists every invalid variable at once', () => {

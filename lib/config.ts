@@ -10,7 +10,7 @@ const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).def
 const optionalUrl = z
   .string()
   .trim()
-  .transform((v) => (v === '' ? undefined : v))
+  .transform(v => (v === '' ? undefined : v))
   .pipe(z.url().optional())
   .optional();
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -70,7 +70,13 @@ export interface Config {
   databasePoolSize: number;
   dataDir: string;
   amqpUrl: string | undefined;
-  jwt: { secret: string; issuer: string; audience: string; accessTokenTtl: number; refreshTokenTtl: number };
+  jwt: {
+    secret: string;
+    issuer: string;
+    audience: string;
+    accessTokenTtl: number;
+    refreshTokenTtl: number;
+  };
   routerSecret: string;
   bodyLimit: number;
   subgraphTimeoutMs: number;
@@ -99,7 +105,7 @@ export class ConfigError extends Error {
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    const lines = parsed.error.issues.map(i => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   }
   const e = parsed.data;

@@ -1,14 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import postgres from 'postgres';
+import { PGlite } from '@electric-sql/pglite';
 import type { Logger } from './log.js';
 
 type Schema = Record<string, unknown>;
@@ -56,7 +56,9 @@ const MIGRATION_LOCK = 7_301_994;
 export async function openDatabase<TSchema extends Schema>(
   options: OpenDatabaseOptions<TSchema>,
 ): Promise<OpenedDatabase<TSchema>> {
-  const logger = options.onQuery ? { logQuery: (query: string) => options.onQuery?.(query) } : undefined;
+  const logger = options.onQuery
+    ? { logQuery: (query: string) => options.onQuery?.(query) }
+    : undefined;
   const log = options.log.child({ db: options.name });
   if (options.url) {
     const client = postgres(options.url, {
@@ -109,7 +111,7 @@ export async function queryRows<T extends Record<string, unknown>>(
 ): Promise<T[]> {
   const result: unknown = await executor.execute(query);
   if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
+  return (result as { rows?: T[] }).rows ?? [];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -122,7 +124,11 @@ export const isUuid = (value: string): boolean => UUID.test(value);
  */
 export function uniqueViolation(err: unknown): string | null {
   for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
-    const { code, constraint_name, constraint } = e as { code?: string; constraint_name?: string; constraint?: string };
+    const { code, constraint_name, constraint } = e as {
+      code?: string;
+      constraint_name?: string;
+      constraint?: string;
+    };
     if (code === '23505') return constraint_name ?? constraint ?? '';
   }
   return null;

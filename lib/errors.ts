@@ -1,6 +1,5 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
-import type { Logger } from './log.js';
 
 /** The codes a client may see in `extensions.code` (shared/DESIGN.md, "Errors"). */
 export const ErrorCode = {
@@ -28,7 +27,12 @@ const REQUEST_ERROR_CODES = new Set([
 ]);
 const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), ...REQUEST_ERROR_CODES]);
 
-function error(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}, status?: number) {
+function error(
+  code: ErrorCode,
+  message: string,
+  extensions: Record<string, unknown> = {},
+  status?: number,
+) {
   return new GraphQLError(message, {
     extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) },
   });
@@ -46,9 +50,8 @@ export const conflict = (message: string, field?: string) =>
   error(ErrorCode.CONFLICT, message, field ? { field } : {});
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   error(ErrorCode.RATE_LIMITED, message, { retryAfter: retryAfterSeconds });
-export const internal = () => error(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error');
 
-export function isPublicCode(code: unknown): code is string {
+function isPublicCode(code: unknown): code is string {
   return typeof code === 'string' && PUBLIC_CODES.has(code);
 }
 
@@ -81,5 +84,3 @@ export function isUnexpected(err: GraphQLError): boolean {
 export function causeOf(err: unknown): unknown {
   return err instanceof GraphQLError && err.originalError ? err.originalError : err;
 }
-
-export type { Logger };

@@ -35,7 +35,7 @@ class HttpError extends Error {
 }
 
 /** A request id from upstream if it looks like one, else a new uuid. */
-export function requestIdOf(req: IncomingMessage): string {
+function requestIdOf(req: IncomingMessage): string {
   const given = req.headers[REQUEST_ID_HEADER];
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
 }
@@ -53,11 +53,15 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const tooLarge = (limit: number) => new HttpError(413, `Request body is larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
+const tooLarge = (limit: number) =>
+  new HttpError(413, `Request body is larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -68,7 +72,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
  * rather than taken from `@as-integrations/*` because the router also mounts graphql-ws
  * on the same server and nothing else needs a framework.
  */
-export function createGraphQLHandler<TContext extends BaseContext>(options: GraphQLHandlerOptions<TContext>) {
+export function createGraphQLHandler<TContext extends BaseContext>(
+  options: GraphQLHandlerOptions<TContext>,
+) {
   const path = options.path ?? '/graphql';
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -92,7 +98,9 @@ export function createGraphQLHandler<TContext extends BaseContext>(options: Grap
         }
       }
       if (url.pathname !== path) {
-        return sendJson(res, 404, { errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+        return sendJson(res, 404, {
+          errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }],
+        });
       }
       let body: unknown = undefined;
       if (req.method === 'POST') {
@@ -126,11 +134,17 @@ export function createGraphQLHandler<TContext extends BaseContext>(options: Grap
       res.end();
     } catch (err) {
       if (err instanceof HttpError) {
-        return sendJson(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+        return sendJson(res, err.status, {
+          errors: [{ message: err.message, extensions: { code: err.code } }],
+        });
       }
       log.error({ err }, 'request failed');
       if (!res.headersSent) {
-        sendJson(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+        sendJson(res, 500, {
+          errors: [
+            { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+          ],
+        });
       } else {
         res.destroy();
       }
@@ -161,10 +175,13 @@ export async function listen(
   return { server, url: `http://${shownHost}:${actual}`, port: actual };
 }
 
+/** How long requests in flight get to finish when a server closes. */
+const CLOSE_GRACE_MS = 10_000;
+
 /** Closes a server: stops accepting, lets requests in flight finish, then drops idle sockets. */
-export async function closeServer(server: Server, graceMs = 10_000): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const force = setTimeout(() => server.closeAllConnections(), graceMs);
+export async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>(resolve => {
+    const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
     force.unref();
     server.close(() => {
       clearTimeout(force);

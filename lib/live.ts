@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Repeater } from '@repeaterjs/repeater';
 import { PubSub } from 'graphql-subscriptions';
+import { Repeater } from '@repeaterjs/repeater';
 import type { Consumer, EventBus } from './events/bus.js';
 import type { AnyEvent, EventType } from './events/envelope.js';
 
@@ -31,12 +31,12 @@ export async function startLiveFeed(bus: EventBus, bindings: readonly string[]):
   const pubsub = new PubSub<LiveEvents>({ eventEmitter: emitter });
   const consumer: Consumer = await bus.live({
     bindings,
-    onEvent: (event) => void pubsub.publish(event.type, event as never),
+    onEvent: event => void pubsub.publish(event.type, event),
   });
   return {
     iterate: <T extends EventType, R = LiveEvents[T]>(
       types: readonly T[],
-      map: (event: LiveEvents[T]) => R | undefined = (event) => event as unknown as R,
+      map: (event: LiveEvents[T]) => R | undefined = event => event as unknown as R,
     ) =>
       // A Repeater rather than an async generator: a generator waiting for its next event
       // cannot be returned until one arrives, which would leak the listener of every

@@ -6,7 +6,7 @@ export type { Logger };
  * Paths pino replaces with "[redacted]" wherever they appear in a log line, so a
  * password, token or secret never reaches the logs even when an object is logged whole.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'password',
   '*.password',
   '*.currentPassword',
@@ -23,7 +23,11 @@ export const REDACT_PATHS = [
 ];
 
 /** The root logger of one process; services take children named after themselves. */
-export function createLogger(options: { level: string; name?: string; destination?: NodeJS.WritableStream }): Logger {
+export function createLogger(options: {
+  level: string;
+  name?: string;
+  destination?: NodeJS.WritableStream;
+}): Logger {
   const settings = {
     level: options.level,
     ...(options.name ? { name: options.name } : {}),

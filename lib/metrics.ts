@@ -1,5 +1,5 @@
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { ConsumeOptions, EventBus } from './events/bus.js';
 import { PoisonMessageError } from './events/envelope.js';
 
@@ -13,13 +13,13 @@ collectDefaultMetrics({ register: registry });
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export const graphqlRequests = new Counter({
+const graphqlRequests = new Counter({
   name: 'graphql_requests_total',
   help: 'GraphQL operations served, by service, operation name and outcome',
   labelNames: ['service', 'operation', 'outcome'] as const,
   registers: [registry],
 });
-export const graphqlDuration = new Histogram({
+const graphqlDuration = new Histogram({
   name: 'graphql_request_duration_seconds',
   help: 'Time to answer a GraphQL operation',
   labelNames: ['service', 'operation'] as const,
@@ -39,13 +39,13 @@ export const subgraphFetchErrors = new Counter({
   labelNames: ['subgraph'] as const,
   registers: [registry],
 });
-export const eventsHandled = new Counter({
+const eventsHandled = new Counter({
   name: 'events_handled_total',
   help: 'Events taken from a work queue, by outcome: applied, dead-lettered (poison) or retried',
   labelNames: ['queue', 'outcome'] as const,
   registers: [registry],
 });
-export const consumerLag = new Histogram({
+const consumerLag = new Histogram({
   name: 'events_consumer_lag_seconds',
   help: 'Time from an event happening to a consumer applying it',
   labelNames: ['queue'] as const,
@@ -83,9 +83,21 @@ function sampledGauge<L extends string>(name: string, help: string, labelNames: 
   };
 }
 
-export const sampleOutboxBacklog = sampledGauge('outbox_backlog', 'Events written but not yet published', ['service']);
-export const sampleDeadLetters = sampledGauge('events_dead_lettered', 'Messages waiting in the dead-letter queue', ['bus']);
-export const sampleRouterSockets = sampledGauge('router_websockets_open', 'Client WebSockets open at the router', ['service']);
+export const sampleOutboxBacklog = sampledGauge(
+  'outbox_backlog',
+  'Events written but not yet published',
+  ['service'],
+);
+export const sampleDeadLetters = sampledGauge(
+  'events_dead_lettered',
+  'Messages waiting in the dead-letter queue',
+  ['bus'],
+);
+export const sampleRouterSockets = sampledGauge(
+  'router_websockets_open',
+  'Client WebSockets open at the router',
+  ['service'],
+);
 export const sampleSubscriptions = sampledGauge(
   'router_subscriptions_active',
   'Subscriptions served: client-side, and distinct upstream ones to subgraphs',
@@ -105,7 +117,9 @@ function operationLabel(name: string | null | undefined): string {
 }
 
 /** Counts and times every GraphQL operation a server answers. */
-export function metricsPlugin<TContext extends BaseContext>(service: string): ApolloServerPlugin<TContext> {
+export function metricsPlugin<TContext extends BaseContext>(
+  service: string,
+): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       const started = process.hrtime.bigint();
@@ -125,21 +139,27 @@ export function metricsPlugin<TContext extends BaseContext>(service: string): Ap
 export function instrumentBus(bus: EventBus): EventBus {
   return {
     ...bus,
-    publish: (events) => bus.publish(events),
-    live: (options) => bus.live(options),
+    publish: events => bus.publish(events),
+    live: options => bus.live(options),
     connected: () => bus.connected(),
     deadLetterCount: () => bus.deadLetterCount(),
     close: () => bus.close(),
     consume: (options: ConsumeOptions) =>
       bus.consume({
         ...options,
-        handler: async (event) => {
+        handler: async event => {
           try {
             await options.handler(event);
             eventsHandled.inc({ queue: options.queue, outcome: 'applied' });
-            consumerLag.observe({ queue: options.queue }, Math.max(0, Date.now() - Date.parse(event.occurredAt)) / 1000);
+            consumerLag.observe(
+              { queue: options.queue },
+              Math.max(0, Date.now() - Date.parse(event.occurredAt)) / 1000,
+            );
           } catch (err) {
-            eventsHandled.inc({ queue: options.queue, outcome: err instanceof PoisonMessageError ? 'dead-lettered' : 'retried' });
+            eventsHandled.inc({
+              queue: options.queue,
+              outcome: err instanceof PoisonMessageError ? 'dead-lettered' : 'retried',
+            });
             throw err;
           }
         },

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
-import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { connection, decodeCursor, encodeCursor, pageSize } from './pagination.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -26,17 +26,32 @@ describe('pagination', () => {
     const cursor = encodeCursor('users', 'alice');
     expect(decodeCursor(cursor, 'users', z.string())).toBe('alice');
     expect(decodeCursor(null, 'users', z.string())).toBeNull();
-    expect(codeOf(() => decodeCursor(cursor, 'tasks', z.string()))).toEqual(['BAD_USER_INPUT', 'after']);
-    expect(codeOf(() => decodeCursor('bm90IGpzb24', 'users', z.string()))).toEqual(['BAD_USER_INPUT', 'after']);
-    expect(codeOf(() => decodeCursor('!!', 'users', z.string()))).toEqual(['BAD_USER_INPUT', 'after']);
-    expect(codeOf(() => decodeCursor(encodeCursor('users', 42), 'users', z.string()))).toEqual(['BAD_USER_INPUT', 'after']);
+    expect(codeOf(() => decodeCursor(cursor, 'tasks', z.string()))).toEqual([
+      'BAD_USER_INPUT',
+      'after',
+    ]);
+    expect(codeOf(() => decodeCursor('bm90IGpzb24', 'users', z.string()))).toEqual([
+      'BAD_USER_INPUT',
+      'after',
+    ]);
+    expect(codeOf(() => decodeCursor('!!', 'users', z.string()))).toEqual([
+      'BAD_USER_INPUT',
+      'after',
+    ]);
+    expect(codeOf(() => decodeCursor(encodeCursor('users', 42), 'users', z.string()))).toEqual([
+      'BAD_USER_INPUT',
+      'after',
+    ]);
   });
 
   it('builds a connection from first + 1 rows', () => {
     const rows = ['a', 'b', 'c'];
-    const page = connection(rows, 2, (r) => `c-${r}`, 10);
-    expect(page.edges.map((e) => e.node)).toEqual(['a', 'b']);
+    const page = connection(rows, 2, r => `c-${r}`, 10);
+    expect(page.edges.map(e => e.node)).toEqual(['a', 'b']);
     expect(page.pageInfo).toEqual({ hasNextPage: true, endCursor: 'c-b' });
-    expect(connection([], 2, (r: string) => r, 0).pageInfo).toEqual({ hasNextPage: false, endCursor: null });
+    expect(connection([], 2, (r: string) => r, 0).pageInfo).toEqual({
+      hasNextPage: false,
+      endCursor: null,
+    });
   });
 });

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { badUserInput } from './errors.js';
 
 /** Page size when `first` is not given, and the most one page may hold (shared/DESIGN.md). */
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
 
 /** `first` checked: 0..100, default 20. `field` names the argument in the error. */
 export function pageSize(first: number | null | undefined, field = 'first'): number {
@@ -48,10 +48,10 @@ export function connection<TRow, TNode = TRow>(
   first: number,
   cursorOf: (row: TRow) => string,
   totalCount: number,
-  nodeOf: (row: TRow) => TNode = (row) => row as unknown as TNode,
+  nodeOf: (row: TRow) => TNode = row => row as unknown as TNode,
 ) {
   const page = rows.slice(0, first);
-  const edges = page.map((row) => ({ cursor: cursorOf(row), node: nodeOf(row) }));
+  const edges = page.map(row => ({ cursor: cursorOf(row), node: nodeOf(row) }));
   return {
     edges,
     pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null },

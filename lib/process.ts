@@ -1,6 +1,6 @@
 import { loadConfig, type Config, type SubgraphName } from './config.js';
-import type { EventBus } from './events/bus.js';
 import { createAmqpBus } from './events/amqp.js';
+import type { EventBus } from './events/bus.js';
 import { createMemoryBus } from './events/memory.js';
 import { createLogger, type Logger } from './log.js';
 import type { RunningService, StartSubgraphOptions } from './service.js';
@@ -9,10 +9,17 @@ import type { RunningService, StartSubgraphOptions } from './service.js';
  * The bus of this process: RabbitMQ when AMQP_URL is set, else the in-process broker,
  * which only connects services that run in this same process.
  */
-export async function openEventBus(config: Config, log: Logger, service?: string): Promise<EventBus> {
-  if (config.amqpUrl) return createAmqpBus({ url: config.amqpUrl, log, ...(service ? { service } : {}) });
+export async function openEventBus(
+  config: Config,
+  log: Logger,
+  service?: string,
+): Promise<EventBus> {
+  if (config.amqpUrl)
+    return createAmqpBus({ url: config.amqpUrl, log, ...(service ? { service } : {}) });
   if (service) {
-    log.warn(`AMQP_URL is not set: ${service} runs with an in-process event bus and exchanges no events with other processes`);
+    log.warn(
+      `AMQP_URL is not set: ${service} runs with an in-process event bus and exchanges no events with other processes`,
+    );
   }
   return createMemoryBus({ log });
 }

@@ -34,11 +34,12 @@ export interface SubgraphHttp {
 }
 
 /** A running subgraph, with its database and outbox relay (tests inspect them). */
-export type RunningSubgraph<TSchema extends Record<string, unknown> = Record<string, unknown>> = RunningService & {
-  runtime: SubgraphRuntime<TSchema>;
-  /** Subscriptions this subgraph is serving to the router right now. */
-  activeSubscriptions(): number;
-};
+export type RunningSubgraph<TSchema extends Record<string, unknown> = Record<string, unknown>> =
+  RunningService & {
+    runtime: SubgraphRuntime<TSchema>;
+    /** Subscriptions this subgraph is serving to the router right now. */
+    activeSubscriptions(): number;
+  };
 
 /** What every subgraph's `start` function takes: `supergraph.ts` and the tests call them alike. */
 export interface StartSubgraphOptions {
@@ -130,7 +131,8 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
   };
   const built = await options.handler(runtime);
   const http: SubgraphHttp = typeof built === 'function' ? { handler: built } : built;
-  const consumers = (await options.consumers?.({ ...runtime, bus: instrumentBus(options.bus) })) ?? [];
+  const consumers =
+    (await options.consumers?.({ ...runtime, bus: instrumentBus(options.bus) })) ?? [];
   const { server, url, port } = await listen(http.handler, options.port, options.host);
   const subscriptions = http.attach?.(server);
   log.info({ url: `${url}/graphql` }, `${options.name} subgraph listening`);
@@ -142,10 +144,12 @@ export async function runSubgraph<TSchema extends Record<string, unknown>>(
     runtime,
     activeSubscriptions: () => subscriptions?.active() ?? 0,
     stop: once(async () => {
-      await Promise.all(consumers.map((c) => c.stop()));
+      await Promise.all(consumers.map(c => c.stop()));
       await subscriptions?.close();
       await closeServer(server);
-      await relay.flush().catch((err: unknown) => log.warn({ err }, 'outbox not fully published at shutdown'));
+      await relay
+        .flush()
+        .catch((err: unknown) => log.warn({ err }, 'outbox not fully published at shutdown'));
       await relay.stop();
       unsample();
       await database.close();

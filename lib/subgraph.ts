@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
+import { parse } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { parse } from 'graphql';
 import { commonApolloOptions } from './apollo.js';
-import type { Config } from './config.js';
 import { verifyClaims, type Claims } from './auth/claims.js';
+import type { Config } from './config.js';
 import { unauthenticated } from './errors.js';
 import { createGraphQLHandler, type RequestContext } from './http.js';
 import type { Logger } from './log.js';
@@ -42,7 +42,14 @@ export function serviceOptions<TDeps>(
   log: Logger,
   ready: () => Promise<void>,
 ): SubgraphServiceOptions<TDeps> {
-  return { deps, routerSecret: config.routerSecret, production: config.production, bodyLimit: config.bodyLimit, log, ready };
+  return {
+    deps,
+    routerSecret: config.routerSecret,
+    production: config.production,
+    bodyLimit: config.bodyLimit,
+    log,
+    ready,
+  };
 }
 
 export interface SubgraphServerOptions<TContext extends SubgraphContext> {
@@ -57,7 +64,10 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   bodyLimit: number;
   log: Logger;
   /** Adds per-request state (loaders, db) to the verified base context. */
-  context: (base: SubgraphContext, req: IncomingMessage | undefined) => TContext | Promise<TContext>;
+  context: (
+    base: SubgraphContext,
+    req: IncomingMessage | undefined,
+  ) => TContext | Promise<TContext>;
   ready?: () => Promise<void>;
 }
 
@@ -65,9 +75,14 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
  * An Apollo subgraph that serves only requests whose claims the router signed: anything
  * else (a direct call, a forged or stale signature) is refused with 401 before execution.
  */
-export async function createSubgraphServer<TContext extends SubgraphContext>(options: SubgraphServerOptions<TContext>) {
+export async function createSubgraphServer<TContext extends SubgraphContext>(
+  options: SubgraphServerOptions<TContext>,
+) {
   const typeDefs = parse(readFileSync(options.schemaPath, 'utf8'));
-  const schema = buildSubgraphSchema({ typeDefs, resolvers: options.resolvers as SubgraphModule['resolvers'] });
+  const schema = buildSubgraphSchema({
+    typeDefs,
+    resolvers: options.resolvers as SubgraphModule['resolvers'],
+  });
   const apollo = new ApolloServer<TContext>({
     schema,
     ...commonApolloOptions<TContext>({
@@ -108,33 +123,50 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     const disposable = useServer<Record<string, unknown> | undefined>(
       {
         schema,
-        onConnect: (ctx) => {
-          if (verifyClaims((ctx.connectionParams ?? {}) as Record<string, string>, options.routerSecret) === null) return false;
+        onConnect: ctx => {
+          if (
+            verifyClaims(
+              (ctx.connectionParams ?? {}) as Record<string, string>,
+              options.routerSecret,
+            ) === null
+          )
+            return false;
           connections.add(ctx);
           return true;
         },
-        onClose: (ctx) => {
+        onClose: ctx => {
           connections.delete(ctx);
         },
         onSubscribe: (_ctx, _id, payload) => {
-          if (!claimsOf(payload)) return [unauthenticated('Subscriptions must come through the router')];
+          if (!claimsOf(payload))
+            return [unauthenticated('Subscriptions must come through the router')];
           return undefined;
         },
         context: async (_ctx, _id, payload) => {
           const claims = claimsOf(payload);
           if (!claims) throw unauthenticated('Subscriptions must come through the router');
-          const requestId = typeof payload.extensions?.requestId === 'string' ? payload.extensions.requestId : randomUUID();
-          const log = options.log.child({ requestId, ...(claims.userId ? { userId: claims.userId } : {}) });
+          const requestId =
+            typeof payload.extensions?.requestId === 'string'
+              ? payload.extensions.requestId
+              : randomUUID();
+          const log = options.log.child({
+            requestId,
+            ...(claims.userId ? { userId: claims.userId } : {}),
+          });
           return options.context({ requestId, log, claims }, undefined);
         },
       },
       wss,
     );
     return {
-      active: () => [...connections].reduce((n, c) => n + Object.values(c.subscriptions).filter(Boolean).length, 0),
+      active: () =>
+        [...connections].reduce(
+          (n, c) => n + Object.values(c.subscriptions).filter(Boolean).length,
+          0,
+        ),
       close: async () => {
         await disposable.dispose();
-        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        await new Promise<void>(resolve => wss.close(() => resolve()));
       },
     };
   };

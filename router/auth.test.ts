@@ -3,7 +3,11 @@ import { issueAccessToken } from '#lib/auth/jwt.js';
 import { createAuthenticator } from './auth.js';
 
 const jwt = { secret: 'a'.repeat(40), issuer: 'supergraph', audience: 'supergraph' };
-const token = (ttl = 60) => issueAccessToken({ id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' }, { ...jwt, accessTokenTtl: ttl }).token;
+const token = (ttl = 60) =>
+  issueAccessToken(
+    { id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' },
+    { ...jwt, accessTokenTtl: ttl },
+  ).token;
 
 afterEach(() => {
   vi.useRealTimers();
@@ -15,7 +19,11 @@ describe('createAuthenticator with its cache', () => {
     const authenticate = createAuthenticator(jwt, { cache: true });
     const header = `Bearer ${token(60)}`;
     const first = authenticate(header);
-    expect(first.claims).toEqual({ userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' });
+    expect(first.claims).toEqual({
+      userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
+      role: 'USER',
+      username: 'alice',
+    });
     expect(authenticate(header)).toBe(first);
     vi.setSystemTime(new Date('2026-01-01T00:01:00Z')); // exactly at exp
     expect(() => authenticate(header)).toThrow(/expired/i);

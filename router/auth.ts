@@ -1,5 +1,10 @@
 import { ANONYMOUS, type Claims } from '#lib/auth/claims.js';
-import { bearerToken, InvalidTokenError, verifyAccessToken, type JwtOptions } from '#lib/auth/jwt.js';
+import {
+  bearerToken,
+  InvalidTokenError,
+  verifyAccessToken,
+  type JwtOptions,
+} from '#lib/auth/jwt.js';
 import { unauthenticated } from '#lib/errors.js';
 
 export type TokenVerification = Omit<JwtOptions, 'accessTokenTtl'>;
@@ -14,7 +19,7 @@ export interface Viewer {
  * The viewer of an `Authorization` header value: anonymous without one; a malformed,
  * tampered, expired or foreign token is refused with 401 UNAUTHENTICATED.
  */
-export function authenticate(authorization: string | undefined, jwt: TokenVerification): Viewer {
+function authenticate(authorization: string | undefined, jwt: TokenVerification): Viewer {
   try {
     const token = bearerToken(authorization);
     if (token === null) return { claims: ANONYMOUS, expiresAt: null };
@@ -25,7 +30,6 @@ export function authenticate(authorization: string | undefined, jwt: TokenVerifi
     throw err;
   }
 }
-
 
 /** Turns an `Authorization` header value into the viewer, or throws 401 UNAUTHENTICATED. */
 export type Authenticator = (authorization: string | undefined) => Viewer;
@@ -39,11 +43,14 @@ export type Authenticator = (authorization: string | undefined) => Viewer;
  * expiry is checked on every hit, so a cached token expires exactly when a verified one
  * would. Refused tokens are never cached. At most `maxEntries` tokens, oldest first out.
  */
-export function createAuthenticator(jwt: TokenVerification, options: { cache: boolean; maxEntries?: number }): Authenticator {
-  if (!options.cache) return (authorization) => authenticate(authorization, jwt);
+export function createAuthenticator(
+  jwt: TokenVerification,
+  options: { cache: boolean; maxEntries?: number },
+): Authenticator {
+  if (!options.cache) return authorization => authenticate(authorization, jwt);
   const maxEntries = options.maxEntries ?? 10_000;
   const verified = new Map<string, Viewer>();
-  return (authorization) => {
+  return authorization => {
     if (authorization === undefined) return authenticate(authorization, jwt);
     const hit = verified.get(authorization);
     if (hit?.expiresAt != null && hit.expiresAt > Date.now()) return hit;

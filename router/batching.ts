@@ -1,5 +1,6 @@
 import {
   Kind,
+  OperationTypeNode,
   parse,
   print,
   visit,
@@ -52,18 +53,25 @@ export function entityFetchOf(query: string, document?: DocumentNode): EntityFet
     return remember(entityFetches, query, null);
   }
   const [definition, ...others] = doc.definitions;
-  const field = definition?.kind === Kind.OPERATION_DEFINITION ? definition.selectionSet.selections[0] : undefined;
+  const field =
+    definition?.kind === Kind.OPERATION_DEFINITION
+      ? definition.selectionSet.selections[0]
+      : undefined;
   const batchable =
     definition?.kind === Kind.OPERATION_DEFINITION &&
     others.length === 0 &&
-    definition.operation === 'query' &&
+    definition.operation === OperationTypeNode.QUERY &&
     (definition.directives?.length ?? 0) === 0 &&
     definition.selectionSet.selections.length === 1 &&
     field?.kind === Kind.FIELD &&
     field.name.value === '_entities' &&
     !field.alias &&
     (field.directives?.length ?? 0) === 0;
-  return remember(entityFetches, query, batchable ? { definition, operationName: definition.name?.value } : null);
+  return remember(
+    entityFetches,
+    query,
+    batchable ? { definition, operationName: definition.name?.value } : null,
+  );
 }
 
 const aliasOf = (index: number) => `_${index}_entities`;
@@ -78,29 +86,41 @@ const merged = new Map<string, MergedShape>();
 export function mergeEntityFetches(
   fetches: ReadonlyArray<{ query: string; fetch: EntityFetch; variables: Record<string, unknown> }>,
 ): { query: string; operationName: string | undefined; variables: Record<string, unknown> } {
-  const key = fetches.map((f) => f.query).join('\u0000');
+  const key = fetches.map(f => f.query).join('\u0000');
   const shape =
     merged.get(key) ??
-    remember(merged, key, ((): MergedShape => {
-      const parts = fetches.map(({ fetch }, i) =>
-        visit(fetch.definition, {
-          Variable: (node) => ({ ...node, name: { ...node.name, value: `${node.name.value}_${i}` } }),
-        }),
-      );
-      const operationName = fetches[0]?.fetch.operationName ? `${fetches[0].fetch.operationName}__batch` : undefined;
-      const definition: OperationDefinitionNode = {
-        kind: Kind.OPERATION_DEFINITION,
-        operation: 'query' as OperationDefinitionNode['operation'],
-        ...(operationName ? { name: { kind: Kind.NAME, value: operationName } } : {}),
-        variableDefinitions: parts.flatMap((p) => p.variableDefinitions ?? []),
-        directives: [],
-        selectionSet: {
-          kind: Kind.SELECTION_SET,
-          selections: parts.map((p, i) => ({ ...(p.selectionSet.selections[0] as FieldNode), alias: { kind: Kind.NAME, value: aliasOf(i) } })),
-        },
-      };
-      return { query: print({ kind: Kind.DOCUMENT, definitions: [definition] }), operationName };
-    })());
+    remember(
+      merged,
+      key,
+      ((): MergedShape => {
+        const parts = fetches.map(({ fetch }, i) =>
+          visit(fetch.definition, {
+            Variable: node => ({
+              ...node,
+              name: { ...node.name, value: `${node.name.value}_${i}` },
+            }),
+          }),
+        );
+        const operationName = fetches[0]?.fetch.operationName
+          ? `${fetches[0].fetch.operationName}__batch`
+          : undefined;
+        const definition: OperationDefinitionNode = {
+          kind: Kind.OPERATION_DEFINITION,
+          operation: 'query' as OperationDefinitionNode['operation'],
+          ...(operationName ? { name: { kind: Kind.NAME, value: operationName } } : {}),
+          variableDefinitions: parts.flatMap(p => p.variableDefinitions ?? []),
+          directives: [],
+          selectionSet: {
+            kind: Kind.SELECTION_SET,
+            selections: parts.map((p, i) => ({
+              ...(p.selectionSet.selections[0] as FieldNode),
+              alias: { kind: Kind.NAME, value: aliasOf(i) },
+            })),
+          },
+        };
+        return { query: print({ kind: Kind.DOCUMENT, definitions: [definition] }), operationName };
+      })(),
+    );
   const variables: Record<string, unknown> = {};
   fetches.forEach((f, i) => {
     for (const [name, value] of Object.entries(f.variables)) variables[`${name}_${i}`] = value;
@@ -119,8 +139,8 @@ export function splitEntityResponse<R extends ResponseLike>(response: R, index: 
   const data = response.data ? { _entities: response.data[alias] ?? null } : response.data;
   // Errors with a path belong to the fetch whose alias starts it; others (no path) to all.
   const errors = (response.errors ?? [])
-    .filter((e) => !e.path || e.path[0] === alias)
-    .map((e) => (e.path ? { ...e, path: ['_entities', ...e.path.slice(1)] } : e));
+    .filter(e => !e.path || e.path[0] === alias)
+    .map(e => (e.path ? { ...e, path: ['_entities', ...e.path.slice(1)] } : e));
   const { errors: _all, ...rest } = response;
   return { ...rest, data, ...(errors.length > 0 ? { errors } : {}) } as R;
 }

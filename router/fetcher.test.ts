@@ -21,14 +21,20 @@ beforeAll(async () => {
       }, delay);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => new Promise<void>(resolve => server.close(() => resolve())));
 
 const query = (text: string, userId: string) => ({
   method: 'POST',
-  headers: { 'content-type': 'application/json', 'x-user-id': userId, 'x-user-role': 'USER', 'x-user-name': userId, 'x-router-timestamp': String(Math.random()) },
+  headers: {
+    'content-type': 'application/json',
+    'x-user-id': userId,
+    'x-user-role': 'USER',
+    'x-user-name': userId,
+    'x-router-timestamp': String(Math.random()),
+  },
   body: JSON.stringify({ query: text }),
 });
 
@@ -36,7 +42,10 @@ describe('subgraph fetcher', () => {
   it('answers like fetch: status, headers, a body parsed anew for every caller', async () => {
     const fetcher = createSubgraphFetcher({ timeoutMs: 5_000, dedupe: true });
     seen.length = 0;
-    const [a, b] = await Promise.all([fetcher.fetch(url, query('query A { x }', 'u1')), fetcher.fetch(url, query('query A { x }', 'u1'))]);
+    const [a, b] = await Promise.all([
+      fetcher.fetch(url, query('query A { x }', 'u1')),
+      fetcher.fetch(url, query('query A { x }', 'u1')),
+    ]);
     expect(a.ok).toBe(true);
     expect(a.headers.get('Content-Type')).toBe('application/json');
     const [ja, jb] = [await a.json(), await b.json()];
@@ -68,9 +77,14 @@ describe('subgraph fetcher', () => {
   it('fails like fetch: "fetch failed" on a timeout or a refused connection, with the reason as cause', async () => {
     const fetcher = createSubgraphFetcher({ timeoutMs: 10 });
     delay = 200;
-    await expect(fetcher.fetch(url, query('query A { x }', 'u1'))).rejects.toMatchObject({ message: 'fetch failed', cause: { name: 'TimeoutError' } });
+    await expect(fetcher.fetch(url, query('query A { x }', 'u1'))).rejects.toMatchObject({
+      message: 'fetch failed',
+      cause: { name: 'TimeoutError' },
+    });
     delay = 50;
-    await expect(fetcher.fetch('http://127.0.0.1:1/graphql', query('query A { x }', 'u1'))).rejects.toMatchObject({ message: 'fetch failed', cause: { code: 'ECONNREFUSED' } });
+    await expect(
+      fetcher.fetch('http://127.0.0.1:1/graphql', query('query A { x }', 'u1')),
+    ).rejects.toMatchObject({ message: 'fetch failed', cause: { code: 'ECONNREFUSED' } });
     fetcher.close();
   });
 });

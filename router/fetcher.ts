@@ -1,5 +1,5 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { CLAIM_HEADERS } from '#lib/auth/claims.js';
 
 /** The part of a fetch Response that `RemoteGraphQLDataSource` reads. */
@@ -21,7 +21,7 @@ export class SubgraphResponse {
       const value = raw[name.toLowerCase()];
       return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
     };
-    this.headers = { get, has: (name) => get(name) !== null };
+    this.headers = { get, has: name => get(name) !== null };
   }
 
   async text(): Promise<string> {
@@ -63,9 +63,12 @@ interface RawResponse {
  */
 function dedupeKey(url: string, init: SubgraphRequestInit): string | undefined {
   const body = typeof init.body === 'string' ? init.body : undefined;
-  if (!body || !(body.startsWith('{"query":"query') || body.startsWith('{"query":"{'))) return undefined;
+  if (!body || !(body.startsWith('{"query":"query') || body.startsWith('{"query":"{')))
+    return undefined;
   const h = init.headers ?? {};
-  const claims = [CLAIM_HEADERS.userId, CLAIM_HEADERS.role, CLAIM_HEADERS.username].map((name) => h[name] ?? '');
+  const claims = [CLAIM_HEADERS.userId, CLAIM_HEADERS.role, CLAIM_HEADERS.username].map(
+    name => h[name] ?? '',
+  );
   return `${url}\n${claims.join('\n')}\n${body}`;
 }
 
@@ -99,18 +102,28 @@ export function createSubgraphFetcher(options: {
     try {
       const res = await request(url, {
         dispatcher: agent,
-        method: (init.method ?? 'POST') as Dispatcher.HttpMethod,
+        method: init.method ?? 'POST',
         headers: init.headers ?? {},
         body: init.body ?? '',
         signal: AbortSignal.timeout(options.timeoutMs),
       });
       const body = Buffer.from(await res.body.arrayBuffer());
-      return { status: res.statusCode, statusText: STATUS_CODES[res.statusCode] ?? '', headers: res.headers, body };
+      return {
+        status: res.statusCode,
+        statusText: STATUS_CODES[res.statusCode] ?? '',
+        headers: res.headers,
+        body,
+      };
     } catch (err) {
       const cause =
         err instanceof DOMException && err.name === 'TimeoutError'
-          ? new DOMException(`The subgraph did not answer within ${options.timeoutMs} ms`, 'TimeoutError')
+          ? new DOMException(
+              `The subgraph did not answer within ${options.timeoutMs} ms`,
+              'TimeoutError',
+            )
           : err;
+      // The cause of a timeout names the limit rather than undici's bare AbortSignal reason.
+      // eslint-disable-next-line preserve-caught-error
       throw new TypeError('fetch failed', { cause });
     }
   };

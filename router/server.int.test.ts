@@ -46,7 +46,9 @@ describe('the router in production', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: '{ __schema { types { name } } }' }),
     });
-    const body = (await res.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    const body = (await res.json()) as {
+      errors?: Array<{ message: string; extensions?: { code?: string } }>;
+    };
     expect(res.status).toBe(400);
     expect(body.errors?.[0]?.message).toMatch(/introspection/i);
   });
@@ -66,6 +68,9 @@ describe('the router in production', () => {
     expect((await fetch(`${url}/health`)).status).toBe(200);
     const ready = await fetch(`${url}/ready`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ status: 'unavailable', reason: 'subgraphs not answering: notifications, tasks, users' });
+    expect(await ready.json()).toEqual({
+      status: 'unavailable',
+      reason: 'subgraphs not answering: notifications, tasks, users',
+    });
   });
 });

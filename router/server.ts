@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { ExecutionResult } from 'graphql';
-import { ApolloGateway, RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import {
+  ApolloGateway,
+  RemoteGraphQLDataSource,
+  type GraphQLDataSourceProcessOptions,
+} from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
@@ -12,7 +16,12 @@ import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { createAuthenticator, type TokenVerification } from './auth.js';
-import { entityFetchOf, mergeEntityFetches, splitEntityResponse, type EntityFetch } from './batching.js';
+import {
+  entityFetchOf,
+  mergeEntityFetches,
+  splitEntityResponse,
+  type EntityFetch,
+} from './batching.js';
 import { createSubgraphFetcher, type SubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
 import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
@@ -49,9 +58,14 @@ export interface RouterOptions {
   entityBatching?: boolean;
 }
 
-type GatewayGraphQLResponse = Awaited<ReturnType<RemoteGraphQLDataSource<RouterContext>['process']>>;
+type GatewayGraphQLResponse = Awaited<
+  ReturnType<RemoteGraphQLDataSource<RouterContext>['process']>
+>;
 /** The options of a fetch that a client operation's plan makes (not a health check). */
-type OperationFetchOptions = Extract<GraphQLDataSourceProcessOptions<RouterContext>, { incomingRequestContext: unknown }>;
+type OperationFetchOptions = Extract<
+  GraphQLDataSourceProcessOptions<RouterContext>,
+  { incomingRequestContext: unknown }
+>;
 
 interface PendingFetch {
   options: OperationFetchOptions;
@@ -98,7 +112,9 @@ class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
   /** Entity fetches waiting for the end of the current tick, by the request (context) they serve. */
   private readonly pending = new Map<object, PendingFetch[]>();
 
-  override process(options: GraphQLDataSourceProcessOptions<RouterContext>): Promise<GatewayGraphQLResponse> {
+  override process(
+    options: GraphQLDataSourceProcessOptions<RouterContext>,
+  ): Promise<GatewayGraphQLResponse> {
     if (!this.batching || !('incomingRequestContext' in options) || !options.request.query) {
       return super.process(options);
     }
@@ -128,32 +144,49 @@ class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
       return;
     }
     const merged = mergeEntityFetches(
-      batch.map((b) => ({ query: b.options.request.query ?? '', fetch: b.fetch, variables: b.options.request.variables ?? {} })),
+      batch.map(b => ({
+        query: b.options.request.query ?? '',
+        fetch: b.fetch,
+        variables: b.options.request.variables ?? {},
+      })),
     );
     const { document: _document, ...firstOptions } = first.options;
     super
       .process({
         ...firstOptions,
-        request: { ...first.options.request, query: merged.query, variables: merged.variables, operationName: merged.operationName },
+        request: {
+          ...first.options.request,
+          query: merged.query,
+          variables: merged.variables,
+          operationName: merged.operationName,
+        },
       })
       .then(
-        (response) => batch.forEach((b, i) => b.resolve(splitEntityResponse(response, i))),
-        (err: unknown) => batch.forEach((b) => b.reject(err)),
+        response => batch.forEach((b, i) => b.resolve(splitEntityResponse(response, i))),
+        (err: unknown) => batch.forEach(b => b.reject(err)),
       );
   }
 
-  override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<RouterContext>): void {
-    const headers = request.http?.headers;
+  override willSendRequest(options: GraphQLDataSourceProcessOptions<RouterContext>): void {
+    const headers = options.request.http?.headers;
     if (!headers) return;
     for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
-    const claims = 'claims' in context && context.claims ? context.claims : ANONYMOUS;
-    for (const [name, value] of Object.entries(signClaims(claims, this.secret))) headers.set(name, value);
-    if ('requestId' in context && typeof context.requestId === 'string') headers.set(REQUEST_ID_HEADER, context.requestId);
+    // Health checks and schema loads carry no client request: they go out anonymous.
+    const context = 'incomingRequestContext' in options ? options.context : undefined;
+    for (const [name, value] of Object.entries(
+      signClaims(context?.claims ?? ANONYMOUS, this.secret),
+    ))
+      headers.set(name, value);
+    if (context) headers.set(REQUEST_ID_HEADER, context.requestId);
   }
 }
 
 /** Router options from the loaded config: the committed supergraph, `subgraphUrls` where they run. */
-export function routerOptions(config: Config, log: Logger, subgraphUrls: RouterOptions['subgraphUrls']): RouterOptions {
+export function routerOptions(
+  config: Config,
+  log: Logger,
+  subgraphUrls: RouterOptions['subgraphUrls'],
+): RouterOptions {
   return {
     supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
     subgraphUrls,
@@ -168,7 +201,7 @@ export function routerOptions(config: Config, log: Logger, subgraphUrls: RouterO
 }
 
 /** The health URL of a subgraph, from its GraphQL URL. */
-export const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toString();
+const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toString();
 
 /**
  * The router: `@apollo/gateway` on the committed supergraph inside Apollo Server,
@@ -180,7 +213,9 @@ export async function createRouter(options: RouterOptions) {
   const entityBatching = options.entityBatching ?? optimized;
   const urls = new Map<string, string>();
   const dataSources = new Map<string, SignedDataSource>();
-  const subgraphFetcher = optimized ? createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs, dedupe: true }) : undefined;
+  const subgraphFetcher = optimized
+    ? createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs, dedupe: true })
+    : undefined;
   const authenticate = createAuthenticator(options.jwt, { cache: optimized });
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
@@ -188,7 +223,14 @@ export async function createRouter(options: RouterOptions) {
       const target = options.subgraphUrls[name as SubgraphName] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      const source = new SignedDataSource(name, target, options.routerSecret, options.subgraphTimeoutMs, subgraphFetcher, entityBatching);
+      const source = new SignedDataSource(
+        name,
+        target,
+        options.routerSecret,
+        options.subgraphTimeoutMs,
+        subgraphFetcher,
+        entityBatching,
+      );
       dataSources.set(name, source);
       return source;
     },
@@ -219,11 +261,14 @@ export async function createRouter(options: RouterOptions) {
     const failures: string[] = [];
     await Promise.all(
       [...urls].map(async ([name, url]) => {
-        const res = await fetch(healthUrl(url), { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+        const res = await fetch(healthUrl(url), { signal: AbortSignal.timeout(2_000) }).catch(
+          () => null,
+        );
         if (!res?.ok) failures.push(name);
       }),
     );
-    if (failures.length > 0) throw new Error(`subgraphs not answering: ${failures.sort().join(', ')}`);
+    if (failures.length > 0)
+      throw new Error(`subgraphs not answering: ${failures.sort().join(', ')}`);
   };
 
   const handler = createGraphQLHandler<RouterContext>({
@@ -233,14 +278,16 @@ export async function createRouter(options: RouterOptions) {
     ready,
     context: async (req, base) => {
       const viewer = authenticate(req.headers.authorization);
-      const log = viewer.claims.userId ? base.log.child({ userId: viewer.claims.userId }) : base.log;
+      const log = viewer.claims.userId
+        ? base.log.child({ userId: viewer.claims.userId })
+        : base.log;
       return { ...base, log, claims: viewer.claims };
     },
   });
   return {
     apollo,
     gateway,
-    handler: handler as (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+    handler: handler,
     /**
      * Serves subscriptions (graphql-ws) on the same server and path as HTTP. Call once
      * the server exists; `stop()` closes them too.
@@ -260,10 +307,15 @@ export async function createRouter(options: RouterOptions) {
         shareResolutions: optimized,
         executeOperation: async (request, contextValue) => {
           const response = await apollo.executeOperation(
-            { query: request.query, variables: request.variables ?? {}, ...(request.operationName ? { operationName: request.operationName } : {}) },
+            {
+              query: request.query,
+              variables: request.variables ?? {},
+              ...(request.operationName ? { operationName: request.operationName } : {}),
+            },
             { contextValue },
           );
-          if (response.body.kind !== 'single') throw new Error('incremental delivery is not supported over WebSocket');
+          if (response.body.kind !== 'single')
+            throw new Error('incremental delivery is not supported over WebSocket');
           return response.body.singleResult as ExecutionResult;
         },
       });

@@ -1,32 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import {
+  getOperationAST,
+  GraphQLError,
+  OperationTypeNode,
+  parse,
+  print,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type ParseOptions,
+  type ValidationRule,
+} from 'graphql';
+import { CloseCode, createClient, type Client, type SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { getVariableValues } from 'graphql/execution/values.js';
+import WebSocket, { WebSocketServer } from 'ws';
+import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
+import {
   buildOperationContext,
   executeQueryPlan,
   type ApolloGateway,
   type GraphQLDataSource,
   type ServiceMap,
 } from '@apollo/gateway';
-import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
 import { Repeater } from '@repeaterjs/repeater';
-import {
-  getOperationAST,
-  GraphQLError,
-  parse,
-  print,
-  specifiedRules,
-  validate,
-  type ValidationRule,
-  type DocumentNode,
-  type ExecutionResult,
-  type ParseOptions,
-  type GraphQLSchema,
-} from 'graphql';
-import { CloseCode, createClient, type Client, type SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
-import { getVariableValues } from 'graphql/execution/values.js';
-import WebSocket, { WebSocketServer } from 'ws';
 import { ANONYMOUS, signClaims, type Claims } from '#lib/auth/claims.js';
 import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
@@ -36,7 +37,7 @@ import type { Authenticator, Viewer } from './auth.js';
 import type { RouterContext } from './server.js';
 
 /** Close code for a refused or expired token: clients reconnect with a fresh one. */
-export const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
+const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
 
 export interface SubscriptionServerOptions {
   server: Server;
@@ -109,7 +110,8 @@ function cachePolicy() {
     maxAge: undefined as number | undefined,
     scope: undefined as CacheHint['scope'],
     restrict(hint: CacheHint) {
-      if (hint.maxAge !== undefined && (this.maxAge === undefined || hint.maxAge < this.maxAge)) this.maxAge = hint.maxAge;
+      if (hint.maxAge !== undefined && (this.maxAge === undefined || hint.maxAge < this.maxAge))
+        this.maxAge = hint.maxAge;
       if (hint.scope !== undefined && this.scope !== 'PRIVATE') this.scope = hint.scope;
     },
     replace(hint: CacheHint) {
@@ -182,8 +184,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       keepAlive: 10_000,
       retryAttempts: Number.POSITIVE_INFINITY,
       shouldRetry: () => true,
-      retryWait: async (retries) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** retries)));
+      retryWait: async retries => {
+        await new Promise(resolve => setTimeout(resolve, Math.min(5_000, 100 * 2 ** retries)));
       },
       on: {
         connected: () => {
@@ -218,7 +220,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     });
   };
 
-  type HubRequest = { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext };
+  type HubRequest = {
+    document: DocumentNode;
+    operationName: string | null;
+    variables: Record<string, unknown>;
+    context: RouterContext;
+  };
 
   /**
    * What resolving an event of one subscription needs that does not change from event to
@@ -227,22 +234,37 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
    * Events of one subscription are resolved one after another, so the event source reads
    * the event being resolved from `current`.
    */
-  function eventResolver(planState: PlannerState, primary: FetchNode, rest: PlanNode | undefined, request: HubRequest) {
+  function eventResolver(
+    planState: PlannerState,
+    primary: FetchNode,
+    rest: PlanNode | undefined,
+    request: HubRequest,
+  ) {
     let current: Record<string, unknown> = {};
     const eventFetch: FetchNode = { ...primary, serviceName: EVENT_SOURCE };
     const plan: QueryPlan = {
       kind: 'QueryPlan',
       node: rest ? { kind: 'Sequence', nodes: [eventFetch, rest] } : eventFetch,
     };
-    const eventSource: GraphQLDataSource<RouterContext> = { process: async () => ({ data: current }) };
-    const serviceMap: ServiceMap = Object.fromEntries([...options.dataSources, [EVENT_SOURCE, eventSource]]);
+    const eventSource: GraphQLDataSource<RouterContext> = {
+      process: async () => ({ data: current }),
+    };
+    const serviceMap: ServiceMap = Object.fromEntries([
+      ...options.dataSources,
+      [EVENT_SOURCE, eventSource],
+    ]);
     const operationContext = buildOperationContext({
       schema: planState.apiGraphQLSchema,
       operationDocument: request.document,
       operationName: request.operationName ?? undefined,
     });
     const query = print(request.document);
-    const logger = { debug: () => {}, info: () => {}, warn: (m: unknown) => log.warn(m), error: (m: unknown) => log.error(m) };
+    const logger = {
+      debug: () => {},
+      info: () => {},
+      warn: (m: unknown) => log.warn(m),
+      error: (m: unknown) => log.error(m),
+    };
 
     /**
      * Resolves one upstream event into the client's full result. Without `rest` the result
@@ -250,8 +272,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
      * answered PUBLIC with a max-age (the policy the data sources restrict).
      */
     return async (upstream: ExecutionResult): Promise<Resolution> => {
-      if (!upstream.data) return { result: { errors: (upstream.errors ?? []).map((e) => toGraphQLError(e)) }, shareableForMs: 0, private: false };
-      current = upstream.data as Record<string, unknown>;
+      if (!upstream.data)
+        return {
+          result: { errors: (upstream.errors ?? []).map(e => toGraphQLError(e)) },
+          shareableForMs: 0,
+          private: false,
+        };
+      current = upstream.data;
       const policy = cachePolicy();
       // executeQueryPlan reads request.variables, context, logger and metrics of this object.
       const requestContext = {
@@ -274,15 +301,26 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         planState.supergraphSchema,
         planState.apiSchema,
       );
-      const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map((e) => toGraphQLError(e));
+      const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map(e =>
+        toGraphQLError(e),
+      );
       // No subgraph answered (no `rest`, or only null entities to fetch): the result is the event's own.
       const untouched = policy.maxAge === undefined && policy.scope === undefined;
-      const cacheable = rest && !untouched ? policy.policyIfCacheable() : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
+      const cacheable =
+        rest && !untouched
+          ? policy.policyIfCacheable()
+          : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
       const isPublic = cacheable?.scope === 'PUBLIC';
       return {
-        result: { data: (result.data ?? null) as ExecutionResult['data'], ...(errors.length > 0 ? { errors } : {}) },
+        result: {
+          data: (result.data ?? null) as ExecutionResult['data'],
+          ...(errors.length > 0 ? { errors } : {}),
+        },
         // A failed fetch is this resolution's own bad luck: not shared, but not a sign of privacy.
-        shareableForMs: errors.length === 0 && cacheable && isPublic ? Math.min(SHARE_MS, cacheable.maxAge * 1_000) : 0,
+        shareableForMs:
+          errors.length === 0 && cacheable && isPublic
+            ? Math.min(SHARE_MS, cacheable.maxAge * 1_000)
+            : 0,
         private: errors.length === 0 && !isPublic,
       };
     };
@@ -295,7 +333,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const share = options.shareResolutions ?? true;
   let eventsResolved = 0;
   let eventsShared = 0;
-  const unshared = (err: unknown): Resolution => ({ result: { errors: [toGraphQLError(err)] }, shareableForMs: 0, private: false });
+  const unshared = (err: unknown): Resolution => ({
+    result: { errors: [toGraphQLError(err)] },
+    shareableForMs: 0,
+    private: false,
+  });
   /** Drops expired entries from the front (oldest first), and the oldest beyond the bound. */
   const prune = <V>(map: Map<string, V>, expiry: (v: V) => number, now: number) => {
     for (const [key, value] of map) {
@@ -318,10 +360,19 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
    * resolve their own, and the operation is not offered for sharing for a while. One with
    * errors (a subgraph down) is not shared either; the next event is offered again.
    */
-  async function resolveShared(operationKey: string, upstream: ExecutionResult, resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>) {
+  async function resolveShared(
+    operationKey: string,
+    upstream: ExecutionResult,
+    resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>,
+  ) {
     const now = Date.now();
     const privateUntil = privateOperations.get(operationKey);
-    if (!share || !upstream.data || upstream.errors?.length || (privateUntil !== undefined && privateUntil > now)) {
+    if (
+      !share ||
+      !upstream.data ||
+      upstream.errors?.length ||
+      (privateUntil !== undefined && privateUntil > now)
+    ) {
       return (await resolveOwn(upstream).catch(unshared)).result;
     }
     const key = `${operationKey}\n${JSON.stringify(upstream.data)}`;
@@ -336,7 +387,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     }
     const resolution = resolveOwn(upstream).catch(unshared);
     const entry = { resolution, until: now + SHARE_MS };
-    prune(resolutions, (e) => e.until, now);
+    prune(resolutions, e => e.until, now);
     resolutions.set(key, entry);
     const own = await resolution;
     if (own.shareableForMs > 0) {
@@ -344,7 +395,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     } else {
       if (resolutions.get(key) === entry) resolutions.delete(key);
       if (own.private) {
-        prune(privateOperations, (until) => until, now);
+        prune(privateOperations, until => until, now);
         privateOperations.set(operationKey, Date.now() + PRIVATE_FOR_MS);
       }
     }
@@ -357,11 +408,18 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     planState: PlannerState,
     primary: FetchNode,
     rest: PlanNode | undefined,
-    request: { document: DocumentNode; operationName: string | null; variables: Record<string, unknown>; context: RouterContext },
+    request: {
+      document: DocumentNode;
+      operationName: string | null;
+      variables: Record<string, unknown>;
+      context: RouterContext;
+    },
   ): Hub {
     const listeners = new Set<Listener>();
     const upstreamVariables = Object.fromEntries(
-      (primary.variableUsages ?? []).filter((v) => v in request.variables).map((v) => [v, request.variables[v]]),
+      (primary.variableUsages ?? [])
+        .filter(v => v in request.variables)
+        .map(v => [v, request.variables[v]]),
     );
     const claims: Claims = request.context.claims;
     const resolveEvent = eventResolver(planState, primary, rest, request);
@@ -383,13 +441,15 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         },
       },
       {
-        next: (upstream) => {
+        next: upstream => {
           queue = queue
             .then(() => resolveShared(operationKey, upstream as ExecutionResult, resolveEvent))
             .then(broadcast, (err: unknown) => broadcast({ errors: [toGraphQLError(err)] }));
         },
-        error: (err) => {
-          const errors = Array.isArray(err) ? err.map((e) => toGraphQLError(e)) : [toGraphQLError(err)];
+        error: err => {
+          const errors = Array.isArray(err)
+            ? err.map(e => toGraphQLError(e))
+            : [toGraphQLError(err)];
           queue = queue.then(() => {
             broadcast({ errors });
             for (const listener of listeners) listener.stop();
@@ -421,21 +481,34 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     context: RouterContext;
   }): AsyncIterable<ExecutionResult> | ExecutionResult {
     const planState = options.supergraph.current();
-    if (!planState) return { errors: [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })] };
+    if (!planState)
+      return {
+        errors: [
+          new GraphQLError('The router is not ready yet', {
+            extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+          }),
+        ],
+      };
     const operation = operationFromDocument(planState.apiSchema, request.document, {
       ...(request.operationName ? { operationName: request.operationName } : {}),
     });
     const plan = planState.planner.buildQueryPlan(operation);
     if (plan.node?.kind !== 'Subscription') {
-      return { errors: [new GraphQLError('Not a subscription', { extensions: { code: 'BAD_REQUEST' } })] };
+      return {
+        errors: [new GraphQLError('Not a subscription', { extensions: { code: 'BAD_REQUEST' } })],
+      };
     }
     const { primary, rest } = plan.node;
     const { claims } = request.context;
-    const operationKey = JSON.stringify([print(request.document), request.operationName, request.variables]);
+    const operationKey = JSON.stringify([
+      print(request.document),
+      request.operationName,
+      request.variables,
+    ]);
     const key = JSON.stringify([claims.userId, claims.role, claims.username, operationKey]);
     return new Repeater<ExecutionResult>(async (push, stop) => {
       const hub = hubs.get(key) ?? openHub(key, operationKey, planState, primary, rest, request);
-      const listener: Listener = { push: (r) => void push(r), stop: (err) => stop(err) };
+      const listener: Listener = { push: r => void push(r), stop: err => stop(err) };
       hub.listeners.add(listener);
       clientSubscriptions += 1;
       await stop;
@@ -450,11 +523,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   type Extra = { viewer?: Viewer; expiry?: NodeJS.Timeout };
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
-      onConnect: (ctx) => {
+      onConnect: ctx => {
         const authorization = ctx.connectionParams?.authorization;
         let viewer: Viewer;
         try {
-          viewer = options.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          viewer = options.authenticate(
+            typeof authorization === 'string' ? authorization : undefined,
+          );
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden
         }
@@ -468,37 +543,73 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         }
         return true;
       },
-      onClose: (ctx) => {
+      onClose: ctx => {
         clearTimeout(ctx.extra.expiry);
       },
       onSubscribe: (ctx, _id, payload) => {
         const planState = options.supergraph.current();
         const viewer = ctx.extra.viewer ?? { claims: ANONYMOUS, expiresAt: null };
-        if (!planState) return [new GraphQLError('The router is not ready yet', { extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } })];
+        if (!planState)
+          return [
+            new GraphQLError('The router is not ready yet', {
+              extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+            }),
+          ];
         let document: DocumentNode;
         try {
           document = parse(payload.query, options.parseOptions);
         } catch (err) {
-          return [new GraphQLError((err as GraphQLError).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+          return [
+            new GraphQLError((err as GraphQLError).message, {
+              extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+            }),
+          ];
         }
-        const validationErrors = validate(planState.apiGraphQLSchema, document, [...specifiedRules, ...options.validationRules]);
+        const validationErrors = validate(planState.apiGraphQLSchema, document, [
+          ...specifiedRules,
+          ...options.validationRules,
+        ]);
         if (validationErrors.length > 0) {
-          return validationErrors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+          return validationErrors.map(
+            e =>
+              new GraphQLError(e.message, {
+                nodes: e.nodes ?? null,
+                extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+              }),
+          );
         }
         const operation = getOperationAST(document, payload.operationName ?? undefined);
         if (!operation) {
-          return [new GraphQLError('Could not determine which operation to run', { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+          return [
+            new GraphQLError('Could not determine which operation to run', {
+              extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+            }),
+          ];
         }
-        const coerced = getVariableValues(planState.apiGraphQLSchema, operation.variableDefinitions ?? [], payload.variables ?? {});
+        const coerced = getVariableValues(
+          planState.apiGraphQLSchema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+        );
         if (coerced.errors) {
-          return coerced.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: ErrorCode.BAD_USER_INPUT } }));
+          return coerced.errors.map(
+            e =>
+              new GraphQLError(e.message, {
+                nodes: e.nodes ?? null,
+                extensions: { code: ErrorCode.BAD_USER_INPUT },
+              }),
+          );
         }
-        if (operation.operation === 'subscription' && viewer.claims.userId === null) return [unauthenticated()];
+        if (operation.operation === OperationTypeNode.SUBSCRIPTION && viewer.claims.userId === null)
+          return [unauthenticated()];
         const requestId = randomUUID();
         const context: RouterContext = {
           requestId,
           claims: viewer.claims,
-          log: log.child({ requestId, ...(viewer.claims.userId ? { userId: viewer.claims.userId } : {}) }),
+          log: log.child({
+            requestId,
+            ...(viewer.claims.userId ? { userId: viewer.claims.userId } : {}),
+          }),
         };
         return {
           schema: planState.apiGraphQLSchema,
@@ -508,25 +619,27 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
           contextValue: context,
         };
       },
-      subscribe: (args) =>
+      subscribe: args =>
         subscribe({
           document: args.document,
           operationName: args.operationName ?? null,
-          variables: (args.variableValues ?? {}) as Record<string, unknown>,
+          variables: args.variableValues ?? {},
           context: args.contextValue as RouterContext,
         }),
-      execute: (args) =>
+      execute: args =>
         options.executeOperation(
           {
             query: print(args.document),
             operationName: args.operationName ?? null,
-            variables: (args.variableValues ?? {}) as Record<string, unknown>,
+            variables: args.variableValues ?? {},
           },
           args.contextValue as RouterContext,
         ),
       // Same error vocabulary as HTTP: no internals leave the router.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON ? e.toJSON() : e)) } : result,
+        result.errors
+          ? { ...result, errors: result.errors.map(e => formatError(e.toJSON ? e.toJSON() : e)) }
+          : result,
     },
     wss,
   );
@@ -550,10 +663,12 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       for (const stop of unsample) stop();
       for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
       await disposable.dispose();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>(resolve => wss.close(() => resolve()));
       for (const hub of [...hubs.values()]) hub.dispose();
       // dispose() rejects when a reconnect attempt was under way: the socket is gone either way.
-      await Promise.all([...clients.values()].map(async (c) => Promise.resolve(c.dispose()).catch(() => {})));
+      await Promise.all(
+        [...clients.values()].map(async c => Promise.resolve(c.dispose()).catch(() => {})),
+      );
     },
   };
 }

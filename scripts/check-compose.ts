@@ -35,26 +35,37 @@ export function parseCompose(text: string): ComposeFile {
   const doc: unknown = parse(text, { merge: true });
   if (!isDict(doc) || !isDict(doc.services)) throw new Error('docker-compose.yml has no services');
   const services: Record<string, Dict> = {};
-  for (const [name, service] of Object.entries(doc.services)) services[name] = isDict(service) ? service : {};
+  for (const [name, service] of Object.entries(doc.services))
+    services[name] = isDict(service) ? service : {};
   return { services };
 }
 
 /** The services built from this repository's Dockerfile: they run our code and read envSchema. */
-export const appServices = (compose: ComposeFile) => Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
+export const appServices = (compose: ComposeFile) =>
+  Object.entries(compose.services).filter(([, s]) => s.build !== undefined);
+
+/** A YAML scalar as Compose reads it: `null` is empty, numbers and booleans as written. */
+const scalarText = (v: unknown): string =>
+  typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+    ? String(v)
+    : v === null || v === undefined
+      ? ''
+      : JSON.stringify(v);
 
 /** `environment:` as a map, from either of its Compose forms (map, or list of KEY=VALUE). */
 export function environmentOf(service: Dict): Record<string, string> {
   const env = service.environment;
   if (Array.isArray(env)) {
     return Object.fromEntries(
-      env.map((entry) => {
+      env.map(entry => {
         const text = String(entry);
         const eq = text.indexOf('=');
         return eq === -1 ? [text, ''] : [text.slice(0, eq), text.slice(eq + 1)];
       }),
     );
   }
-  if (isDict(env)) return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
+  if (isDict(env))
+    return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, scalarText(v)]));
   return {};
 }
 
@@ -62,18 +73,25 @@ export function environmentOf(service: Dict): Record<string, string> {
  * Resolves Compose interpolation (`${VAR}`, `${VAR:-default}`, `${VAR:?message}`, `$$`) against
  * `vars`; a required variable that is missing is reported, not thrown.
  */
-export function interpolate(value: string, vars: Record<string, string>, missing: string[] = []): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (match, name?: string, op?: string, arg?: string) => {
-    if (match === '$$') return '$';
-    const set = vars[name!];
-    const usable = op?.startsWith(':') ? set !== undefined && set !== '' : set !== undefined;
-    if (usable) return set!;
-    if (op?.endsWith('?')) {
-      missing.push(`${name}${arg ? ` (${arg})` : ''}`);
-      return '';
-    }
-    return op?.endsWith('-') ? (arg ?? '') : '';
-  });
+export function interpolate(
+  value: string,
+  vars: Record<string, string>,
+  missing: string[] = [],
+): string {
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g,
+    (match, name?: string, op?: string, arg?: string) => {
+      if (match === '$$') return '$';
+      const set = vars[name!];
+      const usable = op?.startsWith(':') ? set !== undefined && set !== '' : set !== undefined;
+      if (usable) return set!;
+      if (op?.endsWith('?')) {
+        missing.push(`${name}${arg ? ` (${arg})` : ''}`);
+        return '';
+      }
+      return op?.endsWith('-') ? (arg ?? '') : '';
+    },
+  );
 }
 
 /** Stand-ins for the values `.env` supplies, long enough for envSchema's secret rules. */
@@ -87,12 +105,16 @@ const SECRETS = ['JWT_SECRET', 'ROUTER_SECRET'] as const;
 /** Which role a compiled entry point runs: `subgraphs/users/src/index.js` → users. */
 export function roleOf(entry: string): 'router' | (typeof SUBGRAPHS)[number] | undefined {
   if (/(^|\/)router\/index\.js$/.test(entry)) return 'router';
-  return SUBGRAPHS.find((name) => new RegExp(`(^|/)subgraphs/${name}/src/index\\.js$`).test(entry));
+  return SUBGRAPHS.find(name => new RegExp(`(^|/)subgraphs/${name}/src/index\\.js$`).test(entry));
 }
 
 const commandOf = (service: Dict): string[] =>
-  Array.isArray(service.command) ? service.command.map(String) : typeof service.command === 'string' ? service.command.split(/\s+/) : [];
-const entryOf = (command: string[]) => command.find((part) => part.endsWith('.js'));
+  Array.isArray(service.command)
+    ? service.command.map(String)
+    : typeof service.command === 'string'
+      ? service.command.split(/\s+/)
+      : [];
+const entryOf = (command: string[]) => command.find(part => part.endsWith('.js'));
 
 /**
  * Every variable an app container gets is a key of envSchema, and with `.env`'s secrets in
@@ -108,24 +130,33 @@ export function checkEnvironment(compose: ComposeFile): string[] {
   for (const [name, service] of apps) {
     const env = environmentOf(service);
     for (const key of Object.keys(env)) {
-      if (!known.has(key)) problems.push(`${name}: ${key} is not a key of envSchema (lib/config.ts)`);
+      if (!known.has(key))
+        problems.push(`${name}: ${key} is not a key of envSchema (lib/config.ts)`);
     }
     if (env.NODE_ENV !== 'production') problems.push(`${name}: NODE_ENV must be production`);
     for (const secret of SECRETS) {
       if (!new RegExp(`^\\$\\{${secret}:\\?[^}]*\\}$`).test(env[secret] ?? '')) {
-        problems.push(`${name}: ${secret} must come from .env as \${${secret}:?…}, not be missing or written out`);
+        problems.push(
+          `${name}: ${secret} must come from .env as \${${secret}:?…}, not be missing or written out`,
+        );
       }
     }
     const missing: string[] = [];
-    const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, SAMPLE_DOTENV, missing)]));
-    if (missing.length > 0) problems.push(`${name}: needs variables that .env does not provide: ${missing.join(', ')}`);
+    const resolved = Object.fromEntries(
+      Object.entries(env).map(([k, v]) => [k, interpolate(v, SAMPLE_DOTENV, missing)]),
+    );
+    if (missing.length > 0)
+      problems.push(`${name}: needs variables that .env does not provide: ${missing.join(', ')}`);
     const parsed = envSchema.safeParse(resolved);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) problems.push(`${name}: ${issue.path.join('.')}: ${issue.message}`);
+      for (const issue of parsed.error.issues)
+        problems.push(`${name}: ${issue.path.join('.')}: ${issue.message}`);
     }
     const role = roleOf(entryOf(commandOf(service)) ?? '');
     if (!role) {
-      problems.push(`${name}: command does not run a role's compiled entry (router/index.js or subgraphs/<name>/src/index.js)`);
+      problems.push(
+        `${name}: command does not run a role's compiled entry (router/index.js or subgraphs/<name>/src/index.js)`,
+      );
       continue;
     }
     if (role === 'router') {
@@ -133,19 +164,24 @@ export function checkEnvironment(compose: ComposeFile): string[] {
         const key = `${sub.toUpperCase()}_URL`;
         const url = resolved[key];
         if (!url) {
-          problems.push(`${name}: ${key} is not set (the router would look for ${sub} on localhost)`);
+          problems.push(
+            `${name}: ${key} is not set (the router would look for ${sub} on localhost)`,
+          );
           continue;
         }
         const { hostname, port } = new URL(url);
         const target = compose.services[hostname];
         if (!target) problems.push(`${name}: ${key} points at ${hostname}, which is not a service`);
         const expected = String(defaults[`${sub.toUpperCase()}_PORT` as 'USERS_PORT']);
-        if (port !== expected) problems.push(`${name}: ${key} uses port ${port}, ${sub} listens on ${expected}`);
+        if (port !== expected)
+          problems.push(`${name}: ${key} uses port ${port}, ${sub} listens on ${expected}`);
       }
     } else {
       const dbKey = `${role.toUpperCase()}_DATABASE_URL`;
-      if (!resolved[dbKey]) problems.push(`${name}: ${dbKey} is not set (it would fall back to an embedded PGlite)`);
-      if (!resolved.AMQP_URL) problems.push(`${name}: AMQP_URL is not set (it would exchange no events with the others)`);
+      if (!resolved[dbKey])
+        problems.push(`${name}: ${dbKey} is not set (it would fall back to an embedded PGlite)`);
+      if (!resolved.AMQP_URL)
+        problems.push(`${name}: AMQP_URL is not set (it would exchange no events with the others)`);
     }
   }
   return problems;
@@ -172,7 +208,8 @@ export function checkDependencies(compose: ComposeFile): string[] {
       continue;
     }
     for (const [dep, how] of Object.entries(deps)) {
-      if (!compose.services[dep]) problems.push(`${name}: depends on ${dep}, which is not a service`);
+      if (!compose.services[dep])
+        problems.push(`${name}: depends on ${dep}, which is not a service`);
       else if (!healthy(dep)) problems.push(`${name}: depends on ${dep}, which has no healthcheck`);
       if (!isDict(how) || how.condition !== 'service_healthy') {
         problems.push(`${name}: depends on ${dep} without condition: service_healthy`);
@@ -181,14 +218,17 @@ export function checkDependencies(compose: ComposeFile): string[] {
   }
   for (const [name, service] of appServices(compose)) {
     if (!isDict(service.depends_on) || Object.keys(service.depends_on).length === 0) {
-      problems.push(`${name}: depends on nothing; it needs its database, the broker or the subgraphs first`);
+      problems.push(
+        `${name}: depends on nothing; it needs its database, the broker or the subgraphs first`,
+      );
     }
     const role = roleOf(entryOf(commandOf(service)) ?? '');
     const hc = service.healthcheck;
     if (!role || !isDict(hc)) continue;
     const port = defaults[`${role.toUpperCase()}_PORT` as 'ROUTER_PORT'];
     const test = Array.isArray(hc.test) ? hc.test.join(' ') : String(hc.test);
-    if (!test.includes(`:${port}/ready`)) problems.push(`${name}: healthcheck should ask /ready on port ${port}`);
+    if (!test.includes(`:${port}/ready`))
+      problems.push(`${name}: healthcheck should ask /ready on port ${port}`);
   }
   return problems;
 }
@@ -216,7 +256,8 @@ export function parseDockerfile(text: string): Instruction[] {
     const full = (pending + line).trim();
     pending = '';
     const match = /^(\S+)\s*(.*)$/.exec(full);
-    if (match) instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!, line: start });
+    if (match)
+      instructions.push({ keyword: match[1]!.toUpperCase(), args: match[2]!, line: start });
   });
   return instructions;
 }
@@ -240,41 +281,58 @@ const execForm = (args: string): string[] => {
 export function checkDockerfile(dockerfile: string, compose: ComposeFile, root: string): string[] {
   const problems: string[] = [];
   const instructions = parseDockerfile(dockerfile);
-  const froms = instructions.map((ins, i) => (ins.keyword === 'FROM' ? i : -1)).filter((i) => i >= 0);
-  if (froms.length < 2) problems.push('Dockerfile: expected a multi-stage build (deps/build, then runtime)');
+  const froms = instructions.map((ins, i) => (ins.keyword === 'FROM' ? i : -1)).filter(i => i >= 0);
+  if (froms.length < 2)
+    problems.push('Dockerfile: expected a multi-stage build (deps/build, then runtime)');
   const runtime = instructions.slice(froms.at(-1) ?? 0);
-  const users = runtime.filter((ins) => ins.keyword === 'USER');
+  const users = runtime.filter(ins => ins.keyword === 'USER');
   const user = users.at(-1)?.args.trim().split(':')[0];
   if (!user) problems.push('Dockerfile: the runtime stage has no USER: it would run as root');
-  else if (user === 'root' || user === '0') problems.push(`Dockerfile: the runtime stage runs as ${user}`);
+  else if (user === 'root' || user === '0')
+    problems.push(`Dockerfile: the runtime stage runs as ${user}`);
 
   const entries: Array<[string, string]> = [];
-  const cmd = runtime.filter((ins) => ins.keyword === 'CMD').at(-1);
+  const cmd = runtime.filter(ins => ins.keyword === 'CMD').at(-1);
   if (!cmd) problems.push('Dockerfile: the runtime stage has no CMD');
   else entries.push(['Dockerfile CMD', entryOf(execForm(cmd.args)) ?? '']);
-  for (const [name, service] of appServices(compose)) entries.push([`compose ${name} command`, entryOf(commandOf(service)) ?? '']);
+  for (const [name, service] of appServices(compose))
+    entries.push([`compose ${name} command`, entryOf(commandOf(service)) ?? '']);
   for (const [where, entry] of entries) {
     if (!roleOf(entry)) {
       problems.push(`${where}: runs ${entry || 'no .js file'}, not a role's compiled entry`);
     } else if (!existsSync(join(root, entry.replace(/\.js$/, '.ts')))) {
-      problems.push(`${where}: ${entry} would be compiled from ${entry.replace(/\.js$/, '.ts')}, which does not exist`);
+      problems.push(
+        `${where}: ${entry} would be compiled from ${entry.replace(/\.js$/, '.ts')}, which does not exist`,
+      );
     }
   }
 
-  for (const ins of instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD')) {
-    const parts = execForm(ins.args).filter((p) => p !== '');
-    if (parts.some((p) => p.startsWith('--from='))) continue;
-    const sources = parts.filter((p) => !p.startsWith('--')).slice(0, -1);
+  for (const ins of instructions.filter(i => i.keyword === 'COPY' || i.keyword === 'ADD')) {
+    const parts = execForm(ins.args).filter(p => p !== '');
+    if (parts.some(p => p.startsWith('--from='))) continue;
+    const sources = parts.filter(p => !p.startsWith('--')).slice(0, -1);
     for (const source of sources) {
-      if (!existsSync(join(root, source))) problems.push(`Dockerfile line ${ins.line}: COPY source ${source} does not exist`);
+      if (!existsSync(join(root, source)))
+        problems.push(`Dockerfile line ${ins.line}: COPY source ${source} does not exist`);
     }
   }
   return problems;
 }
 
+/**
+ * dclint's .d.ts files import their siblings without extensions, which NodeNext cannot
+ * follow: this is the part of its API we use, as its README documents it.
+ */
+type DCLinterClass = new (config: object) => {
+  lintFiles(
+    paths: string[],
+    fix: boolean,
+  ): Array<{ messages: Array<{ line: number; message: string; rule: string }> }>;
+};
+
 /** dclint: YAML validity, the compose-spec JSON schema it bundles, and its rules (ordering ones off). */
 export function lintCompose(path: string): string[] {
-  const linter = new DCLinter({
+  const linter = new (DCLinter as unknown as DCLinterClass)({
     rules: {
       // Services are listed in start order and keys grouped by purpose, not sorted.
       'services-alphabetical-order': 0,
@@ -287,10 +345,10 @@ export function lintCompose(path: string): string[] {
     debug: false,
     exclude: [],
   });
-  // dclint's .d.ts files import their siblings without extensions, which NodeNext cannot
-  // follow: say what we read from a result.
-  const results: Array<{ messages: Array<{ line: number; message: string; rule: string }> }> = linter.lintFiles([path], false);
-  return results.flatMap((result) => result.messages.map((m) => `${path}:${m.line}: ${m.message} (${m.rule})`));
+  const results = linter.lintFiles([path], false);
+  return results.flatMap(result =>
+    result.messages.map(m => `${path}:${m.line}: ${m.message} (${m.rule})`),
+  );
 }
 
 /**
@@ -300,10 +358,14 @@ export function lintCompose(path: string): string[] {
 export function dockerComposeConfig(path: string): CheckResult {
   const name = 'docker compose config';
   const version = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
-  if (version.error || version.status !== 0) return { name, problems: [], skipped: 'the docker compose plugin is not installed' };
+  if (version.error || version.status !== 0)
+    return { name, problems: [], skipped: 'the docker compose plugin is not installed' };
   const run = spawnSync('docker', ['compose', '-f', path, 'config', '-q'], {
     encoding: 'utf8',
-    env: { ...process.env, ...Object.fromEntries(SECRETS.map((s) => [s, process.env[s] || SAMPLE_DOTENV[s]!])) },
+    env: {
+      ...process.env,
+      ...Object.fromEntries(SECRETS.map(s => [s, process.env[s] || SAMPLE_DOTENV[s]!])),
+    },
   });
   const output = `${run.stdout}${run.stderr}`.trim();
   return { name, problems: run.status === 0 ? [] : [output || `exited with ${run.status}`] };
@@ -312,7 +374,9 @@ export function dockerComposeConfig(path: string): CheckResult {
 /** All the checks, on the files at `root`. */
 export function checkPackaging(root = ROOT): CheckResult[] {
   const composePath = join(root, 'docker-compose.yml');
-  const results: CheckResult[] = [{ name: 'compose schema and lint (dclint)', problems: lintCompose(composePath) }];
+  const results: CheckResult[] = [
+    { name: 'compose schema and lint (dclint)', problems: lintCompose(composePath) },
+  ];
   results.push(dockerComposeConfig(composePath));
   let compose: ComposeFile;
   try {
@@ -332,9 +396,13 @@ export function checkPackaging(root = ROOT): CheckResult[] {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const results = checkPackaging();
   for (const result of results) {
-    const status = result.skipped ? `skipped: ${result.skipped}` : result.problems.length === 0 ? 'ok' : 'FAILED';
+    const status = result.skipped
+      ? `skipped: ${result.skipped}`
+      : result.problems.length === 0
+        ? 'ok'
+        : 'FAILED';
     process.stdout.write(`${result.name}: ${status}\n`);
     for (const problem of result.problems) process.stdout.write(`  - ${problem}\n`);
   }
-  if (results.some((r) => r.problems.length > 0)) process.exitCode = 1;
+  if (results.some(r => r.problems.length > 0)) process.exitCode = 1;
 }

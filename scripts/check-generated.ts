@@ -19,8 +19,13 @@ if (readFileSync(SUPERGRAPH_PATH, 'utf8') !== composeSupergraph()) {
 // The API contract is owned outside this repository (shared/contract); the committed copy
 // that test/contract checks against must be the current one wherever shared/ is at hand.
 const sharedContract = '../shared/contract/api.graphql';
-if (existsSync(sharedContract) && readFileSync(sharedContract, 'utf8') !== readFileSync('schema/contract.graphql', 'utf8')) {
-  problems.push('schema/contract.graphql differs from ../shared/contract/api.graphql: copy it over');
+if (
+  existsSync(sharedContract) &&
+  readFileSync(sharedContract, 'utf8') !== readFileSync('schema/contract.graphql', 'utf8')
+) {
+  problems.push(
+    'schema/contract.graphql differs from ../shared/contract/api.graphql: copy it over',
+  );
 }
 
 try {
@@ -36,15 +41,22 @@ for (const name of SUBGRAPHS) {
   const list = (d: string): string[] =>
     existsSync(d) ? readdirSync(d, { recursive: true, encoding: 'utf8' }).sort() : [];
   const before = list(dir);
-  const snapshot = new Map(before.map((f) => [f, existsSync(join(dir, f)) && !f.endsWith('/') ? safeRead(join(dir, f)) : '']));
+  const snapshot = new Map(
+    before.map(f => [
+      f,
+      existsSync(join(dir, f)) && !f.endsWith('/') ? safeRead(join(dir, f)) : '',
+    ]),
+  );
   execFileSync(bin('drizzle-kit'), ['generate', '--config', config], { stdio: 'pipe' });
-  const added = list(dir).filter((f) => !snapshot.has(f));
-  const changed = before.filter((f) => safeRead(join(dir, f)) !== snapshot.get(f));
+  const added = list(dir).filter(f => !snapshot.has(f));
+  const changed = before.filter(f => safeRead(join(dir, f)) !== snapshot.get(f));
   // Leave the tree as it was: this is a check, not a generator.
   for (const f of added) rmSync(join(dir, f), { recursive: true, force: true });
   for (const f of changed) writeFileSync(join(dir, f), snapshot.get(f) ?? '');
   if (added.length > 0 || changed.length > 0) {
-    problems.push(`${name}: the Drizzle schema has changes without a migration: run \`npm run db:generate\``);
+    problems.push(
+      `${name}: the Drizzle schema has changes without a migration: run \`npm run db:generate\``,
+    );
   }
 }
 

@@ -9,5 +9,7 @@ for (const name of SUBGRAPHS) {
   if (only && only !== name) continue;
   const config = `subgraphs/${name}/drizzle.config.ts`;
   if (!existsSync(config)) continue;
-  execFileSync(join('node_modules', '.bin', 'drizzle-kit'), ['generate', '--config', config], { stdio: 'inherit' });
+  execFileSync(join('node_modules', '.bin', 'drizzle-kit'), ['generate', '--config', config], {
+    stdio: 'inherit',
+  });
 }

@@ -18,11 +18,12 @@ export const DEFAULT_URL = 'http://localhost:4000/graphql';
 type Username = 'alice' | 'bob' | 'carol';
 
 /** In registration order: the first one of an empty database becomes ADMIN. */
-export const DEMO_USERS: ReadonlyArray<{ username: Username; displayName: string; email: string }> = [
-  { username: 'alice', displayName: 'Alice Anderson', email: 'alice@example.com' },
-  { username: 'bob', displayName: 'Bob Brown', email: 'bob@example.com' },
-  { username: 'carol', displayName: 'Carol Clark', email: 'carol@example.com' },
-];
+export const DEMO_USERS: ReadonlyArray<{ username: Username; displayName: string; email: string }> =
+  [
+    { username: 'alice', displayName: 'Alice Anderson', email: 'alice@example.com' },
+    { username: 'bob', displayName: 'Bob Brown', email: 'bob@example.com' },
+    { username: 'carol', displayName: 'Carol Clark', email: 'carol@example.com' },
+  ];
 
 export interface DemoTask {
   owner: Username;
@@ -144,12 +145,20 @@ interface GraphQLBody<T> {
   errors?: Array<{ message: string; extensions?: { code?: string; field?: string } }>;
 }
 
-async function postGraphQL<T>(url: string, query: string, variables: Record<string, unknown>, token?: string): Promise<T> {
+async function postGraphQL<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token?: string,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify({ query, variables }),
       signal: AbortSignal.timeout(15_000),
     });
@@ -164,15 +173,18 @@ async function postGraphQL<T>(url: string, query: string, variables: Record<stri
   try {
     body = (await res.json()) as GraphQLBody<T>;
   } catch {
-    throw new Error(`${url} answered ${res.status} with a body that is not GraphQL JSON: is this the router's /graphql?`);
+    throw new Error(
+      `${url} answered ${res.status} with a body that is not GraphQL JSON: is this the router's /graphql?`,
+    );
   }
   const first = body.errors?.[0];
-  if (first) throw new GraphQLRequestError(first.message, first.extensions?.code, first.extensions?.field);
+  if (first)
+    throw new GraphQLRequestError(first.message, first.extensions?.code, first.extensions?.field);
   if (!body.data) throw new Error(`${url} answered ${res.status} without data`);
   return body.data;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms));
 
 /**
  * Runs `step` until it succeeds, retrying transient failures (and the errors `retryIf`
@@ -196,7 +208,11 @@ async function retrying<T>(
 }
 
 /** Waits until the router's /ready says every subgraph answers (or, without /ready, GraphQL does). */
-async function waitForRouter(url: string, deadline: number, onWait: (reason: string) => void): Promise<void> {
+async function waitForRouter(
+  url: string,
+  deadline: number,
+  onWait: (reason: string) => void,
+): Promise<void> {
   const readyUrl = new URL('/ready', url);
   await retrying(
     async () => {
@@ -205,7 +221,9 @@ async function waitForRouter(url: string, deadline: number, onWait: (reason: str
         res = await fetch(readyUrl, { signal: AbortSignal.timeout(5_000) });
       } catch (err) {
         const cause = (err as { cause?: { code?: string } }).cause;
-        throw new TransientError(`router not reachable at ${readyUrl.origin} (${cause?.code ?? (err as Error).message})`);
+        throw new TransientError(
+          `router not reachable at ${readyUrl.origin} (${cause?.code ?? (err as Error).message})`,
+        );
       }
       if (res.status === 404) {
         // A proxy in front without /ready: a trivial query tells as much.
@@ -214,7 +232,9 @@ async function waitForRouter(url: string, deadline: number, onWait: (reason: str
       }
       if (!res.ok) {
         const body = (await res.json().catch(() => ({}))) as { reason?: string };
-        throw new TransientError(`router not ready${body.reason ? `: ${body.reason}` : ` (${res.status})`}`);
+        throw new TransientError(
+          `router not ready${body.reason ? `: ${body.reason}` : ` (${res.status})`}`,
+        );
       }
     },
     deadline,
@@ -229,14 +249,30 @@ interface AuthPayload {
   user: { id: string; username: string; role: 'USER' | 'ADMIN' };
 }
 
-async function registerOrLogin(url: string, demo: (typeof DEMO_USERS)[number]): Promise<SeededUser> {
+async function registerOrLogin(
+  url: string,
+  demo: (typeof DEMO_USERS)[number],
+): Promise<SeededUser> {
   try {
     const { register } = await postGraphQL<{ register: AuthPayload }>(
       url,
       `mutation ($input: RegisterInput!) { register(input: $input) { ${USER_FIELDS} } }`,
-      { input: { username: demo.username, email: demo.email, password: DEMO_PASSWORD, displayName: demo.displayName } },
+      {
+        input: {
+          username: demo.username,
+          email: demo.email,
+          password: DEMO_PASSWORD,
+          displayName: demo.displayName,
+        },
+      },
     );
-    return { username: demo.username, id: register.user.id, role: register.user.role, action: 'registered', accessToken: register.accessToken };
+    return {
+      username: demo.username,
+      id: register.user.id,
+      role: register.user.role,
+      action: 'registered',
+      accessToken: register.accessToken,
+    };
   } catch (err) {
     if (!(err instanceof GraphQLRequestError && err.code === 'CONFLICT')) throw err;
   }
@@ -246,10 +282,19 @@ async function registerOrLogin(url: string, demo: (typeof DEMO_USERS)[number]): 
       `mutation ($input: LoginInput!) { login(input: $input) { ${USER_FIELDS} } }`,
       { input: { login: demo.username, password: DEMO_PASSWORD } },
     );
-    return { username: demo.username, id: login.user.id, role: login.user.role, action: 'logged in', accessToken: login.accessToken };
+    return {
+      username: demo.username,
+      id: login.user.id,
+      role: login.user.role,
+      action: 'logged in',
+      accessToken: login.accessToken,
+    };
   } catch (err) {
     if (err instanceof GraphQLRequestError && err.code === 'UNAUTHENTICATED') {
-      throw new Error(`${demo.username} exists but does not accept the demo password "${DEMO_PASSWORD}"; not touching it`);
+      throw new Error(
+        `${demo.username} exists but does not accept the demo password "${DEMO_PASSWORD}"; not touching it`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -261,27 +306,39 @@ interface TaskNode {
   assignee: { id: string } | null;
 }
 
-const dateIn = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+const dateIn = (days: number) =>
+  new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 
 /** The owner's task with exactly this title, if any (`search` matches substrings, any case). */
-async function findOwnTask(url: string, owner: SeededUser, title: string): Promise<TaskNode | undefined> {
+async function findOwnTask(
+  url: string,
+  owner: SeededUser,
+  title: string,
+): Promise<TaskNode | undefined> {
   const { tasks } = await postGraphQL<{ tasks: { edges: Array<{ node: TaskNode }> } }>(
     url,
     'query ($filter: TaskFilter) { tasks(filter: $filter, first: 100) { edges { node { id title assignee { id } } } } }',
     { filter: { search: title, ownerId: owner.id } },
     owner.accessToken,
   );
-  return tasks.edges.map((e) => e.node).find((t) => t.title === title);
+  return tasks.edges.map(e => e.node).find(t => t.title === title);
 }
 
 /** The tasks service learns of new users from events: a just-registered assignee may not be known yet. */
 const assigneeNotKnownYet = (err: unknown) =>
-  err instanceof GraphQLRequestError && err.code === 'BAD_USER_INPUT' && /assigneeId$/.test(err.field ?? '');
+  err instanceof GraphQLRequestError &&
+  err.code === 'BAD_USER_INPUT' &&
+  /assigneeId$/.test(err.field ?? '');
 
-async function seedTask(url: string, demo: DemoTask, users: Map<Username, SeededUser>): Promise<SeededTask> {
+async function seedTask(
+  url: string,
+  demo: DemoTask,
+  users: Map<Username, SeededUser>,
+): Promise<SeededTask> {
   const owner = users.get(demo.owner)!;
   const existing = await findOwnTask(url, owner, demo.title);
-  if (existing) return { owner: demo.owner, title: demo.title, id: existing.id, action: 'already there' };
+  if (existing)
+    return { owner: demo.owner, title: demo.title, id: existing.id, action: 'already there' };
   const input = {
     title: demo.title,
     description: demo.description,
@@ -299,7 +356,12 @@ async function seedTask(url: string, demo: DemoTask, users: Map<Username, Seeded
   return { owner: demo.owner, title: demo.title, id: createTask.id, action: 'created' };
 }
 
-async function assignLater(url: string, task: SeededTask, owner: SeededUser, assignee: SeededUser): Promise<void> {
+async function assignLater(
+  url: string,
+  task: SeededTask,
+  owner: SeededUser,
+  assignee: SeededUser,
+): Promise<void> {
   await postGraphQL<{ assignTask: TaskNode }>(
     url,
     'mutation ($id: ID!, $assigneeId: ID) { assignTask(id: $id, assigneeId: $assigneeId) { id assignee { id } } }',
@@ -336,11 +398,21 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
     onStep(`task "${demo.title}"`);
     // Until the tasks service has the assignee from the user events, creating is refused:
     // find-then-create again, so a retry never makes a second task.
-    const task = await retrying(() => seedTask(url, demo, users), deadline(), onWait, assigneeNotKnownYet);
+    const task = await retrying(
+      () => seedTask(url, demo, users),
+      deadline(),
+      onWait,
+      assigneeNotKnownYet,
+    );
     if (task.action === 'created' && demo.assignLater) {
       const owner = users.get(demo.owner)!;
       const assignee = users.get(demo.assignLater)!;
-      await retrying(() => assignLater(url, task, owner, assignee), deadline(), onWait, assigneeNotKnownYet);
+      await retrying(
+        () => assignLater(url, task, owner, assignee),
+        deadline(),
+        onWait,
+        assigneeNotKnownYet,
+      );
     }
     tasks.push(task);
     onDone(`task "${task.title}" (${task.owner}): ${task.action}`);
@@ -349,14 +421,16 @@ export async function seedDemo(options: SeedOptions): Promise<SeedResult> {
 }
 
 function summary(result: SeedResult): string {
-  const created = result.tasks.filter((t) => t.action === 'created').length;
+  const created = result.tasks.filter(t => t.action === 'created').length;
   const lines = [
     `Seeded ${result.url}`,
     `  users (password "${DEMO_PASSWORD}"):`,
-    ...result.users.map((u) => `    ${u.username.padEnd(6)} ${u.role.padEnd(5)} ${u.action.padEnd(10)} ${u.id}`),
+    ...result.users.map(
+      u => `    ${u.username.padEnd(6)} ${u.role.padEnd(5)} ${u.action.padEnd(10)} ${u.id}`,
+    ),
     `  tasks: ${created} created, ${result.tasks.length - created} already there`,
   ];
-  const admin = result.users.find((u) => u.role === 'ADMIN');
+  const admin = result.users.find(u => u.role === 'ADMIN');
   lines.push(
     admin
       ? `  ${admin.username} is ADMIN (first user registered on this database)`
@@ -387,12 +461,18 @@ async function main(): Promise<void> {
   }
   const url = new URL(values.url).toString();
   const waitSeconds = Number(values.wait);
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new Error(`--wait must be a number of seconds, got ${values.wait}`);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+    throw new Error(`--wait must be a number of seconds, got ${values.wait}`);
 
   // The bar needs a terminal; piped or in CI, one line per step on stderr says the same.
   const tty = Boolean(process.stderr.isTTY);
   const bar = new cliProgress.SingleBar(
-    { format: 'seeding [{bar}] {value}/{total} {step}', stream: process.stderr, hideCursor: true, barsize: 24 },
+    {
+      format: 'seeding [{bar}] {value}/{total} {step}',
+      stream: process.stderr,
+      hideCursor: true,
+      barsize: 24,
+    },
     cliProgress.Presets.shades_classic,
   );
   if (tty) bar.start(SEED_STEPS, 0, { step: '' });
@@ -401,9 +481,9 @@ async function main(): Promise<void> {
     const result = await seedDemo({
       url,
       waitMs: waitSeconds * 1000,
-      onStep: (step) => (tty ? bar.update({ step }) : undefined),
-      onDone: (line) => (tty ? bar.increment() : process.stderr.write(`  ${line}\n`)),
-      onWait: (reason) => {
+      onStep: step => (tty ? bar.update({ step }) : undefined),
+      onDone: line => (tty ? bar.increment() : process.stderr.write(`  ${line}\n`)),
+      onWait: reason => {
         if (tty) bar.update({ step: `${reason}; retrying` });
         else if (reason !== lastWait) process.stderr.write(`  ${reason}; retrying\n`);
         lastWait = reason;

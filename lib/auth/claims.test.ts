@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { ANONYMOUS, CLAIM_HEADERS, SIGNATURE_MAX_AGE_MS, signClaims, verifyClaims, type Claims } from './claims.js';
+import {
+  ANONYMOUS,
+  CLAIM_HEADERS,
+  SIGNATURE_MAX_AGE_MS,
+  signClaims,
+  verifyClaims,
+  type Claims,
+} from './claims.js';
 
 const secret = 'a'.repeat(40);
-const alice: Claims = { userId: '6f1c1c0e-8c50-4a3e-9a57-2b3c4d5e6f70', role: 'USER', username: 'alice' };
+const alice: Claims = {
+  userId: '6f1c1c0e-8c50-4a3e-9a57-2b3c4d5e6f70',
+  role: 'USER',
+  username: 'alice',
+};
 
 describe('signed claims', () => {
   it('round-trips the claims of a user and of an anonymous caller', () => {
@@ -22,7 +33,12 @@ describe('signed claims', () => {
   });
 
   it('refuses unsigned and partial headers', () => {
-    expect(verifyClaims({ [CLAIM_HEADERS.userId]: alice.userId!, [CLAIM_HEADERS.role]: 'ADMIN' }, secret)).toBeNull();
+    expect(
+      verifyClaims(
+        { [CLAIM_HEADERS.userId]: alice.userId!, [CLAIM_HEADERS.role]: 'ADMIN' },
+        secret,
+      ),
+    ).toBeNull();
     const { [CLAIM_HEADERS.signature]: _drop, ...unsigned } = signClaims(alice, secret);
     expect(verifyClaims(unsigned, secret)).toBeNull();
   });

@@ -31,12 +31,18 @@ export const SIGNATURE_MAX_AGE_MS = 60_000;
 function mac(secret: string, timestamp: string, claims: Claims): Buffer {
   // Fields are joined with a newline, which none of them may contain (ids are uuids,
   // usernames are [a-z0-9_.-]), so two different claim sets never sign the same bytes.
-  const payload = [timestamp, claims.userId ?? '', claims.role ?? '', claims.username ?? ''].join('\n');
+  const payload = [timestamp, claims.userId ?? '', claims.role ?? '', claims.username ?? ''].join(
+    '\n',
+  );
   return createHmac('sha256', secret).update(payload).digest();
 }
 
 /** The headers carrying `claims`, signed with HMAC-SHA256 over the claims and a timestamp. */
-export function signClaims(claims: Claims, secret: string, now = Date.now()): Record<string, string> {
+export function signClaims(
+  claims: Claims,
+  secret: string,
+  now = Date.now(),
+): Record<string, string> {
   const timestamp = String(now);
   return {
     [CLAIM_HEADERS.userId]: claims.userId ?? '',
@@ -47,7 +53,8 @@ export function signClaims(claims: Claims, secret: string, now = Date.now()): Re
   };
 }
 
-export type HeaderSource = IncomingHttpHeaders | Record<string, string | undefined> | Map<string, string>;
+export type HeaderSource =
+  IncomingHttpHeaders | Record<string, string | undefined> | Map<string, string>;
 
 function header(headers: HeaderSource, name: string): string | undefined {
   const value = headers instanceof Map ? headers.get(name) : headers[name];
@@ -58,19 +65,30 @@ function header(headers: HeaderSource, name: string): string | undefined {
  * The claims in `headers` if their signature is valid and fresh, else `null`.
  * A header given twice, a bad role, a stale or future timestamp all fail.
  */
-export function verifyClaims(headers: HeaderSource, secret: string, now = Date.now()): Claims | null {
+export function verifyClaims(
+  headers: HeaderSource,
+  secret: string,
+  now = Date.now(),
+): Claims | null {
   const timestamp = header(headers, CLAIM_HEADERS.timestamp);
   const signature = header(headers, CLAIM_HEADERS.signature);
   const userId = header(headers, CLAIM_HEADERS.userId);
   const role = header(headers, CLAIM_HEADERS.role);
   const username = header(headers, CLAIM_HEADERS.username);
-  if (!timestamp || !signature || userId === undefined || role === undefined || username === undefined) return null;
+  if (
+    !timestamp ||
+    !signature ||
+    userId === undefined ||
+    role === undefined ||
+    username === undefined
+  )
+    return null;
   if (!/^\d{1,15}$/.test(timestamp)) return null;
   if (Math.abs(now - Number(timestamp)) > SIGNATURE_MAX_AGE_MS) return null;
   if (role !== '' && role !== 'USER' && role !== 'ADMIN') return null;
   const claims: Claims = {
     userId: userId || null,
-    role: (role || null) as UserRole | null,
+    role: role || null,
     username: username || null,
   };
   if ((claims.userId === null) !== (claims.role === null)) return null;

@@ -2,8 +2,17 @@ import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
 import { bearerToken, InvalidTokenError, issueAccessToken, verifyAccessToken } from './jwt.js';
 
-const options = { secret: 's'.repeat(40), issuer: 'supergraph', audience: 'supergraph', accessTokenTtl: 900 };
-const user = { id: '6f1c1c0e-8c50-4a3e-9a57-2b3c4d5e6f70', role: 'ADMIN' as const, username: 'alice' };
+const options = {
+  secret: 's'.repeat(40),
+  issuer: 'supergraph',
+  audience: 'supergraph',
+  accessTokenTtl: 900,
+};
+const user = {
+  id: '6f1c1c0e-8c50-4a3e-9a57-2b3c4d5e6f70',
+  role: 'ADMIN' as const,
+  username: 'alice',
+};
 
 describe('access tokens', () => {
   it('carries sub, role and username, valid for the configured time', () => {
@@ -18,18 +27,69 @@ describe('access tokens', () => {
   });
 
   const refused: Array<[string, () => string]> = [
-    ['a token signed with another secret', () => issueAccessToken(user, { ...options, secret: 'x'.repeat(40) }).token],
-    ['an expired token', () => jwt.sign({ role: 'USER', username: 'a' }, options.secret, { subject: user.id, issuer: 'supergraph', audience: 'supergraph', expiresIn: -10 })],
+    [
+      'a token signed with another secret',
+      () => issueAccessToken(user, { ...options, secret: 'x'.repeat(40) }).token,
+    ],
+    [
+      'an expired token',
+      () =>
+        jwt.sign({ role: 'USER', username: 'a' }, options.secret, {
+          subject: user.id,
+          issuer: 'supergraph',
+          audience: 'supergraph',
+          expiresIn: -10,
+        }),
+    ],
     ['a wrong audience', () => issueAccessToken(user, { ...options, audience: 'elsewhere' }).token],
     ['a wrong issuer', () => issueAccessToken(user, { ...options, issuer: 'elsewhere' }).token],
-    ['alg none', () => jwt.sign({ role: 'ADMIN', username: 'a', sub: user.id, iss: 'supergraph', aud: 'supergraph' }, '', { algorithm: 'none' })],
-    ['HS512', () => jwt.sign({ role: 'ADMIN', username: 'a' }, options.secret, { algorithm: 'HS512', subject: user.id, issuer: 'supergraph', audience: 'supergraph', expiresIn: 60 })],
-    ['a tampered payload', () => {
-      const [h, , s] = issueAccessToken(user, options).token.split('.');
-      const payload = Buffer.from(JSON.stringify({ sub: user.id, role: 'ADMIN', username: 'x', iss: 'supergraph', aud: 'supergraph', exp: 9e9 })).toString('base64url');
-      return `${h}.${payload}.${s}`;
-    }],
-    ['an unknown role', () => jwt.sign({ role: 'ROOT', username: 'a' }, options.secret, { subject: user.id, issuer: 'supergraph', audience: 'supergraph', expiresIn: 60 })],
+    [
+      'alg none',
+      () =>
+        jwt.sign(
+          { role: 'ADMIN', username: 'a', sub: user.id, iss: 'supergraph', aud: 'supergraph' },
+          '',
+          { algorithm: 'none' },
+        ),
+    ],
+    [
+      'HS512',
+      () =>
+        jwt.sign({ role: 'ADMIN', username: 'a' }, options.secret, {
+          algorithm: 'HS512',
+          subject: user.id,
+          issuer: 'supergraph',
+          audience: 'supergraph',
+          expiresIn: 60,
+        }),
+    ],
+    [
+      'a tampered payload',
+      () => {
+        const [h, , s] = issueAccessToken(user, options).token.split('.');
+        const payload = Buffer.from(
+          JSON.stringify({
+            sub: user.id,
+            role: 'ADMIN',
+            username: 'x',
+            iss: 'supergraph',
+            aud: 'supergraph',
+            exp: 9e9,
+          }),
+        ).toString('base64url');
+        return `${h}.${payload}.${s}`;
+      },
+    ],
+    [
+      'an unknown role',
+      () =>
+        jwt.sign({ role: 'ROOT', username: 'a' }, options.secret, {
+          subject: user.id,
+          issuer: 'supergraph',
+          audience: 'supergraph',
+          expiresIn: 60,
+        }),
+    ],
     ['garbage', () => 'not.a.token'],
   ];
   it.each(refused)('refuses %s', (_name, make) => {

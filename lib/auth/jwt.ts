@@ -9,17 +9,6 @@ export interface JwtOptions {
   accessTokenTtl: number;
 }
 
-/** The claims of our access tokens (shared/DESIGN.md). */
-export interface AccessTokenPayload {
-  sub: string;
-  role: UserRole;
-  username: string;
-  iss: string;
-  aud: string;
-  iat: number;
-  exp: number;
-}
-
 export interface VerifiedToken {
   claims: Claims;
   /** When the token stops being valid, in ms since the epoch. */
@@ -48,7 +37,10 @@ export class InvalidTokenError extends Error {
  * Verifies an access token: HS256 only (so `alg: none` and key-confusion tricks fail),
  * our issuer and audience, not expired, and claims of the right shape.
  */
-export function verifyAccessToken(token: string, options: Omit<JwtOptions, 'accessTokenTtl'>): VerifiedToken {
+export function verifyAccessToken(
+  token: string,
+  options: Omit<JwtOptions, 'accessTokenTtl'>,
+): VerifiedToken {
   let payload: string | jwt.JwtPayload;
   try {
     payload = jwt.verify(token, options.secret, {
@@ -57,12 +49,18 @@ export function verifyAccessToken(token: string, options: Omit<JwtOptions, 'acce
       audience: options.audience,
     });
   } catch (err) {
-    const reason = err instanceof jwt.TokenExpiredError ? 'Access token expired' : 'Invalid access token';
+    const reason =
+      err instanceof jwt.TokenExpiredError ? 'Access token expired' : 'Invalid access token';
     throw new InvalidTokenError(reason);
   }
   if (typeof payload === 'string') throw new InvalidTokenError('Invalid access token');
-  const { sub, role, username, exp } = payload;
-  if (typeof sub !== 'string' || sub === '' || typeof username !== 'string' || typeof exp !== 'number') {
+  const { sub, role, username, exp } = payload as Record<string, unknown>;
+  if (
+    typeof sub !== 'string' ||
+    sub === '' ||
+    typeof username !== 'string' ||
+    typeof exp !== 'number'
+  ) {
     throw new InvalidTokenError('Invalid access token');
   }
   if (role !== 'USER' && role !== 'ADMIN') throw new InvalidTokenError('Invalid access token');

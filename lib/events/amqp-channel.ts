@@ -30,8 +30,16 @@ export async function assertTopology(channel: Channel, names: Names): Promise<vo
 }
 
 /** A durable work queue that dead-letters what its consumers reject, bound to `bindings`. */
-export async function assertWorkQueue(channel: Channel, names: Names, queue: string, bindings: readonly string[]): Promise<void> {
-  await channel.assertQueue(queue, { durable: true, arguments: { 'x-dead-letter-exchange': names.deadLetterExchange } });
+export async function assertWorkQueue(
+  channel: Channel,
+  names: Names,
+  queue: string,
+  bindings: readonly string[],
+): Promise<void> {
+  await channel.assertQueue(queue, {
+    durable: true,
+    arguments: { 'x-dead-letter-exchange': names.deadLetterExchange },
+  });
   for (const pattern of bindings) await channel.bindQueue(queue, names.exchange, pattern);
 }
 
@@ -66,7 +74,12 @@ export async function firstSetup(ctx: Context, setup: Promise<void>): Promise<vo
  * amqp-connection-manager re-runs setup after a reconnect, but a channel the broker closes
  * on a live connection (or a consumer it cancels) is never reopened. This watches for that.
  */
-export function watchChannel(ctx: Context, channel: Channel, isCurrent: () => boolean, reopen: (why: string) => void) {
+export function watchChannel(
+  ctx: Context,
+  channel: Channel,
+  isCurrent: () => boolean,
+  reopen: (why: string) => void,
+) {
   channel.once('close', () => {
     // Channels close before their connection reports it: look once the dust has settled.
     setTimeout(() => {

@@ -1,9 +1,16 @@
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Logger } from '../log.js';
-import { assertTopology, assertWorkQueue, deferred, firstSetup, watchChannel, type Context } from './amqp-channel.js';
+import {
+  assertTopology,
+  assertWorkQueue,
+  deferred,
+  firstSetup,
+  watchChannel,
+  type Context,
+} from './amqp-channel.js';
 import type { EventHandler } from './bus.js';
-import { PoisonMessageError, parseEvent } from './envelope.js';
+import { parseEvent, PoisonMessageError } from './envelope.js';
 import { sleep, trySettle } from './timing.js';
 
 /**
@@ -52,10 +59,16 @@ export class WorkConsumer {
           await assertTopology(channel, names);
           await assertWorkQueue(channel, names, this.queue, this.bindings);
           await channel.prefetch(this.prefetch);
-          watchChannel(this.ctx, channel, () => this.current?.channel === channel, (why) => this.reopen(why));
-          const { consumerTag } = await channel.consume(this.queue, (msg) => {
+          watchChannel(
+            this.ctx,
+            channel,
+            () => this.current?.channel === channel,
+            why => this.reopen(why),
+          );
+          const { consumerTag } = await channel.consume(this.queue, msg => {
             if (msg) this.onMessage(channel, msg);
-            else if (this.current?.channel === channel) this.reopen('consumer cancelled by the broker');
+            else if (this.current?.channel === channel)
+              this.reopen('consumer cancelled by the broker');
           });
           if (generation !== this.generation) return;
           this.current = { channel, consumerTag };
@@ -86,7 +99,9 @@ export class WorkConsumer {
       trySettle(() => channel.nack(msg, false, true));
       return;
     }
-    const handling: Promise<void> = this.handle(channel, msg).finally(() => this.inFlight.delete(handling));
+    const handling: Promise<void> = this.handle(channel, msg).finally(() =>
+      this.inFlight.delete(handling),
+    );
     this.inFlight.add(handling);
   }
 
@@ -100,7 +115,8 @@ export class WorkConsumer {
     try {
       const event = parseEvent(msg.content, msg.fields.routingKey);
       await this.handler(event);
-      if (!trySettle(() => channel.ack(msg))) this.log.warn(context, 'channel lost before ack; the broker will redeliver');
+      if (!trySettle(() => channel.ack(msg)))
+        this.log.warn(context, 'channel lost before ack; the broker will redeliver');
     } catch (err) {
       if (err instanceof PoisonMessageError) {
         this.log.warn({ ...context, reason: err.message }, 'poison message dead-lettered');

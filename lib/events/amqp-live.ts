@@ -1,6 +1,12 @@
 import type { ChannelWrapper } from 'amqp-connection-manager';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { assertTopology, deferred, firstSetup, watchChannel, type Context } from './amqp-channel.js';
+import {
+  assertTopology,
+  deferred,
+  firstSetup,
+  watchChannel,
+  type Context,
+} from './amqp-channel.js';
 import { topicMatches, type Consumer, type LiveOptions } from './bus.js';
 import { parseEvent, type AnyEvent } from './envelope.js';
 
@@ -12,7 +18,8 @@ export class LiveFanout {
   private readonly subscribers = new Set<LiveOptions>();
   /** pattern → number of subscribers wanting it */
   private readonly patterns = new Map<string, number>();
-  private current: { channel: Channel; queue: string; bound: Map<string, Promise<unknown>> } | undefined;
+  private current:
+    { channel: Channel; queue: string; bound: Map<string, Promise<unknown>> } | undefined;
   private wrapper: ChannelWrapper | undefined;
   private ready = deferred();
   private generation = 0;
@@ -32,10 +39,19 @@ export class LiveFanout {
         try {
           await assertTopology(channel, names);
           // Exclusive: gone with the connection, and a new one is made after a reconnect.
-          const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+          const { queue } = await channel.assertQueue('', {
+            exclusive: true,
+            autoDelete: true,
+            durable: false,
+          });
           const current = { channel, queue, bound: new Map<string, Promise<unknown>>() };
-          watchChannel(this.ctx, channel, () => this.current?.channel === channel, (why) => this.reopen(why));
-          await channel.consume(queue, (msg) => msg && this.dispatch(msg), { noAck: true });
+          watchChannel(
+            this.ctx,
+            channel,
+            () => this.current?.channel === channel,
+            why => this.reopen(why),
+          );
+          await channel.consume(queue, msg => msg && this.dispatch(msg), { noAck: true });
           if (generation !== this.generation) return;
           this.current = current;
           await this.bindAll(current);
@@ -80,13 +96,17 @@ export class LiveFanout {
       event = parseEvent(msg.content, routingKey);
     } catch (err) {
       this.ctx.log.warn(
-        { messageId: msg.properties.messageId as string | undefined, routingKey, reason: (err as Error).message },
+        {
+          messageId: msg.properties.messageId as string | undefined,
+          routingKey,
+          reason: (err as Error).message,
+        },
         'invalid live event dropped',
       );
       return;
     }
     for (const subscriber of this.subscribers) {
-      if (!subscriber.bindings.some((pattern) => topicMatches(pattern, routingKey))) continue;
+      if (!subscriber.bindings.some(pattern => topicMatches(pattern, routingKey))) continue;
       try {
         subscriber.onEvent(event);
       } catch (err) {
@@ -98,7 +118,8 @@ export class LiveFanout {
   async subscribe(options: LiveOptions): Promise<Consumer> {
     const subscriber: LiveOptions = { bindings: [...options.bindings], onEvent: options.onEvent };
     this.subscribers.add(subscriber);
-    for (const pattern of subscriber.bindings) this.patterns.set(pattern, (this.patterns.get(pattern) ?? 0) + 1);
+    for (const pattern of subscriber.bindings)
+      this.patterns.set(pattern, (this.patterns.get(pattern) ?? 0) + 1);
     this.wrapper ??= this.open();
     try {
       await firstSetup(this.ctx, this.ready.promise);
@@ -122,7 +143,9 @@ export class LiveFanout {
       this.patterns.delete(pattern);
       const current = this.current;
       if (current?.bound.delete(pattern)) {
-        await current.channel.unbindQueue(current.queue, this.ctx.names.exchange, pattern).catch(() => {});
+        await current.channel
+          .unbindQueue(current.queue, this.ctx.names.exchange, pattern)
+          .catch(() => {});
       }
     }
   }

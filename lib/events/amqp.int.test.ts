@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEST_AMQP_URL, uniqueName } from '../../test/support/services.js';
+import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { waitFor } from '../../test/support/wait.js';
+import { AmqpAdmin, captureLogger, taskCreated } from './__fixtures__/support.js';
 import { BrokerUnavailableError, createAmqpBus } from './amqp.js';
 import type { EventBus } from './bus.js';
 import type { AnyEvent } from './envelope.js';
-import { AmqpAdmin, captureLogger, taskCreated } from './__fixtures__/support.js';
-import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
 /** What only RabbitMQ has: the wire format, outages, a broker that is down at start. */
 
@@ -20,7 +20,14 @@ async function setup(queues: string[] = []) {
   cleanups.push(() => admin.cleanup(queues));
   const { log, lines } = captureLogger();
   const open = async (url = TEST_AMQP_URL): Promise<EventBus> => {
-    const bus = await createAmqpBus({ url, log, namespace, reconnectDelayMs: 200, publishTimeoutMs: 1000, connectTimeoutMs: 1000 });
+    const bus = await createAmqpBus({
+      url,
+      log,
+      namespace,
+      reconnectDelayMs: 200,
+      publishTimeoutMs: 1000,
+      connectTimeoutMs: 1000,
+    });
     cleanups.push(() => bus.close());
     return bus;
   };
@@ -76,12 +83,23 @@ describe('amqp transport', () => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(bus.connected()).toBe(false);
     const publishing = Date.now();
-    await expect(bus.publish([taskCreated('nowhere')])).rejects.toBeInstanceOf(BrokerUnavailableError);
+    await expect(bus.publish([taskCreated('nowhere')])).rejects.toBeInstanceOf(
+      BrokerUnavailableError,
+    );
     expect(Date.now() - publishing).toBeLessThan(500);
     // Consumers can be registered now and attach once the broker is there.
-    const consumer = await bus.consume({ queue: 'never', bindings: ['#'], handler: async () => {} });
+    const consumer = await bus.consume({
+      queue: 'never',
+      bindings: ['#'],
+      handler: async () => {},
+    });
     await consumer.stop();
-    expect(lines.some((line) => line.level === 40 && line.msg === 'cannot reach RabbitMQ; retrying in the background')).toBe(true);
+    expect(
+      lines.some(
+        line =>
+          line.level === 40 && line.msg === 'cannot reach RabbitMQ; retrying in the background',
+      ),
+    ).toBe(true);
   });
 
   it('re-attaches consumers and live subscribers after the connection drops', async () => {
@@ -94,8 +112,12 @@ describe('amqp transport', () => {
     const direct = await open();
     const work: AnyEvent[] = [];
     const live: AnyEvent[] = [];
-    await flaky.consume({ queue: 'tasks.restart', bindings: ['task.*'], handler: async (event) => void work.push(event) });
-    await flaky.live({ bindings: ['task.*'], onEvent: (event) => live.push(event) });
+    await flaky.consume({
+      queue: 'tasks.restart',
+      bindings: ['task.*'],
+      handler: async event => void work.push(event),
+    });
+    await flaky.live({ bindings: ['task.*'], onEvent: event => live.push(event) });
 
     const before = taskCreated('before');
     await direct.publish([before]);
@@ -103,34 +125,44 @@ describe('amqp transport', () => {
 
     await proxy.stop();
     await waitFor(() => !flaky.connected());
-    await expect(flaky.publish([taskCreated('while down')])).rejects.toBeInstanceOf(BrokerUnavailableError);
+    await expect(flaky.publish([taskCreated('while down')])).rejects.toBeInstanceOf(
+      BrokerUnavailableError,
+    );
     // The durable queue keeps what is published during the outage.
     const during = taskCreated('during');
     await direct.publish([during]);
 
     await proxy.start();
     await waitFor(() => flaky.connected(), { timeoutMs: 10_000 });
-    await waitFor(() => work.some((event) => event.id === during.id), { timeoutMs: 10_000 });
+    await waitFor(() => work.some(event => event.id === during.id), { timeoutMs: 10_000 });
     // The live queue is new after a reconnect: publish until the re-bound queue sees one.
     await waitFor(
       async () => {
         await direct.publish([taskCreated('after')]);
-        return live.some((event) => event.type === 'task.created' && event.data.task.title === 'after');
+        return live.some(
+          event => event.type === 'task.created' && event.data.task.title === 'after',
+        );
       },
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     // At least once: `before` may come again if the drop beat its ack to the broker.
-    expect([...new Set(work.map((event) => event.id))].slice(0, 2)).toEqual([before.id, during.id]);
+    expect([...new Set(work.map(event => event.id))].slice(0, 2)).toEqual([before.id, during.id]);
     // And it publishes again.
     await flaky.publish([taskCreated('back')]);
-    await waitFor(() => work.some((event) => event.type === 'task.created' && event.data.task.title === 'back'));
+    await waitFor(() =>
+      work.some(event => event.type === 'task.created' && event.data.task.title === 'back'),
+    );
   });
 
   it('re-declares and re-attaches a consumer whose queue the broker cancelled', async () => {
     const { admin, open, lines } = await setup(['tasks.deleted']);
     const bus = await open();
     const work: AnyEvent[] = [];
-    await bus.consume({ queue: 'tasks.deleted', bindings: ['task.*'], handler: async (event) => void work.push(event) });
+    await bus.consume({
+      queue: 'tasks.deleted',
+      bindings: ['task.*'],
+      handler: async event => void work.push(event),
+    });
     await admin.channel.deleteQueue(admin.names.queue('tasks.deleted'));
     await waitFor(
       async () => {
@@ -139,6 +171,6 @@ describe('amqp transport', () => {
       },
       { timeoutMs: 10_000, intervalMs: 100 },
     );
-    expect(lines.some((line) => line.msg === 'reopening consumer channel')).toBe(true);
+    expect(lines.some(line => line.msg === 'reopening consumer channel')).toBe(true);
   });
 });

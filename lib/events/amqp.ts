@@ -4,7 +4,13 @@ import type { Logger } from '../log.js';
 import { assertTopology, firstSetup, type Context } from './amqp-channel.js';
 import { WorkConsumer } from './amqp-consumer.js';
 import { LiveFanout } from './amqp-live.js';
-import { busNames, type ConsumeOptions, type Consumer, type EventBus, type LiveOptions } from './bus.js';
+import {
+  busNames,
+  type ConsumeOptions,
+  type Consumer,
+  type EventBus,
+  type LiveOptions,
+} from './bus.js';
 import type { EventEnvelope } from './envelope.js';
 
 export interface AmqpBusOptions {
@@ -21,8 +27,6 @@ export interface AmqpBusOptions {
   publishTimeoutMs?: number;
   /** Wait between reconnect attempts. Default 2000 ms. */
   reconnectDelayMs?: number;
-  /** AMQP heartbeat, which detects a dead peer. Default 5 s. */
-  heartbeatSeconds?: number;
   /** How long `createAmqpBus` and the first `consume`/`live` wait for the broker. Default 5000 ms. */
   connectTimeoutMs?: number;
 }
@@ -40,13 +44,17 @@ export class BrokerUnavailableError extends Error {
  */
 export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> {
   const names = busNames({ namespace: options.namespace ?? '' });
-  const log = options.log.child({ bus: 'amqp', ...(options.service ? { service: options.service } : {}) });
+  const log = options.log.child({
+    bus: 'amqp',
+    ...(options.service ? { service: options.service } : {}),
+  });
   const reconnectDelayMs = options.reconnectDelayMs ?? 2000;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
 
   const manager = amqp.connect([options.url], {
-    heartbeatIntervalInSeconds: options.heartbeatSeconds ?? 5,
+    // The AMQP heartbeat is what detects a dead peer.
+    heartbeatIntervalInSeconds: 5,
     reconnectTimeInSeconds: reconnectDelayMs / 1000,
     connectionOptions: {
       // Bounds a connect attempt to a host that does not answer, so close() never hangs on one.
@@ -79,7 +87,9 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
     reportedDown = true;
     log.warn({ err }, 'cannot reach RabbitMQ; retrying in the background');
   });
-  manager.on('blocked', ({ reason }: { reason: string }) => log.warn({ reason }, 'RabbitMQ blocked publishing'));
+  manager.on('blocked', ({ reason }: { reason: string }) =>
+    log.warn({ reason }, 'RabbitMQ blocked publishing'),
+  );
   manager.on('unblocked', () => log.info('RabbitMQ unblocked publishing'));
 
   const publisher = manager.createChannel({
@@ -95,7 +105,7 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
 
   // Give the first connection a moment, so a healthy start is ready on return; a broker
   // that refuses or does not answer leaves the bus connecting in the background.
-  await new Promise<void>((resolve) => {
+  await new Promise<void>(resolve => {
     const done = () => {
       clearTimeout(timer);
       manager.off('connect', done);
@@ -118,7 +128,7 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
       if (!manager.isConnected()) throw new BrokerUnavailableError('not connected to RabbitMQ');
       try {
         await Promise.all(
-          events.map((event) =>
+          events.map(event =>
             publisher.publish(names.exchange, event.type, Buffer.from(JSON.stringify(event)), {
               persistent: true,
               contentType: 'application/json',
@@ -130,13 +140,21 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
           ),
         );
       } catch (err) {
-        throw new BrokerUnavailableError(`publish not confirmed: ${(err as Error).message}`, { cause: err });
+        throw new BrokerUnavailableError(`publish not confirmed: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
     },
 
     async consume({ queue, bindings, handler, prefetch = 1 }: ConsumeOptions): Promise<Consumer> {
       if (closed) throw new Error('event bus is closed');
-      const consumer = new WorkConsumer(ctx, names.queue(queue), bindings, handler, Math.max(1, prefetch));
+      const consumer = new WorkConsumer(
+        ctx,
+        names.queue(queue),
+        bindings,
+        handler,
+        Math.max(1, prefetch),
+      );
       consumers.add(consumer);
       const stop = async () => {
         await consumer.stop();
@@ -166,7 +184,7 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.allSettled([...consumers].map((consumer) => consumer.stop()));
+      await Promise.allSettled([...consumers].map(consumer => consumer.stop()));
       await live.close();
       await publisher.close().catch(() => {});
       await manager.close();

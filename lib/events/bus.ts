@@ -1,10 +1,10 @@
 import type { AnyEvent, EventEnvelope } from './envelope.js';
 
 /** Name of the durable topic exchange every service publishes to (shared/contract/events.md). */
-export const EXCHANGE = 'supergraph.events';
+const EXCHANGE = 'supergraph.events';
 /** Dead-letter exchange and queue for poison messages. */
-export const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';
-export const DEAD_LETTER_QUEUE = 'supergraph.events.dead';
+const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';
+const DEAD_LETTER_QUEUE = 'supergraph.events.dead';
 
 /**
  * The durable work queues of the contract (shared/contract/events.md) with their bindings.

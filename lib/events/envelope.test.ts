@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_TYPES, PoisonMessageError, createEvent, parseEvent } from './envelope.js';
 import { taskCreated, taskRow, userCreated } from './__fixtures__/support.js';
+import { createEvent, EVENT_TYPES, parseEvent, PoisonMessageError } from './envelope.js';
 
 const poison = (body: string, routingKey?: string) => {
   try {
@@ -15,10 +15,22 @@ const poison = (body: string, routingKey?: string) => {
 describe('createEvent', () => {
   it('stamps id, version, time, producer and actor', () => {
     const at = new Date('2026-11-23T08:00:00.000Z');
-    const event = createEvent('user.deleted', { id: 'u1' }, { producer: 'users', actorId: 'admin', occurredAt: at });
-    expect(event).toMatchObject({ type: 'user.deleted', version: 1, occurredAt: at.toISOString(), producer: 'users', actorId: 'admin' });
+    const event = createEvent(
+      'user.deleted',
+      { id: 'u1' },
+      { producer: 'users', actorId: 'admin', occurredAt: at },
+    );
+    expect(event).toMatchObject({
+      type: 'user.deleted',
+      version: 1,
+      occurredAt: at.toISOString(),
+      producer: 'users',
+      actorId: 'admin',
+    });
     expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(createEvent('user.deleted', { id: 'u1' }, { producer: 'users', actorId: null }).id).not.toBe(event.id);
+    expect(
+      createEvent('user.deleted', { id: 'u1' }, { producer: 'users', actorId: null }).id,
+    ).not.toBe(event.id);
   });
 });
 
@@ -27,11 +39,23 @@ describe('parseEvent', () => {
     const task = taskRow({ assigneeId: 'someone', dueDate: '2026-12-01' });
     const events = [
       userCreated('ada'),
-      createEvent('user.updated', { id: 'u', username: 'ada', displayName: 'Ada', role: 'ADMIN' }, { producer: 'users', actorId: 'u' }),
+      createEvent(
+        'user.updated',
+        { id: 'u', username: 'ada', displayName: 'Ada', role: 'ADMIN' },
+        { producer: 'users', actorId: 'u' },
+      ),
       createEvent('user.deleted', { id: 'u' }, { producer: 'users', actorId: null }),
       taskCreated('t'),
-      createEvent('task.updated', { task, changed: ['title'], previous: { title: 'old' } }, { producer: 'tasks', actorId: 'u' }),
-      createEvent('task.assigned', { task, previousAssigneeId: null }, { producer: 'tasks', actorId: 'u' }),
+      createEvent(
+        'task.updated',
+        { task, changed: ['title'], previous: { title: 'old' } },
+        { producer: 'tasks', actorId: 'u' },
+      ),
+      createEvent(
+        'task.assigned',
+        { task, previousAssigneeId: null },
+        { producer: 'tasks', actorId: 'u' },
+      ),
       createEvent('task.deleted', { task }, { producer: 'tasks', actorId: 'u' }),
       createEvent(
         'notification.created',
@@ -50,7 +74,7 @@ describe('parseEvent', () => {
         { producer: 'notifications', actorId: null },
       ),
     ];
-    expect(events.map((e) => e.type).sort()).toEqual([...EVENT_TYPES].sort());
+    expect(events.map(e => e.type).sort()).toEqual([...EVENT_TYPES].sort());
     for (const event of events) {
       expect(parseEvent(Buffer.from(JSON.stringify(event)), event.type)).toEqual(event);
       expect(parseEvent(JSON.stringify(event))).toEqual(event);
@@ -62,15 +86,25 @@ describe('parseEvent', () => {
   });
 
   it('rejects an invalid envelope', () => {
-    expect(poison(JSON.stringify({ ...taskCreated(), id: 'not-a-uuid' }))).toMatch(/^invalid envelope/);
-    expect(poison(JSON.stringify({ ...taskCreated(), producer: 'billing' }))).toMatch(/^invalid envelope/);
+    expect(poison(JSON.stringify({ ...taskCreated(), id: 'not-a-uuid' }))).toMatch(
+      /^invalid envelope/,
+    );
+    expect(poison(JSON.stringify({ ...taskCreated(), producer: 'billing' }))).toMatch(
+      /^invalid envelope/,
+    );
     expect(poison('null')).toMatch(/^invalid envelope/);
   });
 
   it('rejects an unknown type, a mismatched routing key and an unknown version', () => {
-    expect(poison(JSON.stringify({ ...taskCreated(), type: 'task.exploded' }))).toBe('unknown event type "task.exploded"');
-    expect(poison(JSON.stringify(taskCreated()), 'task.deleted')).toBe('routing key "task.deleted" does not match type "task.created"');
-    expect(poison(JSON.stringify({ ...taskCreated(), version: 2 }))).toBe('unknown version 2 of "task.created"');
+    expect(poison(JSON.stringify({ ...taskCreated(), type: 'task.exploded' }))).toBe(
+      'unknown event type "task.exploded"',
+    );
+    expect(poison(JSON.stringify(taskCreated()), 'task.deleted')).toBe(
+      'routing key "task.deleted" does not match type "task.created"',
+    );
+    expect(poison(JSON.stringify({ ...taskCreated(), version: 2 }))).toBe(
+      'unknown version 2 of "task.created"',
+    );
   });
 
   it('rejects a payload that fails validation', () => {

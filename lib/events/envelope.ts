@@ -29,17 +29,22 @@ export const taskRowSchema = z.object({
 });
 export type TaskEventRow = z.infer<typeof taskRowSchema>;
 
-export const notificationRowSchema = z.object({
+const notificationRowSchema = z.object({
   id: z.string().min(1),
   userId: z.string().min(1),
-  kind: z.enum(['TASK_ASSIGNED', 'TASK_UNASSIGNED', 'TASK_UPDATED', 'TASK_COMPLETED', 'TASK_DELETED']),
+  kind: z.enum([
+    'TASK_ASSIGNED',
+    'TASK_UNASSIGNED',
+    'TASK_UPDATED',
+    'TASK_COMPLETED',
+    'TASK_DELETED',
+  ]),
   message: z.string(),
   taskId: z.string().nullable(),
   actorId: z.string().nullable(),
   read: z.boolean(),
   createdAt: isoDateTime,
 });
-export type NotificationEventRow = z.infer<typeof notificationRowSchema>;
 
 /** Payload validators per routing key, for payload `version: 1`. */
 export const eventDataSchemas = {
@@ -123,14 +128,17 @@ export function parseEvent(body: Buffer | string, routingKey?: string): AnyEvent
     throw new PoisonMessageError('body is not JSON');
   }
   const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success) throw new PoisonMessageError(`invalid envelope: ${z.prettifyError(envelope.error)}`);
+  if (!envelope.success)
+    throw new PoisonMessageError(`invalid envelope: ${z.prettifyError(envelope.error)}`);
   const { type, version, data } = envelope.data;
   if (!(type in eventDataSchemas)) throw new PoisonMessageError(`unknown event type "${type}"`);
   if (routingKey !== undefined && routingKey !== type) {
     throw new PoisonMessageError(`routing key "${routingKey}" does not match type "${type}"`);
   }
-  if (version !== EVENT_VERSION) throw new PoisonMessageError(`unknown version ${version} of "${type}"`);
+  if (version !== EVENT_VERSION)
+    throw new PoisonMessageError(`unknown version ${version} of "${type}"`);
   const payload = eventDataSchemas[type as EventType].safeParse(data);
-  if (!payload.success) throw new PoisonMessageError(`invalid "${type}" payload: ${z.prettifyError(payload.error)}`);
+  if (!payload.success)
+    throw new PoisonMessageError(`invalid "${type}" payload: ${z.prettifyError(payload.error)}`);
   return { ...envelope.data, version: EVENT_VERSION, data: payload.data } as AnyEvent;
 }

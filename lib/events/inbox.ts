@@ -15,7 +15,7 @@ export async function applyOnce<TSchema extends Record<string, unknown>>(
   event: AnyEvent,
   apply: (tx: Transaction<TSchema>) => Promise<void>,
 ): Promise<boolean> {
-  return db.transaction(async (tx) => {
+  return db.transaction(async tx => {
     const recorded = await tx
       .insert(processedEvents)
       .values({ consumer, eventId: event.id })

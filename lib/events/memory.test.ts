@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/support/wait.js';
+import { captureLogger, taskCreated } from './__fixtures__/support.js';
 import type { AnyEvent } from './envelope.js';
 import { PoisonMessageError } from './envelope.js';
 import { createMemoryBus, type MemoryBus } from './memory.js';
-import { captureLogger, taskCreated } from './__fixtures__/support.js';
 
 /** What the contract suite cannot see from outside: timing and the dead-letter list. */
 
@@ -20,8 +20,8 @@ describe('memory bus', () => {
     create();
     const seen: AnyEvent[] = [];
     const live: AnyEvent[] = [];
-    await bus.consume({ queue: 'q', bindings: ['#'], handler: async (e) => void seen.push(e) });
-    await bus.live({ bindings: ['#'], onEvent: (e) => live.push(e) });
+    await bus.consume({ queue: 'q', bindings: ['#'], handler: async e => void seen.push(e) });
+    await bus.live({ bindings: ['#'], onEvent: e => live.push(e) });
     void bus.publish([taskCreated()]);
     expect(seen).toHaveLength(0);
     expect(live).toHaveLength(0);
@@ -31,7 +31,7 @@ describe('memory bus', () => {
   it('gives consumers a copy parsed from JSON, not the published object', async () => {
     create();
     const seen: AnyEvent[] = [];
-    await bus.consume({ queue: 'q', bindings: ['#'], handler: async (e) => void seen.push(e) });
+    await bus.consume({ queue: 'q', bindings: ['#'], handler: async e => void seen.push(e) });
     const event = taskCreated();
     await bus.publish([event]);
     await waitFor(() => seen.length === 1);
@@ -47,7 +47,7 @@ describe('memory bus', () => {
     const handler = (name: string) => async () => {
       running++;
       maxRunning = Math.max(maxRunning, running);
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise(resolve => setImmediate(resolve));
       who.push(name);
       running--;
     };
@@ -55,7 +55,7 @@ describe('memory bus', () => {
     await bus.consume({ queue: 'q', bindings: ['#'], handler: handler('b'), prefetch: 1 });
     await bus.publish([taskCreated(), taskCreated(), taskCreated(), taskCreated()]);
     await waitFor(() => who.length === 4);
-    expect(who.filter((w) => w === 'a')).toHaveLength(2);
+    expect(who.filter(w => w === 'a')).toHaveLength(2);
     expect(maxRunning).toBe(2);
 
     const parallel = createMemoryBus({ log: captureLogger().log });
@@ -68,7 +68,7 @@ describe('memory bus', () => {
       prefetch: 3,
       handler: async () => {
         peak = Math.max(peak, ++concurrent);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise(resolve => setTimeout(resolve, 5));
         concurrent--;
         done++;
       },
@@ -94,7 +94,13 @@ describe('memory bus', () => {
     await waitFor(() => bus.deadLetters().length === 2);
     expect(bus.deadLetters()).toEqual([
       { queue: 'q', routingKey: 'task.created', body: 'garbage', reason: 'body is not JSON' },
-      { queue: 'q', routingKey: 'task.created', body: JSON.stringify(poisonous), event: poisonous, reason: 'no thanks' },
+      {
+        queue: 'q',
+        routingKey: 'task.created',
+        body: JSON.stringify(poisonous),
+        event: poisonous,
+        reason: 'no thanks',
+      },
     ]);
   });
 
@@ -114,7 +120,7 @@ describe('memory bus', () => {
     await waitFor(() => attempts === 1);
     await consumer.stop();
     const seen: AnyEvent[] = [];
-    await bus.consume({ queue: 'q', bindings: ['#'], handler: async (e) => void seen.push(e) });
+    await bus.consume({ queue: 'q', bindings: ['#'], handler: async e => void seen.push(e) });
     await waitFor(() => seen.length === 1);
     expect(seen[0]?.id).toBe(event.id);
   });

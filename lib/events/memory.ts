@@ -1,6 +1,14 @@
 import type { Logger } from '../log.js';
-import { topicMatches, WORK_QUEUES, type ConsumeOptions, type Consumer, type EventBus, type EventHandler, type LiveOptions } from './bus.js';
-import { PoisonMessageError, parseEvent, type AnyEvent, type EventEnvelope } from './envelope.js';
+import {
+  topicMatches,
+  WORK_QUEUES,
+  type ConsumeOptions,
+  type Consumer,
+  type EventBus,
+  type EventHandler,
+  type LiveOptions,
+} from './bus.js';
+import { parseEvent, PoisonMessageError, type AnyEvent, type EventEnvelope } from './envelope.js';
 import { sleep } from './timing.js';
 
 /** A message the in-process broker refused for good, kept so tests and operators can look at it. */
@@ -79,7 +87,14 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
   const declareQueue = (name: string, bindings: readonly string[]): Queue => {
     let queue = queues.get(name);
     if (!queue) {
-      queue = { name, bindings: new Set(), ready: [], consumers: [], next: 0, pumpScheduled: false };
+      queue = {
+        name,
+        bindings: new Set(),
+        ready: [],
+        consumers: [],
+        next: 0,
+        pumpScheduled: false,
+      };
       queues.set(name, queue);
     }
     for (const pattern of bindings) queue.bindings.add(pattern);
@@ -91,12 +106,12 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
 
   const route = (message: Message) => {
     for (const queue of queues.values()) {
-      if (![...queue.bindings].some((pattern) => topicMatches(pattern, message.routingKey))) continue;
+      if (![...queue.bindings].some(pattern => topicMatches(pattern, message.routingKey))) continue;
       queue.ready.push({ ...message });
       schedulePump(queue);
     }
     for (const subscriber of live) {
-      if (!subscriber.bindings.some((pattern) => topicMatches(pattern, message.routingKey))) continue;
+      if (!subscriber.bindings.some(pattern => topicMatches(pattern, message.routingKey))) continue;
       // setImmediate runs callbacks in FIFO order, so each subscriber sees publish order.
       setImmediate(() => deliverLive(subscriber, message));
     }
@@ -108,7 +123,14 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
     try {
       event = parseEvent(message.body, message.routingKey);
     } catch (err) {
-      log.warn({ messageId: message.messageId, routingKey: message.routingKey, reason: (err as Error).message }, 'invalid live event dropped');
+      log.warn(
+        {
+          messageId: message.messageId,
+          routingKey: message.routingKey,
+          reason: (err as Error).message,
+        },
+        'invalid live event dropped',
+      );
       return;
     }
     try {
@@ -161,7 +183,11 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
       event = parseEvent(message.body, message.routingKey);
       await consumer.handler(event);
     } catch (err) {
-      const context = { queue: queue.name, messageId: message.messageId, routingKey: message.routingKey };
+      const context = {
+        queue: queue.name,
+        messageId: message.messageId,
+        routingKey: message.routingKey,
+      };
       if (err instanceof PoisonMessageError) {
         log.warn({ ...context, reason: err.message }, 'poison message dead-lettered');
         dead.push({
@@ -173,7 +199,10 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
         });
         return;
       }
-      log.error({ ...context, err, redelivered: message.redelivered }, 'event handler failed; will redeliver');
+      log.error(
+        { ...context, err, redelivered: message.redelivered },
+        'event handler failed; will redeliver',
+      );
       await sleep(retryDelayMs, consumer.abort.signal);
       // Back to the head of the queue, as RabbitMQ does with a requeued message.
       queue.ready.unshift({ ...message, redelivered: true });
@@ -183,7 +212,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
   const stopConsumer = async (queue: Queue, consumer: WorkConsumer) => {
     consumer.stopping = true;
     consumer.abort.abort();
-    queue.consumers = queue.consumers.filter((c) => c !== consumer);
+    queue.consumers = queue.consumers.filter(c => c !== consumer);
     queue.next = 0;
     while (consumer.inFlight.size > 0) await Promise.allSettled([...consumer.inFlight]);
     schedulePump(queue);
@@ -198,16 +227,31 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
       if (closed) throw new Error('event bus is closed');
       // Through JSON, so consumers see exactly what they would see from RabbitMQ.
       for (const event of events) {
-        route({ routingKey: event.type, body: JSON.stringify(event), messageId: event.id, redelivered: false });
+        route({
+          routingKey: event.type,
+          body: JSON.stringify(event),
+          messageId: event.id,
+          redelivered: false,
+        });
       }
     },
 
     publishRaw(routingKey, body) {
       if (closed) throw new Error('event bus is closed');
-      route({ routingKey, body: typeof body === 'string' ? body : body.toString('utf8'), messageId: undefined, redelivered: false });
+      route({
+        routingKey,
+        body: typeof body === 'string' ? body : body.toString('utf8'),
+        messageId: undefined,
+        redelivered: false,
+      });
     },
 
-    async consume({ queue: name, bindings, handler, prefetch = 1 }: ConsumeOptions): Promise<Consumer> {
+    async consume({
+      queue: name,
+      bindings,
+      handler,
+      prefetch = 1,
+    }: ConsumeOptions): Promise<Consumer> {
       if (closed) throw new Error('event bus is closed');
       const queue = declareQueue(name, bindings);
       const consumer: WorkConsumer = {
@@ -248,7 +292,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
       closed = true;
       for (const subscriber of live) subscriber.active = false;
       live.clear();
-      await Promise.allSettled(consumerStops.map((stop) => stop()));
+      await Promise.allSettled(consumerStops.map(stop => stop()));
       queues.clear();
     },
   };

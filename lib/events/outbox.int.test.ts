@@ -5,16 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { isNotNull, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_AMQP_URL, uniqueName } from '../../test/support/services.js';
+import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { waitFor } from '../../test/support/wait.js';
 import { openDatabase, queryRows, type Database } from '../db.js';
+import { AmqpAdmin, captureLogger, taskCreated, userCreated } from './__fixtures__/support.js';
 import { createAmqpBus } from './amqp.js';
 import type { EventBus } from './bus.js';
 import type { EventEnvelope } from './envelope.js';
 import { applyOnce } from './inbox.js';
 import { enqueueEvents, startOutboxRelay, type OutboxRelay } from './outbox.js';
 import { outbox, processedEvents } from './tables.js';
-import { AmqpAdmin, captureLogger, taskCreated, userCreated } from './__fixtures__/support.js';
-import { TcpProxy } from '../../test/support/tcp-proxy.js';
 
 /**
  * The outbox relay and the inbox against real databases (Postgres and PGlite) and a real
@@ -34,12 +34,19 @@ interface Opened {
 const drivers: [string, (cleanup: (fn: () => Promise<void>) => void) => Promise<Opened>][] = [
   [
     'postgres',
-    async (cleanup) => {
+    async cleanup => {
       const database = await createTestDatabase('outbox');
       cleanup(() => database.drop());
       const { log } = captureLogger();
       const open = async () => {
-        const opened = await openDatabase({ url: database.url, name: 'events', dataDir: '', schema, migrationsFolder, log });
+        const opened = await openDatabase({
+          url: database.url,
+          name: 'events',
+          dataDir: '',
+          schema,
+          migrationsFolder,
+          log,
+        });
         cleanup(() => opened.close());
         return opened.db;
       };
@@ -48,11 +55,18 @@ const drivers: [string, (cleanup: (fn: () => Promise<void>) => void) => Promise<
   ],
   [
     'pglite',
-    async (cleanup) => {
+    async cleanup => {
       const dataDir = await mkdtemp(join(tmpdir(), 'outbox-'));
       cleanup(() => rm(dataDir, { recursive: true, force: true }));
       const { log } = captureLogger();
-      const opened = await openDatabase({ url: undefined, name: 'events', dataDir, schema, migrationsFolder, log });
+      const opened = await openDatabase({
+        url: undefined,
+        name: 'events',
+        dataDir,
+        schema,
+        migrationsFolder,
+        log,
+      });
       cleanup(() => opened.close());
       return { db: opened.db, second: async () => opened.db };
     },
@@ -69,7 +83,7 @@ function useDatabase(openDb: (cleanup: (fn: () => Promise<void>) => void) => Pro
   const suiteCleanups: (() => Promise<void>)[] = [];
   const state = {} as Opened;
   beforeAll(async () => {
-    Object.assign(state, await openDb((fn) => void suiteCleanups.push(fn)));
+    Object.assign(state, await openDb(fn => void suiteCleanups.push(fn)));
   });
   afterAll(async () => {
     for (const fn of suiteCleanups.splice(0).reverse()) await fn().catch(() => {});
@@ -106,30 +120,43 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
 
   async function bus(url = TEST_AMQP_URL): Promise<EventBus> {
     const { log } = captureLogger();
-    const created = await createAmqpBus({ url, log, namespace, reconnectDelayMs: 200, publishTimeoutMs: 1000, connectTimeoutMs: 2000 });
+    const created = await createAmqpBus({
+      url,
+      log,
+      namespace,
+      reconnectDelayMs: 200,
+      publishTimeoutMs: 1000,
+      connectTimeoutMs: 2000,
+    });
     cleanup(() => created.close());
     return created;
   }
 
   function relay(database: Db, eventBus: EventBus, log = captureLogger().log): OutboxRelay {
-    const started = startOutboxRelay({ db: database, bus: eventBus, log, pollIntervalMs: 200, maxBackoffMs: 300 });
+    const started = startOutboxRelay({
+      db: database,
+      bus: eventBus,
+      log,
+      pollIntervalMs: 200,
+      maxBackoffMs: 300,
+    });
     cleanup(() => started.stop());
     return started;
   }
 
   async function commit(events: EventEnvelope[], on: Db = db): Promise<void> {
-    await on.transaction(async (tx) => enqueueEvents(tx, events));
+    await on.transaction(async tx => enqueueEvents(tx, events));
   }
 
   async function published(): Promise<string[]> {
-    return (await admin.drain(tap)).map((message) => message.messageId ?? '?');
+    return (await admin.drain(tap)).map(message => message.messageId ?? '?');
   }
 
   it('publishes nothing from a transaction that rolled back', async () => {
     const r = relay(db, await bus());
     const rolledBack = taskCreated('rolled back');
     await expect(
-      db.transaction(async (tx) => {
+      db.transaction(async tx => {
         await enqueueEvents(tx, [rolledBack]);
         throw new Error('the change failed');
       }),
@@ -144,17 +171,27 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
 
   it('publishes committed events exactly once, in commit order', async () => {
     const r = relay(db, await bus());
-    const batches = [[taskCreated('a'), taskCreated('b')], [userCreated('c')], [taskCreated('d'), userCreated('e'), taskCreated('f')]];
+    const batches = [
+      [taskCreated('a'), taskCreated('b')],
+      [userCreated('c')],
+      [taskCreated('d'), userCreated('e'), taskCreated('f')],
+    ];
     for (const batch of batches) {
       await commit(batch);
       r.wake();
     }
     await r.flush();
-    expect(await published()).toEqual(batches.flat().map((e) => e.id));
-    const rows = await db.select({ id: outbox.id }).from(outbox).where(isNotNull(outbox.publishedAt));
+    expect(await published()).toEqual(batches.flat().map(e => e.id));
+    const rows = await db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(isNotNull(outbox.publishedAt));
     expect(rows).toHaveLength(6);
     // Stored as a JSON object (not a JSON string), so SQL can look inside it.
-    const kinds = await queryRows<{ kind: string }>(db, sql`select distinct jsonb_typeof(envelope) as kind from outbox`);
+    const kinds = await queryRows<{ kind: string }>(
+      db,
+      sql`select distinct jsonb_typeof(envelope) as kind from outbox`,
+    );
     expect(kinds).toEqual([{ kind: 'object' }]);
     // A later flush finds nothing left to send.
     await r.flush();
@@ -182,13 +219,18 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
     await commit(events.slice(2));
     await expect(r.flush()).rejects.toThrow(/RabbitMQ/);
     expect(await r.backlog()).toBe(3);
-    expect(lines.some((line) => line.level === 40 && line.msg === 'outbox publish failed; events stay in the outbox')).toBe(true);
+    expect(
+      lines.some(
+        line =>
+          line.level === 40 && line.msg === 'outbox publish failed; events stay in the outbox',
+      ),
+    ).toBe(true);
     expect(await published()).toEqual([]);
 
     await proxy.start();
     await waitFor(async () => (await r.backlog()) === 0, { timeoutMs: 15_000 });
     await r.flush();
-    expect(await published()).toEqual(events.map((e) => e.id));
+    expect(await published()).toEqual(events.map(e => e.id));
   });
 
   it('never publishes an event twice with two relays on the same database', async () => {
@@ -202,8 +244,8 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
       for (const r of relays) r.wake();
     }
     await waitFor(async () => (await relays[0]!.backlog()) === 0, { timeoutMs: 15_000 });
-    await Promise.all(relays.map((r) => r.flush()));
-    expect(await published()).toEqual(events.map((e) => e.id));
+    await Promise.all(relays.map(r => r.flush()));
+    expect(await published()).toEqual(events.map(e => e.id));
   });
 });
 
@@ -230,13 +272,13 @@ describe.each(drivers)('inbox on %s', (_driver, openDb) => {
     const event = taskCreated('retry');
     const effect = taskCreated('effect');
     await expect(
-      applyOnce(db, 'c', event, async (tx) => {
+      applyOnce(db, 'c', event, async tx => {
         await enqueueEvents(tx, [effect]);
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
     expect(await db.select().from(outbox)).toHaveLength(0);
-    expect(await applyOnce(db, 'c', event, (tx) => enqueueEvents(tx, [effect]))).toBe(true);
+    expect(await applyOnce(db, 'c', event, tx => enqueueEvents(tx, [effect]))).toBe(true);
     expect(await db.select().from(outbox)).toHaveLength(1);
   });
 

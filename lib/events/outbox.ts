@@ -13,6 +13,10 @@ type Schema = Record<string, unknown>;
  * time; that single publisher is what keeps events in commit order across replicas.
  */
 const RELAY_LOCK = 7_301_995;
+/** Events per publish and per transaction. */
+const BATCH_SIZE = 100;
+/** Wait before trying again while another replica holds the relay lock. */
+const LOCK_RETRY_MS = 75;
 
 /**
  * Writes events to the outbox. Call it inside the transaction that makes the change, after
@@ -24,7 +28,9 @@ export async function enqueueEvents<TSchema extends Schema>(
   events: readonly EventEnvelope[],
 ): Promise<void> {
   if (events.length === 0) return;
-  await tx.insert(outbox).values(events.map((event) => ({ id: event.id, type: event.type, envelope: event })));
+  await tx
+    .insert(outbox)
+    .values(events.map(event => ({ id: event.id, type: event.type, envelope: event })));
 }
 
 export interface OutboxRelayOptions<TSchema extends Schema> {
@@ -33,12 +39,8 @@ export interface OutboxRelayOptions<TSchema extends Schema> {
   log: Logger;
   /** How often to look for events nobody woke us for (other replicas' commits). Default 1000 ms. */
   pollIntervalMs?: number;
-  /** Events per publish and per transaction. Default 100. */
-  batchSize?: number;
   /** Upper bound of the retry backoff after a failed publish. Default 5000 ms. */
   maxBackoffMs?: number;
-  /** Wait before trying again while another replica holds the relay lock. Default 75 ms. */
-  lockRetryMs?: number;
 }
 
 export interface OutboxRelay {
@@ -69,13 +71,13 @@ interface FlushWaiter {
  * broker confirmed them. A failed publish is retried with backoff, never dropped; a crash
  * between confirm and commit republishes (consumers de-duplicate on the event id).
  */
-export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOptions<TSchema>): OutboxRelay {
+export function startOutboxRelay<TSchema extends Schema>(
+  options: OutboxRelayOptions<TSchema>,
+): OutboxRelay {
   const { db, bus } = options;
   const log = options.log.child({ component: 'outbox-relay' });
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
-  const batchSize = options.batchSize ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 5000;
-  const lockRetryMs = options.lockRetryMs ?? 75;
 
   let stopped = false;
   let woken = false;
@@ -85,7 +87,7 @@ export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOpt
   let wakeIdle: (() => void) | undefined;
 
   const idle = (ms: number, wakeable: boolean) =>
-    new Promise<void>((resolve) => {
+    new Promise<void>(resolve => {
       const done = () => {
         clearTimeout(timer);
         interruptIdle = undefined;
@@ -98,7 +100,7 @@ export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOpt
     });
 
   const pass = (): Promise<PassResult> =>
-    db.transaction(async (tx) => {
+    db.transaction(async tx => {
       const [lock] = await queryRows<{ locked: boolean }>(
         tx,
         sql`select pg_try_advisory_xact_lock(${sql.raw(String(RELAY_LOCK))}) as locked`,
@@ -109,16 +111,16 @@ export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOpt
         .from(outbox)
         .where(isNull(outbox.publishedAt))
         .orderBy(asc(outbox.seq))
-        .limit(batchSize);
+        .limit(BATCH_SIZE);
       if (rows.length === 0) return 'empty';
-      await bus.publish(rows.map((row) => row.envelope));
+      await bus.publish(rows.map(row => row.envelope));
       await tx
         .update(outbox)
         .set({ publishedAt: sql`now()` })
         .where(
           inArray(
             outbox.seq,
-            rows.map((row) => row.seq),
+            rows.map(row => row.seq),
           ),
         );
       log.debug({ count: rows.length }, 'outbox events published');
@@ -154,7 +156,7 @@ export function startOutboxRelay<TSchema extends Schema>(options: OutboxRelayOpt
       failures = 0;
       if (result === 'published') continue;
       if (result === 'locked') {
-        await idle(lockRetryMs, false);
+        await idle(LOCK_RETRY_MS, false);
         continue;
       }
       settleWaiters(started);

@@ -1,5 +1,14 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, index, jsonb, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  index,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import type { EventEnvelope } from './envelope.js';
 
 /**
@@ -18,7 +27,11 @@ export const outbox = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [index('outbox_unpublished_idx').on(t.seq).where(sql`${t.publishedAt} is null`)],
+  t => [
+    index('outbox_unpublished_idx')
+      .on(t.seq)
+      .where(sql`${t.publishedAt} is null`),
+  ],
 );
 
 /** Ids of events a consumer has applied, so a redelivered event changes nothing. */
@@ -27,7 +40,9 @@ export const processedEvents = pgTable(
   {
     consumer: text('consumer').notNull(),
     eventId: uuid('event_id').notNull(),
-    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' })
+      .notNull()
+      .defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.consumer, t.eventId] })],
+  t => [primaryKey({ columns: [t.consumer, t.eventId] })],
 );

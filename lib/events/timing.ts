@@ -3,7 +3,7 @@
  * retry backoff.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise(resolve => {
     if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);

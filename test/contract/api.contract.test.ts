@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Supergraph } from '@apollo/federation-internals';
 import {
   buildSchema,
   isEnumType,
@@ -10,6 +9,7 @@ import {
   type GraphQLNamedType,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { Supergraph } from '@apollo/federation-internals';
 import { SUPERGRAPH_PATH } from '../../schema/paths.js';
 
 /**
@@ -21,22 +21,23 @@ const CONTRACT_PATH = new URL('../../schema/contract.graphql', import.meta.url);
 const contract = buildSchema(readFileSync(CONTRACT_PATH, 'utf8'));
 const api = Supergraph.build(readFileSync(SUPERGRAPH_PATH, 'utf8')).apiSchema().toGraphQLJSSchema();
 
-const named = Object.values(contract.getTypeMap()).filter((t) => !t.name.startsWith('__'));
+const named = Object.values(contract.getTypeMap()).filter(t => !t.name.startsWith('__'));
 
 function describeType(type: GraphQLNamedType): string[] {
-  if (isEnumType(type)) return type.getValues().map((v) => `${type.name}.${v.name}`);
-  if (isInputObjectType(type)) return Object.values(type.getFields()).map((f) => `${type.name}.${f.name}: ${String(f.type)}`);
+  if (isEnumType(type)) return type.getValues().map(v => `${type.name}.${v.name}`);
+  if (isInputObjectType(type))
+    return Object.values(type.getFields()).map(f => `${type.name}.${f.name}: ${String(f.type)}`);
   if (isObjectType(type) || isInterfaceType(type)) {
-    return Object.values(type.getFields()).flatMap((f) => [
+    return Object.values(type.getFields()).flatMap(f => [
       `${type.name}.${f.name}: ${String(f.type)}`,
-      ...f.args.map((a) => `${type.name}.${f.name}(${a.name}: ${String(a.type)})`),
+      ...f.args.map(a => `${type.name}.${f.name}(${a.name}: ${String(a.type)})`),
     ]);
   }
   return [type.name];
 }
 
 describe('the composed API against shared/contract/api.graphql', () => {
-  it.each(named.map((t) => [t.name, t] as const))('has %s as the contract says', (name, type) => {
+  it.each(named.map(t => [t.name, t] as const))('has %s as the contract says', (name, type) => {
     const actual = api.getType(name);
     expect(actual, `type ${name}`).toBeDefined();
     expect(actual!.constructor.name).toBe(type.constructor.name);

@@ -1,10 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  AmqpAdmin,
+  captureLogger,
+  taskCreated,
+  userCreated,
+  type LogLine,
+} from '#lib/events/__fixtures__/support.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import type { Consumer, EventBus } from '#lib/events/bus.js';
 import { PoisonMessageError, type AnyEvent, type EventEnvelope } from '#lib/events/envelope.js';
 import { createMemoryBus } from '#lib/events/memory.js';
-import { AmqpAdmin, captureLogger, taskCreated, userCreated, type LogLine } from '#lib/events/__fixtures__/support.js';
 import { TEST_AMQP_URL, uniqueName } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
@@ -39,7 +45,7 @@ const transports: [string, () => Promise<Harness>][] = [
         bus,
         replica: async () => bus,
         injectRaw: async (routingKey, body) => bus.publishRaw(routingKey, body),
-        deadBodies: async () => bus.deadLetters().map((dead) => dead.body),
+        deadBodies: async () => bus.deadLetters().map(dead => dead.body),
         lines,
         teardown: () => bus.close(),
       };
@@ -50,7 +56,14 @@ const transports: [string, () => Promise<Harness>][] = [
     async () => {
       const { log, lines } = captureLogger();
       const namespace = `${uniqueName('contract')}.`;
-      const open = () => createAmqpBus({ url: TEST_AMQP_URL, log, namespace, service: 'contract-test', retryDelayMs: RETRY_DELAY_MS });
+      const open = () =>
+        createAmqpBus({
+          url: TEST_AMQP_URL,
+          log,
+          namespace,
+          service: 'contract-test',
+          retryDelayMs: RETRY_DELAY_MS,
+        });
       const bus = await open();
       const admin = await AmqpAdmin.open(TEST_AMQP_URL, namespace);
       const buses = [bus];
@@ -64,12 +77,14 @@ const transports: [string, () => Promise<Harness>][] = [
         },
         injectRaw: (routingKey, body, messageId) => admin.publishRaw(routingKey, body, messageId),
         deadBodies: async () => {
-          dead.push(...(await admin.drain(admin.names.deadLetterQueue)).map((message) => message.body));
+          dead.push(
+            ...(await admin.drain(admin.names.deadLetterQueue)).map(message => message.body),
+          );
           return dead;
         },
         lines,
         teardown: async () => {
-          await Promise.all(buses.map((b) => b.close()));
+          await Promise.all(buses.map(b => b.close()));
           await admin.cleanup(QUEUES);
         },
       };
@@ -80,7 +95,11 @@ const transports: [string, () => Promise<Harness>][] = [
 /** Collects what a handler saw, in order. */
 function recorder() {
   const seen: AnyEvent[] = [];
-  return { seen, ids: () => seen.map((event) => event.id), handler: async (event: AnyEvent) => void seen.push(event) };
+  return {
+    seen,
+    ids: () => seen.map(event => event.id),
+    handler: async (event: AnyEvent) => void seen.push(event),
+  };
 }
 
 describe.each(transports)('event bus contract: %s', (transport, create) => {
@@ -116,7 +135,10 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
 
   it('shares a work queue between replicas: each event is handled once in total', async () => {
     const other = await h.replica();
-    const byReplica = new Map<string, string[]>([['a', []], ['b', []]]);
+    const byReplica = new Map<string, string[]>([
+      ['a', []],
+      ['b', []],
+    ]);
     const handler = (name: string) => async (event: AnyEvent) => {
       await delay(2);
       byReplica.get(name)?.push(event.id);
@@ -128,7 +150,7 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     const all = () => [...(byReplica.get('a') ?? []), ...(byReplica.get('b') ?? [])];
     await waitFor(() => all().length >= events.length);
     expect(all()).toHaveLength(events.length);
-    expect(new Set(all())).toEqual(new Set(events.map((e) => e.id)));
+    expect(new Set(all())).toEqual(new Set(events.map(e => e.id)));
     expect(byReplica.get('a')?.length).toBeGreaterThan(0);
     expect(byReplica.get('b')?.length).toBeGreaterThan(0);
   });
@@ -137,15 +159,20 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     const other = await h.replica();
     const a: AnyEvent[] = [];
     const b: AnyEvent[] = [];
-    await h.bus.live({ bindings: ['task.*'], onEvent: (event) => a.push(event) });
-    await other.live({ bindings: ['task.*'], onEvent: (event) => b.push(event) });
+    await h.bus.live({ bindings: ['task.*'], onEvent: event => a.push(event) });
+    await other.live({ bindings: ['task.*'], onEvent: event => b.push(event) });
     // The user event goes first: had it been routed, it would arrive before the tasks.
-    const events: EventEnvelope[] = [userCreated('grace'), taskCreated('one'), taskCreated('two'), taskCreated('three')];
+    const events: EventEnvelope[] = [
+      userCreated('grace'),
+      taskCreated('one'),
+      taskCreated('two'),
+      taskCreated('three'),
+    ];
     await h.bus.publish(events);
     await waitFor(() => a.length === 3 && b.length === 3);
-    const expected = events.slice(1).map((e) => e.id);
-    expect(a.map((e) => e.id)).toEqual(expected);
-    expect(b.map((e) => e.id)).toEqual(expected);
+    const expected = events.slice(1).map(e => e.id);
+    expect(a.map(e => e.id)).toEqual(expected);
+    expect(b.map(e => e.id)).toEqual(expected);
   });
 
   it('routes by binding: `user.*` does not get task.created', async () => {
@@ -163,7 +190,7 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
       queue: 't.order',
       bindings: ['#'],
       prefetch: 1,
-      handler: async (event) => {
+      handler: async event => {
         await delay(Math.floor(Math.random() * 3));
         await r.handler(event);
       },
@@ -172,7 +199,7 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     const second = [userCreated('a'), taskCreated('single'), userCreated('b')];
     await h.bus.publish(first);
     for (const event of second) await h.bus.publish([event]);
-    const expected = [...first, ...second].map((e) => e.id);
+    const expected = [...first, ...second].map(e => e.id);
     await waitFor(() => r.seen.length >= expected.length);
     expect(r.ids()).toEqual(expected);
   });
@@ -182,8 +209,9 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     await h.bus.consume({
       queue: 't.poison',
       bindings: ['task.*'],
-      handler: async (event) => {
-        if (event.type === 'task.created' && event.data.task.title === 'poison') throw new PoisonMessageError('handler says no');
+      handler: async event => {
+        if (event.type === 'task.created' && event.data.task.title === 'poison')
+          throw new PoisonMessageError('handler says no');
         await r.handler(event);
       },
     });
@@ -208,16 +236,25 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     });
     expect(dead).toHaveLength(4);
     expect(dead).toContain('not json{');
-    expect(dead.map((body) => (body.startsWith('{') ? (JSON.parse(body) as { id: string }).id : body))).toEqual(
-      expect.arrayContaining([wrongVersion.id, badPayload.id, handlerPoison.id]),
+    expect(
+      dead.map(body => (body.startsWith('{') ? (JSON.parse(body) as { id: string }).id : body)),
+    ).toEqual(expect.arrayContaining([wrongVersion.id, badPayload.id, handlerPoison.id]));
+    const warnings = h.lines.filter(
+      line => line.level === 40 && line.msg === 'poison message dead-lettered',
     );
-    const warnings = h.lines.filter((line) => line.level === 40 && line.msg === 'poison message dead-lettered');
     expect(warnings).toHaveLength(4);
-    expect(warnings.map((line) => line.reason)).toEqual(
-      expect.arrayContaining(['body is not JSON', 'unknown version 2 of "task.created"', 'handler says no']),
+    expect(warnings.map(line => line.reason)).toEqual(
+      expect.arrayContaining([
+        'body is not JSON',
+        'unknown version 2 of "task.created"',
+        'handler says no',
+      ]),
     );
     if (transport === 'amqp') {
-      expect(warnings.map((line) => line.messageId)).toEqual([...raw.map((m) => m.id), handlerPoison.id]);
+      expect(warnings.map(line => line.messageId)).toEqual([
+        ...raw.map(m => m.id),
+        handlerPoison.id,
+      ]);
     }
   });
 
@@ -227,10 +264,11 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     await h.bus.consume({
       queue: 't.retry',
       bindings: ['task.*'],
-      handler: async (event) => {
+      handler: async event => {
         const n = (attempts.get(event.id) ?? 0) + 1;
         attempts.set(event.id, n);
-        if (event.type === 'task.created' && event.data.task.title === 'flaky' && n < 3) throw new Error('database is down');
+        if (event.type === 'task.created' && event.data.task.title === 'flaky' && n < 3)
+          throw new Error('database is down');
         await r.handler(event);
       },
     });
@@ -241,19 +279,23 @@ describe.each(transports)('event bus contract: %s', (transport, create) => {
     expect(r.ids()).toEqual([flaky.id, next.id]);
     expect(attempts.get(flaky.id)).toBe(3);
     expect(attempts.get(next.id)).toBe(1);
-    expect(h.lines.filter((line) => line.level === 50 && line.msg === 'event handler failed; will redeliver')).toHaveLength(2);
+    expect(
+      h.lines.filter(
+        line => line.level === 50 && line.msg === 'event handler failed; will redeliver',
+      ),
+    ).toHaveLength(2);
   });
 
   it('stops consuming after stop(), letting the event in hand finish first', async () => {
     const other = await h.replica();
     const first = recorder();
     let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gate = new Promise<void>(resolve => (release = resolve));
     const held = taskCreated('held');
     const consumer: Consumer = await h.bus.consume({
       queue: 't.stop',
       bindings: ['task.*'],
-      handler: async (event) => {
+      handler: async event => {
         await first.handler(event);
         if (event.id === held.id) await gate;
       },

@@ -12,7 +12,10 @@ beforeAll(async () => {
 afterAll(() => sg?.stop());
 
 it('refuses more aliases than allowed', async () => {
-  const aliases = Array.from({ length: sg.config.limits.maxAliases + 1 }, (_, i) => `a${i}: me { id }`).join(' ');
+  const aliases = Array.from(
+    { length: sg.config.limits.maxAliases + 1 },
+    (_, i) => `a${i}: me { id }`,
+  ).join(' ');
   const res = await sg.gql(`{ ${aliases} }`, { token: user.accessToken });
   expect(res.status).toBe(400);
   expect(errorOf(res)?.code).toBe('GRAPHQL_VALIDATION_FAILED');
@@ -20,13 +23,15 @@ it('refuses more aliases than allowed', async () => {
 });
 
 it('refuses an operation deeper than allowed', async () => {
-  const deep = '{ me { tasks { edges { node { owner { tasks { edges { node { owner { tasks { edges { node { id } } } } } } } } } } } } }';
+  const deep =
+    '{ me { tasks { edges { node { owner { tasks { edges { node { owner { tasks { edges { node { id } } } } } } } } } } } } }';
   const res = await sg.gql(deep, { token: user.accessToken });
   expect(res.status).toBe(400);
   expect(errorOf(res)?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   expect(errorOf(res)?.message).toMatch(/depth/i);
   // One level less is served.
-  const shallow = '{ me { tasks { edges { node { owner { tasks { edges { node { owner { id } } } } } } } } } }';
+  const shallow =
+    '{ me { tasks { edges { node { owner { tasks { edges { node { owner { id } } } } } } } } } }';
   expect((await sg.gql(shallow, { token: user.accessToken })).status).toBe(200);
 });
 
@@ -34,9 +39,12 @@ it('refuses nested pages of 100 as too costly, and serves one', async () => {
   const page = 'edges { node { title status owner { displayName } assignee { displayName } } }';
   const one = await sg.gql(`{ tasks(first: 100) { ${page} } }`, { token: user.accessToken });
   expect(one.status).toBe(200);
-  const nested = await sg.gql(`{ me { tasks(first: 100) { edges { node { owner { tasks(first: 100) { ${page} } } } } } } }`, {
-    token: user.accessToken,
-  });
+  const nested = await sg.gql(
+    `{ me { tasks(first: 100) { edges { node { owner { tasks(first: 100) { ${page} } } } } } } }`,
+    {
+      token: user.accessToken,
+    },
+  );
   expect(nested.status).toBe(400);
   expect(errorOf(nested)?.message).toMatch(/cost/i);
 });
@@ -53,14 +61,23 @@ it('refuses a body over BODY_LIMIT with 413', async () => {
   const res = await fetch(sg.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: `{ me { id } }`, variables: { pad: 'x'.repeat(sg.config.bodyLimit) } }),
+    body: JSON.stringify({
+      query: `{ me { id } }`,
+      variables: { pad: 'x'.repeat(sg.config.bodyLimit) },
+    }),
   });
   expect(res.status).toBe(413);
-  expect(await res.json()).toMatchObject({ errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+  expect(await res.json()).toMatchObject({
+    errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }],
+  });
 });
 
 it('refuses invalid JSON with 400', async () => {
-  const res = await fetch(sg.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+  const res = await fetch(sg.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"query": ',
+  });
   expect(res.status).toBe(400);
 });
 

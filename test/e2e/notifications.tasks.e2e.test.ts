@@ -29,9 +29,19 @@ afterAll(async () => {
 
 interface Inbox {
   unreadNotificationCount: number;
-  notifications: { edges: Array<{ node: { kind: string; message: string; task: { title: string } | null; actor: { displayName: string } | null } }> };
+  notifications: {
+    edges: Array<{
+      node: {
+        kind: string;
+        message: string;
+        task: { title: string } | null;
+        actor: { displayName: string } | null;
+      };
+    }>;
+  };
 }
-const INBOX = '{ unreadNotificationCount notifications { edges { node { kind message task { title } actor { displayName } } } } }';
+const INBOX =
+  '{ unreadNotificationCount notifications { edges { node { kind message task { title } actor { displayName } } } } }';
 
 async function inbox(user: TestUser): Promise<Inbox> {
   const res = await sg.gql<Inbox>(INBOX, { token: user.accessToken });
@@ -40,7 +50,11 @@ async function inbox(user: TestUser): Promise<Inbox> {
 }
 
 /** A task mutation; retried while the tasks service has not yet heard of a new user. */
-async function mutate<T>(user: TestUser, query: string, variables: Record<string, unknown>): Promise<T> {
+async function mutate<T>(
+  user: TestUser,
+  query: string,
+  variables: Record<string, unknown>,
+): Promise<T> {
   return waitFor(
     async () => {
       const res = await sg.gql<T>(query, { token: user.accessToken, variables });
@@ -64,7 +78,7 @@ describe('notifications from task mutations, across the three subgraphs', () => 
       const box = await inbox(bob);
       return box.unreadNotificationCount === 1 && box.notifications.edges.length === 1 && box;
     });
-    expect(bobs.notifications.edges.map((e) => e.node)).toEqual([
+    expect(bobs.notifications.edges.map(e => e.node)).toEqual([
       {
         kind: 'TASK_ASSIGNED',
         message: `${alice.username} assigned you "Write the report"`,
@@ -76,31 +90,43 @@ describe('notifications from task mutations, across the three subgraphs', () => 
     expect((await inbox(alice)).unreadNotificationCount).toBe(0);
 
     // Reassigned to Carol: Bob hears of it and can no longer see the task.
-    await mutate(alice, 'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }', { id: taskId, a: carol.id });
+    await mutate(
+      alice,
+      'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }',
+      { id: taskId, a: carol.id },
+    );
     await notificationsArrive(sg, carol, 1);
     const bobsAfter = await waitFor(async () => {
       const box = await inbox(bob);
       return box.notifications.edges.length === 2 && box;
     });
-    expect(bobsAfter.notifications.edges.map((e) => [e.node.kind, e.node.message, e.node.task])).toEqual([
+    expect(
+      bobsAfter.notifications.edges.map(e => [e.node.kind, e.node.message, e.node.task]),
+    ).toEqual([
       ['TASK_UNASSIGNED', `${alice.username} unassigned you from "Write the report"`, null],
       ['TASK_ASSIGNED', `${alice.username} assigned you "Write the report"`, null],
     ]);
 
     // Carol finishes it: Alice, the owner, hears it is complete.
-    await mutate(carol, 'mutation ($id: ID!) { updateTask(id: $id, input: { status: DONE }) { id } }', { id: taskId });
+    await mutate(
+      carol,
+      'mutation ($id: ID!) { updateTask(id: $id, input: { status: DONE }) { id } }',
+      { id: taskId },
+    );
     const alices = await notificationsArrive(sg, alice, 1);
-    expect(alices.edges.map((e) => [e.node.kind, e.node.message, e.node.actor?.displayName])).toEqual([
-      ['TASK_COMPLETED', `${carol.username} completed "Write the report"`, carol.username],
-    ]);
+    expect(alices.edges.map(e => [e.node.kind, e.node.message, e.node.actor?.displayName])).toEqual(
+      [['TASK_COMPLETED', `${carol.username} completed "Write the report"`, carol.username]],
+    );
 
     // Alice deletes it: Carol hears of it, and her notifications no longer point at it.
     await mutate(alice, 'mutation ($id: ID!) { deleteTask(id: $id) }', { id: taskId });
     await notificationsArrive(sg, carol, 2);
     const carols = await inbox(carol);
-    expect(carols.notifications.edges.map((e) => [e.node.kind, e.node.message, e.node.task])).toEqual([
-      ['TASK_DELETED', `${alice.username} deleted "Write the report"`, null],
-      ['TASK_ASSIGNED', `${alice.username} assigned you "Write the report"`, null],
-    ]);
+    expect(carols.notifications.edges.map(e => [e.node.kind, e.node.message, e.node.task])).toEqual(
+      [
+        ['TASK_DELETED', `${alice.username} deleted "Write the report"`, null],
+        ['TASK_ASSIGNED', `${alice.username} assigned you "Write the report"`, null],
+      ],
+    );
   });
 });

@@ -6,7 +6,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SUBGRAPHS } from '#lib/config.js';
 import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
 import { freePort } from '../support/ports.js';
-import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from '../support/services.js';
+import {
+  createTestDatabase,
+  TEST_AMQP_URL,
+  uniqueName,
+  type TestDatabase,
+} from '../support/services.js';
 import { postGraphQL } from '../support/supergraph.js';
 import { waitFor } from '../support/wait.js';
 
@@ -21,8 +26,13 @@ let routerUrl: string;
 let exitCode: Promise<number | null>;
 
 beforeAll(async () => {
-  databases = await Promise.all(SUBGRAPHS.map((name) => createTestDatabase(`${name}_sigterm`)));
-  const [router, users, tasks, notifications] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  databases = await Promise.all(SUBGRAPHS.map(name => createTestDatabase(`${name}_sigterm`)));
+  const [router, users, tasks, notifications] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   routerUrl = `http://127.0.0.1:${router}/graphql`;
   child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
     env: {
@@ -43,17 +53,20 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitFor(async () => (await fetch(routerUrl.replace('/graphql', '/ready'))).ok, { timeoutMs: 60_000 });
+  exitCode = new Promise(resolve => child.once('exit', code => resolve(code)));
+  await waitFor(async () => (await fetch(routerUrl.replace('/graphql', '/ready'))).ok, {
+    timeoutMs: 60_000,
+  });
 }, 90_000);
 
 afterAll(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
-  await Promise.all(databases.map((d) => d.drop()));
+  await Promise.all(databases.map(d => d.drop()));
   // This process used the real (un-namespaced) names: remove its durable work queues.
   const conn = await connect(TEST_AMQP_URL);
   const ch = await conn.createChannel();
-  for (const q of ['tasks.user-sync', 'notifications.task-events', 'notifications.user-sync']) await ch.deleteQueue(q);
+  for (const q of ['tasks.user-sync', 'notifications.task-events', 'notifications.user-sync'])
+    await ch.deleteQueue(q);
   await conn.close();
 });
 
@@ -62,12 +75,19 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
   const conn = await connect(TEST_AMQP_URL);
   const ch = await conn.createChannel();
   await ch.assertExchange('supergraph.events', 'topic', { durable: true });
-  const { queue } = await ch.assertQueue(uniqueName('sigterm_tap'), { exclusive: true, autoDelete: true });
+  const { queue } = await ch.assertQueue(uniqueName('sigterm_tap'), {
+    exclusive: true,
+    autoDelete: true,
+  });
   await ch.bindQueue(queue, 'supergraph.events', 'user.created');
   const events: AnyEvent[] = [];
-  await ch.consume(queue, (msg) => {
-    if (msg) events.push(parseEvent(msg.content, msg.fields.routingKey));
-  }, { noAck: true });
+  await ch.consume(
+    queue,
+    msg => {
+      if (msg) events.push(parseEvent(msg.content, msg.fields.routingKey));
+    },
+    { noAck: true },
+  );
 
   const tag = randomBytes(3).toString('hex');
   const register = (i: number) =>
@@ -75,7 +95,11 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
       routerUrl,
       `mutation { register(input: { username: "sig${tag}_${i}", email: "sig${tag}_${i}@example.com", password: "password-${i}" }) { user { id } } }`,
     ).then(
-      (res) => ({ ok: res.status === 200 && !res.errors, id: res.data?.register.user.id, status: res.status }),
+      res => ({
+        ok: res.status === 200 && !res.errors,
+        id: res.data?.register.user.id,
+        status: res.status,
+      }),
       () => ({ ok: false, id: undefined, status: 0 }),
     );
   const inFlight = Array.from({ length: 30 }, (_, i) => register(i));
@@ -84,19 +108,23 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
   const results = await Promise.all(inFlight);
   expect(await exitCode).toBe(0);
 
-  const acknowledged = results.filter((r) => r.ok).map((r) => r.id!);
+  const acknowledged = results.filter(r => r.ok).map(r => r.id!);
   expect(acknowledged.length).toBeGreaterThan(0);
   // Anything refused was refused at the door (connection closed), never half-done (500).
-  expect(results.filter((r) => !r.ok).every((r) => r.status === 0 || r.status === 503)).toBe(true);
+  expect(results.filter(r => !r.ok).every(r => r.status === 0 || r.status === 503)).toBe(true);
   const sql = postgres(databases[0]!.url, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql<{ id: string }[]>`select id from users where id = any(${acknowledged})`;
     expect(rows).toHaveLength(acknowledged.length);
-    const pending = await sql<{ n: number }[]>`select count(*)::int as n from outbox where published_at is null`;
+    const pending = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from outbox where published_at is null`;
     expect(pending[0]?.n).toBe(0);
   } finally {
     await sql.end();
   }
-  await waitFor(() => acknowledged.every((id) => events.some((e) => e.type === 'user.created' && e.data.id === id)));
+  await waitFor(() =>
+    acknowledged.every(id => events.some(e => e.type === 'user.created' && e.data.id === id)),
+  );
   await conn.close();
 }, 60_000);

@@ -1,20 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lib/config.js';
 import { createLogger } from '#lib/log.js';
-import { startSupergraph } from '../../supergraph.js';
 import { startTasks } from '../../subgraphs/tasks/src/start.js';
+import { startSupergraph } from '../../supergraph.js';
 import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask } from '../support/tasks.js';
 import { registerUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 import { openSocket, subscribe, type TestSocket } from '../support/ws.js';
 
-const TASK_CHANGED = 'subscription { taskChanged { kind taskId task { title owner { displayName } } } }';
-type TaskChanged = { taskChanged: { kind: string; taskId: string; task: { title: string; owner: { displayName: string } } | null } };
+const TASK_CHANGED =
+  'subscription { taskChanged { kind taskId task { title owner { displayName } } } }';
+type TaskChanged = {
+  taskChanged: {
+    kind: string;
+    taskId: string;
+    task: { title: string; owner: { displayName: string } } | null;
+  };
+};
 
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -35,14 +42,27 @@ describe('an upstream socket that drops', () => {
     // The tasks subgraph goes away (its sockets close) and comes back on the same port.
     await first.stop();
     const log = createLogger({ level: 'silent' });
-    const second = await startTasks({ config: sg.config, bus: sg.bus, log, port: first.port, databaseUrl: sg.databaseUrls.tasks });
+    const second = await startTasks({
+      config: sg.config,
+      bus: sg.bus,
+      log,
+      port: first.port,
+      databaseUrl: sg.databaseUrls.tasks,
+    });
     cleanups.push(() => second.stop());
-    await waitFor(() => second.activeSubscriptions() === 1, { timeoutMs: 15_000, message: 'the router never resubscribed' });
+    await waitFor(() => second.activeSubscriptions() === 1, {
+      timeoutMs: 15_000,
+      message: 'the router never resubscribed',
+    });
 
     const task = await createTask(sg, alice, { title: 'After the restart' });
-    await waitFor(() => sub.received.some((r) => r.data?.taskChanged.taskId === task.id));
-    const event = sub.received.find((r) => r.data?.taskChanged.taskId === task.id)!;
-    expect(event.data!.taskChanged).toEqual({ kind: 'CREATED', taskId: task.id, task: { title: 'After the restart', owner: { displayName: 'Alice' } } });
+    await waitFor(() => sub.received.some(r => r.data?.taskChanged.taskId === task.id));
+    const event = sub.received.find(r => r.data?.taskChanged.taskId === task.id)!;
+    expect(event.data!.taskChanged).toEqual({
+      kind: 'CREATED',
+      taskId: task.id,
+      task: { title: 'After the restart', owner: { displayName: 'Alice' } },
+    });
     expect(sub.done).toBe(false);
   });
 });
@@ -57,7 +77,11 @@ describe('the embedded one-process default', () => {
       JWT_SECRET: randomBytes(32).toString('hex'),
       ROUTER_SECRET: randomBytes(32).toString('hex'),
     });
-    const supergraph = await startSupergraph({ config, log: createLogger({ level: 'silent' }), ephemeralPorts: true });
+    const supergraph = await startSupergraph({
+      config,
+      log: createLogger({ level: 'silent' }),
+      ephemeralPorts: true,
+    });
     cleanups.push(async () => {
       await supergraph.stop();
       await rm(dataDir, { recursive: true, force: true });
@@ -73,11 +97,21 @@ describe('the embedded one-process default', () => {
     cleanups.push(() => socket.dispose());
     const sub = subscribe<TaskChanged>(socket, TASK_CHANGED);
     await waitFor(() => supergraph.subgraphs.tasks!.activeSubscriptions() === 1);
-    const created = await postGraphQL<{ createTask: { id: string } }>(url, 'mutation { createTask(input: { title: "Embedded" }) { id } }', { token });
+    const created = await postGraphQL<{ createTask: { id: string } }>(
+      url,
+      'mutation { createTask(input: { title: "Embedded" }) { id } }',
+      { token },
+    );
     expect(created.errors).toBeUndefined();
     await waitFor(() => sub.received.length === 1);
     expect(sub.received[0]).toEqual({
-      data: { taskChanged: { kind: 'CREATED', taskId: created.data!.createTask.id, task: { title: 'Embedded', owner: { displayName: 'Em' } } } },
+      data: {
+        taskChanged: {
+          kind: 'CREATED',
+          taskId: created.data!.createTask.id,
+          task: { title: 'Embedded', owner: { displayName: 'Em' } },
+        },
+      },
     });
   });
 });

@@ -4,9 +4,9 @@ import { signClaims } from '#lib/auth/claims.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import { createLogger } from '#lib/log.js';
 import { startTasks } from '../../subgraphs/tasks/src/start.js';
+import { TEST_AMQP_URL } from '../support/services.js';
 import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { assignWhenKnown, createTask, tasksKnow } from '../support/tasks.js';
-import { TEST_AMQP_URL } from '../support/services.js';
 import { errorOf, registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 import { openSocket, subscribe, type TestSocket, type TestSubscription } from '../support/ws.js';
@@ -26,7 +26,12 @@ type TaskChanged = {
   taskChanged: {
     kind: string;
     taskId: string;
-    task: { title: string; status: string; owner: { displayName: string }; assignee: { displayName: string } | null } | null;
+    task: {
+      title: string;
+      status: string;
+      owner: { displayName: string };
+      assignee: { displayName: string } | null;
+    } | null;
     actor: { username: string } | null;
   };
 };
@@ -50,7 +55,7 @@ beforeAll(async () => {
 });
 // Every test starts with no subscription left from the one before, whatever its outcome.
 afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => s.dispose()));
+  await Promise.all(sockets.splice(0).map(s => s.dispose()));
 });
 afterAll(async () => {
   await sg?.stop();
@@ -58,10 +63,12 @@ afterAll(async () => {
 
 /** Waits until the subgraph serves `n` upstream subscriptions: events after this are not missed. */
 const tasksServing = (n: number) =>
-  waitFor(() => sg.supergraph.subgraphs.tasks!.activeSubscriptions() >= n, { message: `tasks never served ${n} subscriptions` });
+  waitFor(() => sg.supergraph.subgraphs.tasks!.activeSubscriptions() >= n, {
+    message: `tasks never served ${n} subscriptions`,
+  });
 
 const summary = (sub: TestSubscription<TaskChanged>) =>
-  sub.received.map((r) => {
+  sub.received.map(r => {
     const e = r.data!.taskChanged;
     return `${e.kind} ${e.task?.title ?? e.taskId} by ${e.actor?.username}`;
   });
@@ -78,24 +85,50 @@ describe('taskChanged', () => {
     // Events of the set-up may still be on their way: each user opens their stream with a
     // task of their own, and what came before it is not part of this test.
     const starts = new Map<TestUser, string>();
-    for (const user of [alice, bob, carol]) starts.set(user, (await createTask(sg, user, { title: `start of ${user.username}` })).id);
+    for (const user of [alice, bob, carol])
+      starts.set(user, (await createTask(sg, user, { title: `start of ${user.username}` })).id);
     const opened = (sub: TestSubscription<TaskChanged>, user: TestUser) =>
-      sub.received.findIndex((r) => r.data?.taskChanged.taskId === starts.get(user));
-    await waitFor(() => opened(subs.alice, alice) >= 0 && opened(subs.bob, bob) >= 0 && opened(subs.carol, carol) >= 0);
-    for (const [name, user] of [['alice', alice], ['bob', bob], ['carol', carol]] as const) {
+      sub.received.findIndex(r => r.data?.taskChanged.taskId === starts.get(user));
+    await waitFor(
+      () =>
+        opened(subs.alice, alice) >= 0 &&
+        opened(subs.bob, bob) >= 0 &&
+        opened(subs.carol, carol) >= 0,
+    );
+    for (const [name, user] of [
+      ['alice', alice],
+      ['bob', bob],
+      ['carol', carol],
+    ] as const) {
       subs[name].received.splice(0, opened(subs[name], user) + 1);
     }
-    await waitFor(() => subs.admin.received.some((r) => r.data?.taskChanged.taskId === starts.get(carol)));
+    await waitFor(() =>
+      subs.admin.received.some(r => r.data?.taskChanged.taskId === starts.get(carol)),
+    );
 
     const shared = await createTask(sg, alice, { title: 'Shared report', assigneeId: bob.id });
-    const update = await sg.gql(`mutation { updateTask(id: "${shared.id}", input: { status: IN_PROGRESS }) { id } }`, { token: bob.accessToken });
+    const update = await sg.gql(
+      `mutation { updateTask(id: "${shared.id}", input: { status: IN_PROGRESS }) { id } }`,
+      { token: bob.accessToken },
+    );
     expect(update.errors).toBeUndefined();
     const privateTask = await createTask(sg, alice, { title: 'Alice only' });
-    expect((await sg.gql(`mutation { deleteTask(id: "${shared.id}") }`, { token: alice.accessToken })).errors).toBeUndefined();
+    expect(
+      (await sg.gql(`mutation { deleteTask(id: "${shared.id}") }`, { token: alice.accessToken }))
+        .errors,
+    ).toBeUndefined();
     // A last event each may see closes every stream, so "nothing more" can be asserted.
-    for (const user of [alice, bob, carol]) await createTask(sg, user, { title: `end of ${user.username}` });
-    await waitFor(() => subs.carol.received.length >= 1 && subs.bob.received.length >= 4 && subs.alice.received.length >= 5);
-    await waitFor(() => summary(subs.admin).includes(`CREATED end of ${carol.username} by ${carol.username}`));
+    for (const user of [alice, bob, carol])
+      await createTask(sg, user, { title: `end of ${user.username}` });
+    await waitFor(
+      () =>
+        subs.carol.received.length >= 1 &&
+        subs.bob.received.length >= 4 &&
+        subs.alice.received.length >= 5,
+    );
+    await waitFor(() =>
+      summary(subs.admin).includes(`CREATED end of ${carol.username} by ${carol.username}`),
+    );
 
     const u = (user: TestUser) => user.username;
     expect(summary(subs.alice)).toEqual([
@@ -128,21 +161,32 @@ describe('taskChanged', () => {
 
     // Fields of other subgraphs, per event.
     const first = subs.bob.received[0]!.data!.taskChanged;
-    expect(first.task).toEqual({ title: 'Shared report', status: 'TODO', owner: { displayName: 'Alice' }, assignee: { displayName: 'Bob' } });
+    expect(first.task).toEqual({
+      title: 'Shared report',
+      status: 'TODO',
+      owner: { displayName: 'Alice' },
+      assignee: { displayName: 'Bob' },
+    });
     const byBob = subs.alice.received[2]!.data!.taskChanged;
     expect(byBob.task!.status).toBe('IN_PROGRESS');
     expect(subs.alice.received[4]!.data!.taskChanged.task).toBeNull();
     expect(privateTask.id).toBeTruthy();
-    for (const s of Object.values(subs)) expect(s.received.every((r) => r.errors === undefined)).toBe(true);
+    for (const s of Object.values(subs))
+      expect(s.received.every(r => r.errors === undefined)).toBe(true);
     for (const s of Object.values(subs)) s.stop();
   });
 
   it('filters by task and kind', async () => {
     const task = await createTask(sg, alice, { title: 'Filtered' });
-    const sub = subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED, { filter: { taskId: task.id, kinds: ['DELETED'] } });
+    const sub = subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED, {
+      filter: { taskId: task.id, kinds: ['DELETED'] },
+    });
     await waitFor(() => sg.supergraph.router.subscriptionStats()!.clientSubscriptions >= 1);
     await tasksServing(1);
-    await sg.gql(`mutation { updateTask(id: "${task.id}", input: { title: "Filtered 2" }) { id } }`, { token: alice.accessToken });
+    await sg.gql(
+      `mutation { updateTask(id: "${task.id}", input: { title: "Filtered 2" }) { id } }`,
+      { token: alice.accessToken },
+    );
     await createTask(sg, alice, { title: 'Other' });
     await sg.gql(`mutation { deleteTask(id: "${task.id}") }`, { token: alice.accessToken });
     await waitFor(() => sub.received.length >= 1);
@@ -155,9 +199,10 @@ describe('taskChanged', () => {
     await tasksServing(1);
     const task = await createTask(sg, alice, { title: 'Handed over', assigneeId: bob.id });
     await assignWhenKnown(sg, alice, task.id, carol.id);
-    const about = () => sub.received.map((r) => r.data!.taskChanged).filter((e) => e.taskId === task.id);
+    const about = () =>
+      sub.received.map(r => r.data!.taskChanged).filter(e => e.taskId === task.id);
     await waitFor(() => about().length >= 3);
-    expect(about().map((e) => [e.kind, e.task?.assignee?.displayName ?? null])).toEqual([
+    expect(about().map(e => [e.kind, e.task?.assignee?.displayName ?? null])).toEqual([
       ['CREATED', 'Bob'],
       ['UPDATED', 'Bob'],
       ['UPDATED', null],
@@ -168,8 +213,16 @@ describe('taskChanged', () => {
 });
 
 describe('notificationReceived', () => {
-  const NOTIFICATION = 'subscription { notificationReceived { message read task { title } actor { displayName } } }';
-  type Received = { notificationReceived: { message: string; read: boolean; task: { title: string } | null; actor: { displayName: string } } };
+  const NOTIFICATION =
+    'subscription { notificationReceived { message read task { title } actor { displayName } } }';
+  type Received = {
+    notificationReceived: {
+      message: string;
+      read: boolean;
+      task: { title: string } | null;
+      actor: { displayName: string };
+    };
+  };
 
   it('delivers only the subscriber’s own notifications, resolved across all three subgraphs', async () => {
     const bobs = subscribe<Received>(socket(bob.accessToken), NOTIFICATION);
@@ -177,8 +230,12 @@ describe('notificationReceived', () => {
     await waitFor(() => sg.supergraph.subgraphs.notifications!.activeSubscriptions() >= 2);
     await createTask(sg, alice, { title: 'Write the report', assigneeId: bob.id });
     const messageOf = (r: { data?: Received | null }) => r.data!.notificationReceived.message;
-    await waitFor(() => bobs.received.some((r) => messageOf(r) === `Alice assigned you "Write the report"`));
-    expect(bobs.received.find((r) => messageOf(r) === `Alice assigned you "Write the report"`)).toEqual({
+    await waitFor(() =>
+      bobs.received.some(r => messageOf(r) === `Alice assigned you "Write the report"`),
+    );
+    expect(
+      bobs.received.find(r => messageOf(r) === `Alice assigned you "Write the report"`),
+    ).toEqual({
       data: {
         notificationReceived: {
           message: `Alice assigned you "Write the report"`,
@@ -190,7 +247,7 @@ describe('notificationReceived', () => {
     });
     const own = await createTask(sg, bob, { title: 'For Alice' });
     await assignWhenKnown(sg, bob, own.id, alice.id);
-    await waitFor(() => alices.received.some((r) => messageOf(r) === `Bob assigned you "For Alice"`));
+    await waitFor(() => alices.received.some(r => messageOf(r) === `Bob assigned you "For Alice"`));
     // Each received only notifications that are theirs (earlier tests' may still arrive):
     // every message is in their own list, and Alice, who acted, was never told of her act.
     const mine = async (user: TestUser) => {
@@ -198,11 +255,11 @@ describe('notificationReceived', () => {
         '{ notifications(first: 100) { edges { node { message } } } }',
         { token: user.accessToken },
       );
-      return new Set(res.data!.notifications.edges.map((e) => e.node.message));
+      return new Set(res.data!.notifications.edges.map(e => e.node.message));
     };
     const [bobsOwn, alicesOwn] = [await mine(bob), await mine(alice)];
-    expect(bobs.received.every((r) => bobsOwn.has(messageOf(r)))).toBe(true);
-    expect(alices.received.every((r) => alicesOwn.has(messageOf(r)))).toBe(true);
+    expect(bobs.received.every(r => bobsOwn.has(messageOf(r)))).toBe(true);
+    expect(alices.received.every(r => alicesOwn.has(messageOf(r)))).toBe(true);
     expect(alices.received.map(messageOf)).not.toContain(`Alice assigned you "Write the report"`);
     expect(bobs.received.map(messageOf)).not.toContain(`Bob assigned you "For Alice"`);
   });
@@ -217,7 +274,9 @@ describe('authentication', () => {
   it('answers a subscription without a token with UNAUTHENTICATED', async () => {
     const sub = subscribe<TaskChanged>(socket(null), TASK_CHANGED);
     await waitFor(() => sub.done);
-    expect((sub.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect((sub.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe(
+      'UNAUTHENTICATED',
+    );
   });
 
   it('closes the socket with 4403 when the token expires', async () => {
@@ -249,78 +308,131 @@ describe('authentication', () => {
 describe('sharing and teardown', () => {
   it('shares upstream sockets and identical subscriptions, and leaves nothing behind', async () => {
     const stats = () => sg.supergraph.router.subscriptionStats()!;
-    await waitFor(() => stats().clientSubscriptions === 0 && sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0);
-    const same = [1, 2, 3].map(() => subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED));
-    const others = [bob, carol].map((u) => subscribe<TaskChanged>(socket(u.accessToken), TASK_CHANGED));
+    await waitFor(
+      () =>
+        stats().clientSubscriptions === 0 &&
+        sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0,
+    );
+    const same = [1, 2, 3].map(() =>
+      subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED),
+    );
+    const others = [bob, carol].map(u =>
+      subscribe<TaskChanged>(socket(u.accessToken), TASK_CHANGED),
+    );
     await waitFor(() => stats().clientSubscriptions === 5);
     expect(stats().upstreamSubscriptions).toBe(3); // alice ×3 share one
     await tasksServing(3);
     expect(stats().upstreamSockets).toBeLessThanOrEqual(2);
 
     const task = await createTask(sg, alice, { title: 'Seen thrice' });
-    await waitFor(() => same.every((s) => s.received.length === 1));
-    expect(same.map((s) => s.received[0]!.data!.taskChanged.taskId)).toEqual([task.id, task.id, task.id]);
+    await waitFor(() => same.every(s => s.received.length === 1));
+    expect(same.map(s => s.received[0]!.data!.taskChanged.taskId)).toEqual([
+      task.id,
+      task.id,
+      task.id,
+    ]);
 
     // One client completes, others disconnect: every upstream subscription ends.
     same[0]!.stop();
     await waitFor(() => stats().clientSubscriptions === 4);
     expect(stats().upstreamSubscriptions).toBe(3);
-    await Promise.all(sockets.splice(0).map((s) => s.dispose()));
+    await Promise.all(sockets.splice(0).map(s => s.dispose()));
     await waitFor(() => stats().clientSubscriptions === 0 && stats().upstreamSubscriptions === 0);
     await waitFor(() => sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0);
     await waitFor(() => sg.supergraph.subgraphs.notifications!.activeSubscriptions() === 0);
-    expect(others.every((s) => s.received.length === 0)).toBe(true);
+    expect(others.every(s => s.received.length === 0)).toBe(true);
   });
 
   it('resolves an event once for every viewer when the subgraphs answer PUBLIC, once per viewer when not', async () => {
     const stats = () => sg.supergraph.router.subscriptionStats()!;
-    await waitFor(() => stats().clientSubscriptions === 0 && sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0);
-    type Watched = { taskChanged: { kind: string; task: { title: string; status: string; owner: { displayName: string; email?: string | null }; assignee?: { displayName: string } } | null } };
+    await waitFor(
+      () =>
+        stats().clientSubscriptions === 0 &&
+        sg.supergraph.subgraphs.tasks!.activeSubscriptions() === 0,
+    );
+    type Watched = {
+      taskChanged: {
+        kind: string;
+        task: {
+          title: string;
+          status: string;
+          owner: { displayName: string; email?: string | null };
+          assignee?: { displayName: string };
+        } | null;
+      };
+    };
     // displayName is PUBLIC (users' @cacheControl); email depends on who asks (PRIVATE).
     // Only UPDATED: the CREATED event of the set-up may still be on its way when they subscribe.
     // status is selected so the measured change differs from the warm-up ones (no sharing across them).
-    const publicFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName } assignee { displayName } } } }';
-    const privateFields = 'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName email } } } }';
+    const publicFields =
+      'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName } assignee { displayName } } } }';
+    const privateFields =
+      'subscription ($taskId: ID!) { taskChanged(filter: { taskId: $taskId, kinds: [UPDATED] }) { kind task { title status owner { displayName email } } } }';
     const task = await createTask(sg, alice, { title: 'Watched by three', assigneeId: bob.id });
     const viewers = [alice, bob, admin]; // owner, assignee, admin: all three see the change
-    const open = (query: string) => viewers.map((u) => subscribe<Watched>(socket(u.accessToken), query, { taskId: task.id }));
+    const open = (query: string) =>
+      viewers.map(u => subscribe<Watched>(socket(u.accessToken), query, { taskId: task.id }));
     const [publicSubs, privateSubs] = [open(publicFields), open(privateFields)];
     await tasksServing(6);
     // Warm up until one change reaches every stream (a subgraph counts a subscription a moment
     // before its live feed is attached). Events keep their order per stream, so once "Warm-up i"
     // has arrived everywhere, every earlier one has too: nothing of the warm-up is left in flight.
     const all = [...publicSubs, ...privateSubs];
-    const reachedAll = (title: string) => all.every((sub) => sub.received.some((r) => r.data?.taskChanged.task?.title === title));
+    const reachedAll = (title: string) =>
+      all.every(sub => sub.received.some(r => r.data?.taskChanged.task?.title === title));
     let title = '';
     for (let i = 0; ; i++) {
       title = `Warm-up ${i}`;
-      await sg.gql(`mutation { updateTask(id: "${task.id}", input: { title: "${title}" }) { id } }`, { token: alice.accessToken });
-      const reached = await waitFor(() => reachedAll(title), { timeoutMs: 1_000 }).then(() => true, () => false);
+      await sg.gql(
+        `mutation { updateTask(id: "${task.id}", input: { title: "${title}" }) { id } }`,
+        { token: alice.accessToken },
+      );
+      const reached = await waitFor(() => reachedAll(title), { timeoutMs: 1_000 }).then(
+        () => true,
+        () => false,
+      );
       if (reached) break;
       expect(i, 'every stream live within 10 warm-up changes').toBeLessThan(10);
     }
     for (const sub of all) sub.received.length = 0;
     const before = stats();
     sg.queries.users.length = 0;
-    const update = await sg.gql(`mutation { updateTask(id: "${task.id}", input: { status: DONE }) { id } }`, { token: alice.accessToken });
+    const update = await sg.gql(
+      `mutation { updateTask(id: "${task.id}", input: { status: DONE }) { id } }`,
+      { token: alice.accessToken },
+    );
     expect(update.errors).toBeUndefined();
-    await waitFor(() => all.every((sub) => sub.received.length === 1));
+    await waitFor(() => all.every(sub => sub.received.length === 1));
 
     for (const sub of publicSubs) {
-      expect(sub.received[0]).toEqual({ data: { taskChanged: { kind: 'UPDATED', task: { title, status: 'DONE', owner: { displayName: 'Alice' }, assignee: { displayName: 'Bob' } } } } });
+      expect(sub.received[0]).toEqual({
+        data: {
+          taskChanged: {
+            kind: 'UPDATED',
+            task: {
+              title,
+              status: 'DONE',
+              owner: { displayName: 'Alice' },
+              assignee: { displayName: 'Bob' },
+            },
+          },
+        },
+      });
     }
     // Each viewer gets the email it may see: alice her own, bob none, the admin all.
-    expect(privateSubs.map((sub) => sub.received[0]!.data!.taskChanged.task!.owner)).toEqual([
+    expect(privateSubs.map(sub => sub.received[0]!.data!.taskChanged.task!.owner)).toEqual([
       { displayName: 'Alice', email: alice.email },
       { displayName: 'Alice', email: null },
       { displayName: 'Alice', email: alice.email },
     ]);
-    expect(privateSubs.every((sub) => sub.received[0]!.data!.taskChanged.task!.title === title)).toBe(true);
+    expect(privateSubs.every(sub => sub.received[0]!.data!.taskChanged.task!.title === title)).toBe(
+      true,
+    );
     const after = stats();
     // Public: one resolution for three viewers. Private: one per viewer.
     expect(after.eventsResolved - before.eventsResolved).toBe(1 + 3);
     expect(after.eventsShared - before.eventsShared).toBe(2);
-    const userReads = sg.queries.users.filter((q) => /^select/i.test(q) && /from "users"/i.test(q));
+    const userReads = sg.queries.users.filter(q => /^select/i.test(q) && /from "users"/i.test(q));
     expect(userReads).toHaveLength(1 + 3);
   });
 
@@ -340,7 +452,12 @@ describe('sharing and teardown', () => {
       const viaB = await postGraphQL<{ createTask: { id: string } }>(
         `${replicaB.url}/graphql`,
         'mutation { createTask(input: { title: "From replica B" }) { id } }',
-        { headers: signClaims({ userId: bob.id, role: 'USER', username: bob.username }, sg.config.routerSecret) },
+        {
+          headers: signClaims(
+            { userId: bob.id, role: 'USER', username: bob.username },
+            sg.config.routerSecret,
+          ),
+        },
       );
       expect(viaB.errors).toBeUndefined();
       await waitFor(() => sub.received.length >= 1);
@@ -358,18 +475,26 @@ describe('a subgraph down during an event', () => {
     const sub = subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED);
     await tasksServing(1);
     await sg.supergraph.subgraphs.users!.stop();
-    const res = await sg.gql<{ createTask: { id: string } }>('mutation { createTask(input: { title: "Nobody to name" }) { id } }', {
-      token: alice.accessToken,
-    });
+    const res = await sg.gql<{ createTask: { id: string } }>(
+      'mutation { createTask(input: { title: "Nobody to name" }) { id } }',
+      {
+        token: alice.accessToken,
+      },
+    );
     expect(res.errors).toBeUndefined();
     await waitFor(() => sub.received.length >= 1);
     const event = sub.received[0]!;
-    expect(event.data?.taskChanged).toMatchObject({ kind: 'CREATED', taskId: res.data!.createTask.id });
+    expect(event.data?.taskChanged).toMatchObject({
+      kind: 'CREATED',
+      taskId: res.data!.createTask.id,
+    });
     expect(event.errors?.length).toBeGreaterThan(0);
     expect(event.errors![0]!.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(JSON.stringify(event.errors)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|fetch failed/);
     // The router still answers what does not need the users subgraph.
-    const tasks = await sg.gql<{ tasks: { totalCount: number } }>('{ tasks { totalCount } }', { token: alice.accessToken });
+    const tasks = await sg.gql<{ tasks: { totalCount: number } }>('{ tasks { totalCount } }', {
+      token: alice.accessToken,
+    });
     expect(errorOf(tasks)).toBeUndefined();
     sub.stop();
   });

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
-import { createTask, TASK_FIELDS, TASK_PAGE, tasksKnow, type TaskNode, type TaskPage } from '../support/tasks.js';
+import {
+  createTask,
+  TASK_FIELDS,
+  TASK_PAGE,
+  tasksKnow,
+  type TaskNode,
+  type TaskPage,
+} from '../support/tasks.js';
 import { registerUser, type TestUser } from '../support/users.js';
 
 /**
@@ -32,8 +39,26 @@ interface Filter {
 const STATUSES = ['TODO', 'IN_PROGRESS', 'DONE'];
 const PRIORITIES = ['LOW', 'MEDIUM', 'HIGH'];
 // Ties on purpose; null is "no due date".
-const DUE_DATES = ['2026-01-10', null, '2026-02-01', '2026-01-10', '2025-12-31', null, '2026-03-15', '2026-01-11'];
-const TITLES = ['Alpha report', 'beta 50% done', 'under_score', 'Plain', 'REPORTING', 'back\\slash', 'Percent sign', 'misc'];
+const DUE_DATES = [
+  '2026-01-10',
+  null,
+  '2026-02-01',
+  '2026-01-10',
+  '2025-12-31',
+  null,
+  '2026-03-15',
+  '2026-01-11',
+];
+const TITLES = [
+  'Alpha report',
+  'beta 50% done',
+  'under_score',
+  'Plain',
+  'REPORTING',
+  'back\\slash',
+  'Percent sign',
+  'misc',
+];
 const DESCRIPTIONS = [null, 'contains Report inside', 'nothing', null, '100% sure', 'x_y'];
 
 beforeAll(async () => {
@@ -65,11 +90,11 @@ beforeAll(async () => {
   }
   // Some updates, so updatedAt differs from createdAt (again in parallel: ties).
   const tasks = [...model.values()];
-  const owner = (t: TaskNode) => [admin, m1, m2, m3].find((u) => u.id === t.owner.id)!;
+  const owner = (t: TaskNode) => [admin, m1, m2, m3].find(u => u.id === t.owner.id)!;
   const updated = await Promise.all(
     tasks
       .filter((_, i) => i % 3 === 0)
-      .map(async (t) => {
+      .map(async t => {
         const res = await sg.gql<{ updateTask: TaskNode }>(
           `mutation ($id: ID!) { updateTask(id: $id, input: { status: DONE, priority: HIGH }) { ${TASK_FIELDS} } }`,
           { token: owner(t).accessToken, variables: { id: t.id } },
@@ -122,17 +147,25 @@ function matches(t: TaskNode, f: Filter): boolean {
     (!f.assigneeId || t.assignee?.id === f.assigneeId) &&
     (!f.dueBefore || (t.dueDate !== null && t.dueDate <= f.dueBefore)) &&
     (!f.dueAfter || (t.dueDate !== null && t.dueDate >= f.dueAfter)) &&
-    (!search || t.title.toLowerCase().includes(search) || (t.description ?? '').toLowerCase().includes(search))
+    (!search ||
+      t.title.toLowerCase().includes(search) ||
+      (t.description ?? '').toLowerCase().includes(search))
   );
 }
 
-const sees = (viewer: TestUser, t: TaskNode) => viewer === admin || t.owner.id === viewer.id || t.assignee?.id === viewer.id;
+const sees = (viewer: TestUser, t: TaskNode) =>
+  viewer === admin || t.owner.id === viewer.id || t.assignee?.id === viewer.id;
 
-function expected(viewer: TestUser, filter: Filter, order: Order, scope: (t: TaskNode) => boolean = () => true): string[] {
+function expected(
+  viewer: TestUser,
+  filter: Filter,
+  order: Order,
+  scope: (t: TaskNode) => boolean = () => true,
+): string[] {
   return [...model.values()]
-    .filter((t) => sees(viewer, t) && scope(t) && matches(t, filter))
+    .filter(t => sees(viewer, t) && scope(t) && matches(t, filter))
     .sort(compare(order))
-    .map((t) => t.id);
+    .map(t => t.id);
 }
 
 // ------------------------------------------------------------------ walking the API
@@ -142,21 +175,30 @@ type ListArgs = { filter: Filter; order: Order; first: number; after: string | n
 const tasksPage = async (viewer: TestUser, args: ListArgs): Promise<TaskPage> => {
   const res = await sg.gql<{ tasks: TaskPage }>(
     `query ($f: TaskFilter, $o: TaskOrder, $n: Int, $a: String) { tasks(filter: $f, orderBy: $o, first: $n, after: $a) { ${TASK_PAGE} } }`,
-    { token: viewer.accessToken, variables: { f: args.filter, o: args.order, n: args.first, a: args.after } },
+    {
+      token: viewer.accessToken,
+      variables: { f: args.filter, o: args.order, n: args.first, a: args.after },
+    },
   );
   expect(res.errors).toBeUndefined();
   return res.data!.tasks;
 };
 
 /** Walks every page of a list and checks each against the model; returns the ids in order. */
-async function walk(fetchPage: (args: ListArgs) => Promise<TaskPage>, want: string[], filter: Filter, order: Order, first: number) {
+async function walk(
+  fetchPage: (args: ListArgs) => Promise<TaskPage>,
+  want: string[],
+  filter: Filter,
+  order: Order,
+  first: number,
+) {
   const seen: string[] = [];
   let after: string | null = null;
   for (let pages = 0; pages <= want.length + 1; pages++) {
     const page: TaskPage = await fetchPage({ filter, order, first, after });
     expect(page.totalCount).toBe(want.length);
-    expect(page.edges.map((e) => e.node.id)).toEqual(want.slice(seen.length, seen.length + first));
-    seen.push(...page.edges.map((e) => e.node.id));
+    expect(page.edges.map(e => e.node.id)).toEqual(want.slice(seen.length, seen.length + first));
+    seen.push(...page.edges.map(e => e.node.id));
     expect(page.pageInfo.endCursor).toBe(page.edges.at(-1)?.cursor ?? null);
     expect(page.pageInfo.hasNextPage).toBe(seen.length < want.length);
     if (!page.pageInfo.hasNextPage) break;
@@ -177,8 +219,8 @@ async function inParallel<T>(jobs: (() => Promise<T>)[], width = 6): Promise<voi
 
 const ORDERS: Order[] = [
   null,
-  ...(['CREATED_AT', 'UPDATED_AT', 'DUE_DATE', 'PRIORITY'] as const).flatMap((field) =>
-    (['ASC', 'DESC'] as const).map((direction) => ({ field, direction })),
+  ...(['CREATED_AT', 'UPDATED_AT', 'DUE_DATE', 'PRIORITY'] as const).flatMap(field =>
+    (['ASC', 'DESC'] as const).map(direction => ({ field, direction })),
   ),
 ];
 /** Enough orderings to cover each kind of sort key, for the slower nested walks. */
@@ -195,10 +237,10 @@ describe('the model data', () => {
     const tasks = [...model.values()];
     expect(tasks).toHaveLength(40);
     for (const field of ['DUE_DATE', 'PRIORITY'] as const) {
-      expect(new Set(tasks.map((t) => sortKey(t, field))).size).toBeLessThan(tasks.length);
+      expect(new Set(tasks.map(t => sortKey(t, field))).size).toBeLessThan(tasks.length);
     }
-    expect(tasks.some((t) => t.dueDate === null)).toBe(true);
-    expect(tasks.some((t) => t.updatedAt !== t.createdAt)).toBe(true);
+    expect(tasks.some(t => t.dueDate === null)).toBe(true);
+    expect(tasks.some(t => t.updatedAt !== t.createdAt)).toBe(true);
   });
 });
 
@@ -223,21 +265,34 @@ describe('Query.tasks against the model', () => {
     { ownerId: 'not-a-uuid' },
   ];
 
-  it.each(ORDERS.map((order) => [label(order), order] as const))('walks every page in %s for every filter, as admin and as a user', async (_name, order) => {
-    const jobs: (() => Promise<void>)[] = [];
-    for (const [viewer, first] of [[admin, 6], [m1, 3]] as const) {
-      for (const filter of filters()) {
-        const want = expected(viewer, { ...filter, search: filter.search?.trim() }, order);
-        jobs.push(() => walk((args) => tasksPage(viewer, args), want, filter, order, first));
+  it.each(ORDERS.map(order => [label(order), order] as const))(
+    'walks every page in %s for every filter, as admin and as a user',
+    async (_name, order) => {
+      const jobs: (() => Promise<void>)[] = [];
+      for (const [viewer, first] of [
+        [admin, 6],
+        [m1, 3],
+      ] as const) {
+        for (const filter of filters()) {
+          const want = expected(viewer, { ...filter, search: filter.search?.trim() }, order);
+          jobs.push(() => walk(args => tasksPage(viewer, args), want, filter, order, first));
+        }
       }
-    }
-    await inParallel(jobs);
-  });
+      await inParallel(jobs);
+    },
+  );
 
-  it.each(ORDERS.map((order) => [label(order), order] as const))('walks %s one task at a time and in pages that end exactly at the end', async (_name, order) => {
-    const want = expected(admin, {}, order);
-    await inParallel([1, 8, 20, 39, 40, 41].map((first) => () => walk((args) => tasksPage(admin, args), want, {}, order, first)));
-  });
+  it.each(ORDERS.map(order => [label(order), order] as const))(
+    'walks %s one task at a time and in pages that end exactly at the end',
+    async (_name, order) => {
+      const want = expected(admin, {}, order);
+      await inParallel(
+        [1, 8, 20, 39, 40, 41].map(
+          first => () => walk(args => tasksPage(admin, args), want, {}, order, first),
+        ),
+      );
+    },
+  );
 
   it('resumes after any edge’s cursor, not only the end cursor', async () => {
     for (const order of ORDERS) {
@@ -245,16 +300,32 @@ describe('Query.tasks against the model', () => {
       const page = await tasksPage(m1, { filter: {}, order, first: 6, after: null });
       for (const [i, edge] of page.edges.entries()) {
         const next = await tasksPage(m1, { filter: {}, order, first: 2, after: edge.cursor });
-        expect(next.edges.map((e) => e.node.id), `${label(order)} after #${i}`).toEqual(want.slice(i + 1, i + 3));
+        expect(
+          next.edges.map(e => e.node.id),
+          `${label(order)} after #${i}`,
+        ).toEqual(want.slice(i + 1, i + 3));
       }
     }
   });
 
   it('first: 0 gives an empty page that still tells whether there is more, and the count', async () => {
     const page = await tasksPage(admin, { filter: {}, order: null, first: 0, after: null });
-    expect(page).toEqual({ totalCount: 40, edges: [], pageInfo: { hasNextPage: true, endCursor: null } });
-    const none = await tasksPage(admin, { filter: { status: [] }, order: null, first: 0, after: null });
-    expect(none).toEqual({ totalCount: 0, edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
+    expect(page).toEqual({
+      totalCount: 40,
+      edges: [],
+      pageInfo: { hasNextPage: true, endCursor: null },
+    });
+    const none = await tasksPage(admin, {
+      filter: { status: [] },
+      order: null,
+      first: 0,
+      after: null,
+    });
+    expect(none).toEqual({
+      totalCount: 0,
+      edges: [],
+      pageInfo: { hasNextPage: false, endCursor: null },
+    });
   });
 
   it('after the last task there is an empty page', async () => {
@@ -262,20 +333,29 @@ describe('Query.tasks against the model', () => {
       const all = await tasksPage(admin, { filter: {}, order, first: 100, after: null });
       const last = all.edges.at(-1)!.cursor;
       const after = await tasksPage(admin, { filter: {}, order, first: 10, after: last });
-      expect(after, label(order)).toEqual({ totalCount: 40, edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
+      expect(after, label(order)).toEqual({
+        totalCount: 40,
+        edges: [],
+        pageInfo: { hasNextPage: false, endCursor: null },
+      });
     }
   });
 
   it('defaults to 20 tasks a page', async () => {
-    const res = await sg.gql<{ tasks: TaskPage }>(`{ tasks { ${TASK_PAGE} } }`, { token: admin.accessToken });
-    expect(res.data!.tasks.edges.map((e) => e.node.id)).toEqual(expected(admin, {}, null).slice(0, 20));
+    const res = await sg.gql<{ tasks: TaskPage }>(`{ tasks { ${TASK_PAGE} } }`, {
+      token: admin.accessToken,
+    });
+    expect(res.data!.tasks.edges.map(e => e.node.id)).toEqual(
+      expected(admin, {}, null).slice(0, 20),
+    );
     expect(res.data!.tasks.pageInfo.hasNextPage).toBe(true);
   });
 });
 
 describe('User.tasks and User.assignedTasks against the model', () => {
   type UserPages = { id: string; tasks: TaskPage; assignedTasks: TaskPage };
-  const USER_LISTS = (args: string) => `id tasks(${args}) { ${TASK_PAGE} } assignedTasks(${args}) { ${TASK_PAGE} }`;
+  const USER_LISTS = (args: string) =>
+    `id tasks(${args}) { ${TASK_PAGE} } assignedTasks(${args}) { ${TASK_PAGE} }`;
   const ARGS = '$f: TaskFilter, $o: TaskOrder, $n: Int, $a: String';
   const PASS = 'filter: $f, orderBy: $o, first: $n, after: $a';
 
@@ -284,18 +364,30 @@ describe('User.tasks and User.assignedTasks against the model', () => {
     for (const viewer of [m1, m2, admin]) {
       for (const subject of [m1, m2, m3]) {
         for (const relation of ['tasks', 'assignedTasks'] as const) {
-          const scope = (t: TaskNode) => (relation === 'tasks' ? t.owner.id : t.assignee?.id) === subject.id;
+          const scope = (t: TaskNode) =>
+            (relation === 'tasks' ? t.owner.id : t.assignee?.id) === subject.id;
           for (const order of SOME_ORDERS) {
             for (const filter of [{}, { status: ['TODO', 'IN_PROGRESS'] }] as Filter[]) {
               const fetchPage = async (args: ListArgs) => {
-                const res = await sg.gql<{ user: UserPages }>(`query ($id: ID!, ${ARGS}) { user(id: $id) { ${USER_LISTS(PASS)} } }`, {
-                  token: viewer.accessToken,
-                  variables: { id: subject.id, f: args.filter, o: args.order, n: args.first, a: args.after },
-                });
+                const res = await sg.gql<{ user: UserPages }>(
+                  `query ($id: ID!, ${ARGS}) { user(id: $id) { ${USER_LISTS(PASS)} } }`,
+                  {
+                    token: viewer.accessToken,
+                    variables: {
+                      id: subject.id,
+                      f: args.filter,
+                      o: args.order,
+                      n: args.first,
+                      a: args.after,
+                    },
+                  },
+                );
                 expect(res.errors).toBeUndefined();
                 return res.data!.user[relation];
               };
-              jobs.push(() => walk(fetchPage, expected(viewer, filter, order, scope), filter, order, 4));
+              jobs.push(() =>
+                walk(fetchPage, expected(viewer, filter, order, scope), filter, order, 4),
+              );
             }
           }
         }
@@ -308,18 +400,37 @@ describe('User.tasks and User.assignedTasks against the model', () => {
     for (const order of ORDERS) {
       const res = await sg.gql<{ users: { edges: Array<{ node: UserPages }> } }>(
         `query (${ARGS}) { users(first: 10) { edges { node { ${USER_LISTS(PASS)} } } } }`,
-        { token: admin.accessToken, variables: { f: { dueAfter: '2026-01-01' }, o: order, n: 2, a: null } },
+        {
+          token: admin.accessToken,
+          variables: { f: { dueAfter: '2026-01-01' }, o: order, n: 2, a: null },
+        },
       );
       expect(res.errors).toBeUndefined();
-      const users = res.data!.users.edges.map((e) => e.node);
+      const users = res.data!.users.edges.map(e => e.node);
       expect(users).toHaveLength(4);
       for (const user of users) {
-        const owned = expected(admin, { dueAfter: '2026-01-01' }, order, (t) => t.owner.id === user.id);
-        const assigned = expected(admin, { dueAfter: '2026-01-01' }, order, (t) => t.assignee?.id === user.id);
-        expect(user.tasks.edges.map((e) => e.node.id), label(order)).toEqual(owned.slice(0, 2));
+        const owned = expected(
+          admin,
+          { dueAfter: '2026-01-01' },
+          order,
+          t => t.owner.id === user.id,
+        );
+        const assigned = expected(
+          admin,
+          { dueAfter: '2026-01-01' },
+          order,
+          t => t.assignee?.id === user.id,
+        );
+        expect(
+          user.tasks.edges.map(e => e.node.id),
+          label(order),
+        ).toEqual(owned.slice(0, 2));
         expect(user.tasks.totalCount).toBe(owned.length);
         expect(user.tasks.pageInfo.hasNextPage).toBe(owned.length > 2);
-        expect(user.assignedTasks.edges.map((e) => e.node.id), label(order)).toEqual(assigned.slice(0, 2));
+        expect(
+          user.assignedTasks.edges.map(e => e.node.id),
+          label(order),
+        ).toEqual(assigned.slice(0, 2));
         expect(user.assignedTasks.totalCount).toBe(assigned.length);
       }
     }

@@ -40,14 +40,18 @@ it('a registration while the broker is down yields exactly one user.created once
   const during = await registerUser(sg, 'during');
   const relay = sg.supergraph.subgraphs.users!.runtime.relay;
   expect(await relay.backlog()).toBe(1);
-  expect(tap.events.some((e) => e.type === 'user.created' && e.data.id === during.id)).toBe(false);
+  expect(tap.events.some(e => e.type === 'user.created' && e.data.id === during.id)).toBe(false);
 
   await proxy.start();
-  await waitFor(() => tap.events.some((e) => e.type === 'user.created' && e.data.id === during.id), { timeoutMs: 20_000 });
+  await waitFor(() => tap.events.some(e => e.type === 'user.created' && e.data.id === during.id), {
+    timeoutMs: 20_000,
+  });
   await waitFor(async () => (await relay.backlog()) === 0);
   await waitFor(async () => (await ready()) === 200);
   // Whatever reconnect retries happened, the event reached the broker exactly once.
   await registerUser(sg, 'after');
   await waitFor(() => tap.events.length === 3);
-  expect(tap.events.filter((e) => e.type === 'user.created' && e.data.id === during.id)).toHaveLength(1);
+  expect(tap.events.filter(e => e.type === 'user.created' && e.data.id === during.id)).toHaveLength(
+    1,
+  );
 });

@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signClaims } from '#lib/auth/claims.js';
 import { tapEvents, type EventTap } from '../support/amqp.js';
 import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
-import { AUTH_FIELDS, errorOf, freshUsername, registerUser, type TestUser } from '../support/users.js';
+import {
+  AUTH_FIELDS,
+  errorOf,
+  freshUsername,
+  registerUser,
+  type TestUser,
+} from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 
 let sg: TestSupergraph;
@@ -25,7 +31,9 @@ const ME = '{ me { id username displayName email role bio createdAt } }';
 describe('accounts through the router', () => {
   it('register → login → me → updateProfile → refresh → logout', async () => {
     const username = freshUsername('flow');
-    const registered = await sg.gql<{ register: { accessToken: string; expiresIn: number; user: Record<string, unknown> } }>(
+    const registered = await sg.gql<{
+      register: { accessToken: string; expiresIn: number; user: Record<string, unknown> };
+    }>(
       `mutation { register(input: { username: "${username}", email: "${username.toUpperCase()}@Example.com", password: "long enough pw", displayName: "Flow Person" }) { ${AUTH_FIELDS} } }`,
     );
     expect(registered.errors).toBeUndefined();
@@ -44,31 +52,47 @@ describe('accounts through the router', () => {
     const { accessToken, refreshToken } = loggedIn.data!.login;
 
     const me = await sg.gql<{ me: Record<string, unknown> }>(ME, { token: accessToken });
-    expect(me.data!.me).toMatchObject({ username, email: `${username}@example.com`, role: 'USER', bio: null });
+    expect(me.data!.me).toMatchObject({
+      username,
+      email: `${username}@example.com`,
+      role: 'USER',
+      bio: null,
+    });
     expect(new Date(me.data!.me.createdAt as string).toISOString()).toBe(me.data!.me.createdAt);
 
     const updated = await sg.gql<{ updateProfile: Record<string, unknown> }>(
       'mutation { updateProfile(input: { displayName: "  New Name ", bio: "Writes tests." }) { displayName bio email } }',
       { token: accessToken },
     );
-    expect(updated.data!.updateProfile).toEqual({ displayName: 'New Name', bio: 'Writes tests.', email: `${username}@example.com` });
+    expect(updated.data!.updateProfile).toEqual({
+      displayName: 'New Name',
+      bio: 'Writes tests.',
+      email: `${username}@example.com`,
+    });
 
-    const refreshed = await sg.gql<{ refreshToken: { accessToken: string; refreshToken: string; user: { displayName: string } } }>(
-      `mutation ($t: String!) { refreshToken(refreshToken: $t) { ${AUTH_FIELDS} } }`,
-      { variables: { t: refreshToken } },
-    );
+    const refreshed = await sg.gql<{
+      refreshToken: { accessToken: string; refreshToken: string; user: { displayName: string } };
+    }>(`mutation ($t: String!) { refreshToken(refreshToken: $t) { ${AUTH_FIELDS} } }`, {
+      variables: { t: refreshToken },
+    });
     expect(refreshed.errors).toBeUndefined();
     expect(refreshed.data!.refreshToken.user.displayName).toBe('New Name');
     expect(refreshed.data!.refreshToken.refreshToken).not.toBe(refreshToken);
 
-    const out = await sg.gql<{ logout: boolean }>('mutation ($t: String!) { logout(refreshToken: $t) }', {
-      variables: { t: refreshed.data!.refreshToken.refreshToken },
-      token: refreshed.data!.refreshToken.accessToken,
-    });
+    const out = await sg.gql<{ logout: boolean }>(
+      'mutation ($t: String!) { logout(refreshToken: $t) }',
+      {
+        variables: { t: refreshed.data!.refreshToken.refreshToken },
+        token: refreshed.data!.refreshToken.accessToken,
+      },
+    );
     expect(out.data!.logout).toBe(true);
-    const again = await sg.gql('mutation ($t: String!) { refreshToken(refreshToken: $t) { accessToken } }', {
-      variables: { t: refreshed.data!.refreshToken.refreshToken },
-    });
+    const again = await sg.gql(
+      'mutation ($t: String!) { refreshToken(refreshToken: $t) { accessToken } }',
+      {
+        variables: { t: refreshed.data!.refreshToken.refreshToken },
+      },
+    );
     expect(errorOf(again)?.code).toBe('UNAUTHENTICATED');
   });
 
@@ -76,21 +100,31 @@ describe('accounts through the router', () => {
     const me = await sg.gql<{ me: { role: string } }>(ME, { token: admin.accessToken });
     expect(me.data!.me.role).toBe('ADMIN');
     const other = await registerUser(sg, 'second');
-    expect((await sg.gql<{ me: { role: string } }>(ME, { token: other.accessToken })).data!.me.role).toBe('USER');
+    expect(
+      (await sg.gql<{ me: { role: string } }>(ME, { token: other.accessToken })).data!.me.role,
+    ).toBe('USER');
   });
 
   it('shows an email only to its owner and to admins', async () => {
     const alice = await registerUser(sg, 'alice');
     const bob = await registerUser(sg, 'bob');
     const query = `{ user(id: "${bob.id}") { username email } }`;
-    expect((await sg.gql<{ user: unknown }>(query, { token: alice.accessToken })).data!.user).toEqual({ username: bob.username, email: null });
-    expect((await sg.gql<{ user: unknown }>(query, { token: bob.accessToken })).data!.user).toEqual({ username: bob.username, email: bob.email });
-    expect((await sg.gql<{ user: unknown }>(query, { token: admin.accessToken })).data!.user).toEqual({ username: bob.username, email: bob.email });
+    expect(
+      (await sg.gql<{ user: unknown }>(query, { token: alice.accessToken })).data!.user,
+    ).toEqual({ username: bob.username, email: null });
+    expect((await sg.gql<{ user: unknown }>(query, { token: bob.accessToken })).data!.user).toEqual(
+      { username: bob.username, email: bob.email },
+    );
+    expect(
+      (await sg.gql<{ user: unknown }>(query, { token: admin.accessToken })).data!.user,
+    ).toEqual({ username: bob.username, email: bob.email });
   });
 
   it('answers null for a user that does not exist, or an id that cannot be one', async () => {
     for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid']) {
-      const res = await sg.gql<{ user: unknown }>(`{ user(id: "${id}") { id } }`, { token: admin.accessToken });
+      const res = await sg.gql<{ user: unknown }>(`{ user(id: "${id}") { id } }`, {
+        token: admin.accessToken,
+      });
       expect(res.errors).toBeUndefined();
       expect(res.data!.user).toBeNull();
     }
@@ -116,10 +150,17 @@ describe('anonymous callers', () => {
   });
 
   it('cannot pass as someone by sending claim headers themselves', async () => {
-    const headers = { 'x-user-id': admin.id, 'x-user-role': 'ADMIN', 'x-user-name': admin.username };
+    const headers = {
+      'x-user-id': admin.id,
+      'x-user-role': 'ADMIN',
+      'x-user-name': admin.username,
+    };
     const res = await sg.gql<{ me: unknown }>('{ me { id } }', { headers });
     expect(res.data!.me).toBeNull();
-    const forged = signClaims({ userId: admin.id, role: 'ADMIN', username: admin.username }, 'not-the-router-secret-at-all-00000');
+    const forged = signClaims(
+      { userId: admin.id, role: 'ADMIN', username: admin.username },
+      'not-the-router-secret-at-all-00000',
+    );
     const withSignature = await sg.gql<{ me: unknown }>('{ me { id } }', { headers: forged });
     expect(withSignature.data!.me).toBeNull();
   });
@@ -127,7 +168,9 @@ describe('anonymous callers', () => {
 
 describe('bad input', () => {
   const register = (input: Record<string, unknown>) =>
-    sg.gql('mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }', { variables: { input } });
+    sg.gql('mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }', {
+      variables: { input },
+    });
   const valid = () => {
     const username = freshUsername('valid');
     return { username, email: `${username}@example.com`, password: 'password123' };
@@ -149,9 +192,14 @@ describe('bad input', () => {
   });
 
   it('refuses a bio over 1,000 characters and writes nothing', async () => {
-    const res = await sg.gql('mutation { updateProfile(input: { bio: "' + 'b'.repeat(1001) + '", displayName: "Changed" }) { id } }', {
-      token: admin.accessToken,
-    });
+    const res = await sg.gql(
+      'mutation { updateProfile(input: { bio: "' +
+        'b'.repeat(1001) +
+        '", displayName: "Changed" }) { id } }',
+      {
+        token: admin.accessToken,
+      },
+    );
     expect(errorOf(res)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.bio' });
     const me = await sg.gql<{ me: { displayName: string } }>(ME, { token: admin.accessToken });
     expect(me.data!.me.displayName).not.toBe('Changed');
@@ -159,28 +207,45 @@ describe('bad input', () => {
 
   it('refuses a taken username or email with CONFLICT', async () => {
     const taken = await registerUser(sg, 'taken');
-    expect(errorOf(await register({ ...valid(), username: taken.username }))).toMatchObject({ code: 'CONFLICT', field: 'input.username' });
-    expect(errorOf(await register({ ...valid(), email: taken.email.toUpperCase() }))).toMatchObject({ code: 'CONFLICT', field: 'input.email' });
+    expect(errorOf(await register({ ...valid(), username: taken.username }))).toMatchObject({
+      code: 'CONFLICT',
+      field: 'input.username',
+    });
+    expect(errorOf(await register({ ...valid(), email: taken.email.toUpperCase() }))).toMatchObject(
+      { code: 'CONFLICT', field: 'input.email' },
+    );
     const other = await registerUser(sg, 'other');
-    const res = await sg.gql(`mutation { updateProfile(input: { email: "${taken.email}" }) { id } }`, { token: other.accessToken });
+    const res = await sg.gql(
+      `mutation { updateProfile(input: { email: "${taken.email}" }) { id } }`,
+      { token: other.accessToken },
+    );
     expect(errorOf(res)).toMatchObject({ code: 'CONFLICT', field: 'input.email' });
   });
 
   it('gives a wrong password and an unknown user the same answer', async () => {
     const user = await registerUser(sg, 'login');
     const login = (login: string, password: string) =>
-      sg.gql('mutation ($i: LoginInput!) { login(input: $i) { accessToken } }', { variables: { i: { login, password } } });
+      sg.gql('mutation ($i: LoginInput!) { login(input: $i) { accessToken } }', {
+        variables: { i: { login, password } },
+      });
     const wrong = errorOf(await login(user.username, 'wrong password'));
     const unknown = errorOf(await login('nobody_at_all', 'wrong password'));
-    expect(wrong).toEqual({ code: 'UNAUTHENTICATED', field: undefined, message: 'Invalid login or password' });
+    expect(wrong).toEqual({
+      code: 'UNAUTHENTICATED',
+      field: undefined,
+      message: 'Invalid login or password',
+    });
     expect(unknown).toEqual(wrong);
   });
 
   it('rate-limits an account after 5 failed logins in 15 minutes, even with the right password', async () => {
     const user = await registerUser(sg, 'limited');
     const login = (password: string) =>
-      sg.gql('mutation ($i: LoginInput!) { login(input: $i) { accessToken } }', { variables: { i: { login: user.username, password } } });
-    for (let i = 0; i < 5; i++) expect(errorOf(await login(`wrong-${i}-password`))?.code).toBe('UNAUTHENTICATED');
+      sg.gql('mutation ($i: LoginInput!) { login(input: $i) { accessToken } }', {
+        variables: { i: { login: user.username, password } },
+      });
+    for (let i = 0; i < 5; i++)
+      expect(errorOf(await login(`wrong-${i}-password`))?.code).toBe('UNAUTHENTICATED');
     const limited = await login(user.password);
     expect(errorOf(limited)?.code).toBe('RATE_LIMITED');
     expect(limited.errors![0]!.extensions!.retryAfter).toBeGreaterThan(800);
@@ -195,15 +260,38 @@ describe('bad input', () => {
 
 describe('access tokens at the router', () => {
   const secret = () => sg.config.jwt.secret;
-  const sign = (payload: object, key: string, options: jwt.SignOptions) => jwt.sign(payload, key, options);
-  const base = { issuer: 'supergraph', audience: 'supergraph', subject: '00000000-0000-4000-8000-000000000001', expiresIn: 60 } as const;
+  const sign = (payload: object, key: string, options: jwt.SignOptions) =>
+    jwt.sign(payload, key, options);
+  const base = {
+    issuer: 'supergraph',
+    audience: 'supergraph',
+    subject: '00000000-0000-4000-8000-000000000001',
+    expiresIn: 60,
+  } as const;
 
   it.each([
-    ['tampered', () => admin.accessToken.slice(0, -4) + (admin.accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA')],
+    [
+      'tampered',
+      () => admin.accessToken.slice(0, -4) + (admin.accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA'),
+    ],
     ['expired', () => sign({ role: 'USER', username: 'x' }, secret(), { ...base, expiresIn: -1 })],
-    ['signed with another secret', () => sign({ role: 'USER', username: 'x' }, 'w'.repeat(40), base)],
-    ['for another audience', () => sign({ role: 'USER', username: 'x' }, secret(), { ...base, audience: 'other' })],
-    ['alg none', () => sign({ role: 'ADMIN', username: 'x', sub: base.subject, iss: 'supergraph', aud: 'supergraph' }, '', { algorithm: 'none' })],
+    [
+      'signed with another secret',
+      () => sign({ role: 'USER', username: 'x' }, 'w'.repeat(40), base),
+    ],
+    [
+      'for another audience',
+      () => sign({ role: 'USER', username: 'x' }, secret(), { ...base, audience: 'other' }),
+    ],
+    [
+      'alg none',
+      () =>
+        sign(
+          { role: 'ADMIN', username: 'x', sub: base.subject, iss: 'supergraph', aud: 'supergraph' },
+          '',
+          { algorithm: 'none' },
+        ),
+    ],
     ['not a JWT', () => 'garbage'],
   ])('answers a %s token with HTTP 401 UNAUTHENTICATED', async (_name, token) => {
     const res = await sg.gql('{ me { id } }', { token: token() });
@@ -230,13 +318,25 @@ describe('the users subgraph behind the router', () => {
   it('refuses forged, stale and tampered claims with 401', async () => {
     const claims = { userId: admin.id, role: 'ADMIN' as const, username: admin.username };
     expect((await direct(signClaims(claims, 'f'.repeat(40)))).status).toBe(401);
-    expect((await direct(signClaims(claims, sg.config.routerSecret, Date.now() - 61_000))).status).toBe(401);
-    expect((await direct({ ...signClaims(claims, sg.config.routerSecret), 'x-user-role': 'USER' })).status).toBe(401);
-    expect((await direct({ 'x-user-id': admin.id, 'x-user-role': 'ADMIN', 'x-user-name': 'a' })).status).toBe(401);
+    expect(
+      (await direct(signClaims(claims, sg.config.routerSecret, Date.now() - 61_000))).status,
+    ).toBe(401);
+    expect(
+      (await direct({ ...signClaims(claims, sg.config.routerSecret), 'x-user-role': 'USER' }))
+        .status,
+    ).toBe(401);
+    expect(
+      (await direct({ 'x-user-id': admin.id, 'x-user-role': 'ADMIN', 'x-user-name': 'a' })).status,
+    ).toBe(401);
   });
 
   it('accepts claims the router signed', async () => {
-    const res = await direct(signClaims({ userId: admin.id, role: 'ADMIN', username: admin.username }, sg.config.routerSecret));
+    const res = await direct(
+      signClaims(
+        { userId: admin.id, role: 'ADMIN', username: admin.username },
+        sg.config.routerSecret,
+      ),
+    );
     expect(res.status).toBe(200);
     expect(res.data).toEqual({ me: { id: admin.id, role: 'ADMIN' } });
   });
@@ -265,10 +365,13 @@ describe('refresh tokens', () => {
   it('logout ends only the viewer’s own session', async () => {
     const a = await registerUser(sg, 'sessa');
     const b = await registerUser(sg, 'sessb');
-    const res = await sg.gql<{ logout: boolean }>('mutation ($t: String!) { logout(refreshToken: $t) }', {
-      variables: { t: b.refreshToken },
-      token: a.accessToken,
-    });
+    const res = await sg.gql<{ logout: boolean }>(
+      'mutation ($t: String!) { logout(refreshToken: $t) }',
+      {
+        variables: { t: b.refreshToken },
+        token: a.accessToken,
+      },
+    );
     expect(res.data!.logout).toBe(false);
     expect((await refresh(b.refreshToken)).errors).toBeUndefined();
   });
@@ -277,67 +380,111 @@ describe('refresh tokens', () => {
 describe('passwords and accounts', () => {
   it('changePassword needs the current password and ends other sessions', async () => {
     const user = await registerUser(sg, 'chpw');
-    const wrong = await sg.gql('mutation { changePassword(currentPassword: "not it at all", newPassword: "new password 1") }', {
-      token: user.accessToken,
-    });
+    const wrong = await sg.gql(
+      'mutation { changePassword(currentPassword: "not it at all", newPassword: "new password 1") }',
+      {
+        token: user.accessToken,
+      },
+    );
     expect(errorOf(wrong)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'currentPassword' });
-    const short = await sg.gql(`mutation { changePassword(currentPassword: "${user.password}", newPassword: "short") }`, {
-      token: user.accessToken,
-    });
+    const short = await sg.gql(
+      `mutation { changePassword(currentPassword: "${user.password}", newPassword: "short") }`,
+      {
+        token: user.accessToken,
+      },
+    );
     expect(errorOf(short)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'newPassword' });
     const ok = await sg.gql<{ changePassword: boolean }>(
       `mutation { changePassword(currentPassword: "${user.password}", newPassword: "new password 1") }`,
       { token: user.accessToken },
     );
     expect(ok.data!.changePassword).toBe(true);
-    const oldLogin = await sg.gql(`mutation { login(input: { login: "${user.username}", password: "${user.password}" }) { accessToken } }`);
+    const oldLogin = await sg.gql(
+      `mutation { login(input: { login: "${user.username}", password: "${user.password}" }) { accessToken } }`,
+    );
     expect(errorOf(oldLogin)?.code).toBe('UNAUTHENTICATED');
-    const newLogin = await sg.gql(`mutation { login(input: { login: "${user.username}", password: "new password 1" }) { accessToken } }`);
+    const newLogin = await sg.gql(
+      `mutation { login(input: { login: "${user.username}", password: "new password 1" }) { accessToken } }`,
+    );
     expect(newLogin.errors).toBeUndefined();
-    const oldSession = await sg.gql('mutation ($t: String!) { refreshToken(refreshToken: $t) { accessToken } }', {
-      variables: { t: user.refreshToken },
-    });
+    const oldSession = await sg.gql(
+      'mutation ($t: String!) { refreshToken(refreshToken: $t) { accessToken } }',
+      {
+        variables: { t: user.refreshToken },
+      },
+    );
     expect(errorOf(oldSession)?.code).toBe('UNAUTHENTICATED');
   });
 
   it('deleteAccount needs the password, then the account is gone', async () => {
     const user = await registerUser(sg, 'leaving');
-    const wrong = await sg.gql('mutation { deleteAccount(password: "wrong password") }', { token: user.accessToken });
-    expect(errorOf(wrong)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'password' });
-    const ok = await sg.gql<{ deleteAccount: boolean }>(`mutation { deleteAccount(password: "${user.password}") }`, {
+    const wrong = await sg.gql('mutation { deleteAccount(password: "wrong password") }', {
       token: user.accessToken,
     });
+    expect(errorOf(wrong)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'password' });
+    const ok = await sg.gql<{ deleteAccount: boolean }>(
+      `mutation { deleteAccount(password: "${user.password}") }`,
+      {
+        token: user.accessToken,
+      },
+    );
     expect(ok.data!.deleteAccount).toBe(true);
     expect((await sg.gql<{ me: unknown }>(ME, { token: user.accessToken })).data!.me).toBeNull();
-    const login = await sg.gql(`mutation { login(input: { login: "${user.username}", password: "${user.password}" }) { accessToken } }`);
+    const login = await sg.gql(
+      `mutation { login(input: { login: "${user.username}", password: "${user.password}" }) { accessToken } }`,
+    );
     expect(errorOf(login)?.code).toBe('UNAUTHENTICATED');
-    await waitFor(() => tap.events.some((e) => e.type === 'user.deleted' && e.data.id === user.id));
+    await waitFor(() => tap.events.some(e => e.type === 'user.deleted' && e.data.id === user.id));
   });
 });
 
 describe('roles', () => {
   const setRole = (token: string, userId: string, role: string) =>
-    sg.gql<{ setUserRole: { id: string; role: string } }>(`mutation { setUserRole(userId: "${userId}", role: ${role}) { id role } }`, { token });
+    sg.gql<{ setUserRole: { id: string; role: string } }>(
+      `mutation { setUserRole(userId: "${userId}", role: ${role}) { id role } }`,
+      { token },
+    );
 
   it('only admins set roles; the last admin cannot be demoted or leave', async () => {
     const user = await registerUser(sg, 'plain');
     expect(errorOf(await setRole(user.accessToken, user.id, 'ADMIN'))?.code).toBe('FORBIDDEN');
     expect(errorOf(await setRole(admin.accessToken, admin.id, 'USER'))?.code).toBe('CONFLICT');
-    expect(errorOf(await sg.gql(`mutation { deleteAccount(password: "${admin.password}") }`, { token: admin.accessToken }))?.code).toBe(
-      'CONFLICT',
-    );
-    expect(errorOf(await setRole(admin.accessToken, '00000000-0000-4000-8000-000000000000', 'ADMIN'))?.code).toBe('NOT_FOUND');
+    expect(
+      errorOf(
+        await sg.gql(`mutation { deleteAccount(password: "${admin.password}") }`, {
+          token: admin.accessToken,
+        }),
+      )?.code,
+    ).toBe('CONFLICT');
+    expect(
+      errorOf(await setRole(admin.accessToken, '00000000-0000-4000-8000-000000000000', 'ADMIN'))
+        ?.code,
+    ).toBe('NOT_FOUND');
 
-    expect((await setRole(admin.accessToken, user.id, 'ADMIN')).data!.setUserRole).toEqual({ id: user.id, role: 'ADMIN' });
+    expect((await setRole(admin.accessToken, user.id, 'ADMIN')).data!.setUserRole).toEqual({
+      id: user.id,
+      role: 'ADMIN',
+    });
     // Two admins now: one may step down.
     expect((await setRole(admin.accessToken, user.id, 'USER')).data!.setUserRole.role).toBe('USER');
-    await waitFor(() => tap.events.some((e) => e.type === 'user.updated' && e.data.id === user.id && e.data.role === 'USER'));
+    await waitFor(() =>
+      tap.events.some(
+        e => e.type === 'user.updated' && e.data.id === user.id && e.data.role === 'USER',
+      ),
+    );
   });
 });
 
 describe('users (admins only)', () => {
-  const USERS = 'query ($s: String, $f: Int, $a: String) { users(search: $s, first: $f, after: $a) { totalCount edges { cursor node { username email } } pageInfo { hasNextPage endCursor } } }';
-  type Page = { users: { totalCount: number; edges: Array<{ node: { username: string; email: string } }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+  const USERS =
+    'query ($s: String, $f: Int, $a: String) { users(search: $s, first: $f, after: $a) { totalCount edges { cursor node { username email } } pageInfo { hasNextPage endCursor } } }';
+  type Page = {
+    users: {
+      totalCount: number;
+      edges: Array<{ node: { username: string; email: string } }>;
+      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    };
+  };
 
   it('is FORBIDDEN to non-admins', async () => {
     const user = await registerUser(sg, 'nosy');
@@ -350,10 +497,13 @@ describe('users (admins only)', () => {
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const res: Awaited<ReturnType<typeof sg.gql<Page>>> = await sg.gql<Page>(USERS, { token: admin.accessToken, variables: { s: tag, f: 2, a: after } });
+      const res: Awaited<ReturnType<typeof sg.gql<Page>>> = await sg.gql<Page>(USERS, {
+        token: admin.accessToken,
+        variables: { s: tag, f: 2, a: after },
+      });
       expect(res.errors).toBeUndefined();
       expect(res.data!.users.totalCount).toBe(5);
-      seen.push(...res.data!.users.edges.map((e) => e.node.username));
+      seen.push(...res.data!.users.edges.map(e => e.node.username));
       if (!res.data!.users.pageInfo.hasNextPage) break;
       after = res.data!.users.pageInfo.endCursor;
     }
@@ -363,18 +513,24 @@ describe('users (admins only)', () => {
   });
 
   it('refuses a bad cursor and a page over 100', async () => {
-    expect(errorOf(await sg.gql(USERS, { token: admin.accessToken, variables: { a: 'bogus' } }))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
-    expect(errorOf(await sg.gql(USERS, { token: admin.accessToken, variables: { f: 101 } }))).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    expect(
+      errorOf(await sg.gql(USERS, { token: admin.accessToken, variables: { a: 'bogus' } })),
+    ).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect(
+      errorOf(await sg.gql(USERS, { token: admin.accessToken, variables: { f: 101 } })),
+    ).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
   });
 });
 
 describe('events', () => {
   it('publishes user.created and user.updated without email or password material', async () => {
     const user = await registerUser(sg, 'evt', 'Event Person');
-    await sg.gql('mutation { updateProfile(input: { displayName: "Renamed" }) { id } }', { token: user.accessToken });
-    await waitFor(() => tap.events.some((e) => e.type === 'user.updated' && e.data.id === user.id));
-    const mine = tap.events.filter((e) => 'id' in e.data && e.data.id === user.id);
-    expect(mine.map((e) => e.type)).toEqual(['user.created', 'user.updated']);
+    await sg.gql('mutation { updateProfile(input: { displayName: "Renamed" }) { id } }', {
+      token: user.accessToken,
+    });
+    await waitFor(() => tap.events.some(e => e.type === 'user.updated' && e.data.id === user.id));
+    const mine = tap.events.filter(e => 'id' in e.data && e.data.id === user.id);
+    expect(mine.map(e => e.type)).toEqual(['user.created', 'user.updated']);
     expect(mine[0]).toMatchObject({
       producer: 'users',
       version: 1,

@@ -18,21 +18,34 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let app: string;
 let db: TestDatabase;
 const children: ChildProcess[] = [];
-const secrets = { JWT_SECRET: randomBytes(32).toString('hex'), ROUTER_SECRET: randomBytes(32).toString('hex') };
+const secrets = {
+  JWT_SECRET: randomBytes(32).toString('hex'),
+  ROUTER_SECRET: randomBytes(32).toString('hex'),
+};
 
 /** Starts a compiled entry with only the given environment; resolves with its URL once it listens. */
 function start(entry: string, env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, ['--enable-source-maps', entry], {
     cwd: app,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...secrets, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      ...secrets,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
   const output: string[] = [];
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${entry} did not start:\n${output.join('\n')}`)), 30_000);
-    child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${entry} did not start:\n${output.join('\n')}`)),
+      30_000,
+    );
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    createInterface({ input: child.stdout }).on('line', line => {
       output.push(line);
       try {
         const record = JSON.parse(line) as { msg?: string; url?: string };
@@ -44,7 +57,7 @@ function start(entry: string, env: Record<string, string>): Promise<string> {
         // not a log line
       }
     });
-    child.on('exit', (code) => {
+    child.on('exit', code => {
       clearTimeout(timer);
       reject(new Error(`${entry} exited with ${code}:\n${output.join('\n')}`));
     });
@@ -62,7 +75,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await Promise.all(
+    children.map(c =>
+      c.exitCode === null ? new Promise(r => c.once('exit', r)) : Promise.resolve(),
+    ),
+  );
   await db?.drop();
   if (app) rmSync(app, { recursive: true, force: true });
 });
@@ -74,7 +91,7 @@ describe('the compiled tree', () => {
       'router/index.js',
       'lib/config.js',
       'schema/supergraph.graphql',
-      ...['users', 'tasks', 'notifications'].flatMap((n) => [
+      ...['users', 'tasks', 'notifications'].flatMap(n => [
         `subgraphs/${n}/src/index.js`,
         `subgraphs/${n}/schema.graphql`,
         `subgraphs/${n}/drizzle/meta/_journal.json`,
@@ -87,7 +104,10 @@ describe('the compiled tree', () => {
   });
 
   it('runs users on Postgres and the router in front with plain node', async () => {
-    const users = await start('subgraphs/users/src/index.js', { USERS_PORT: '0', USERS_DATABASE_URL: db.url });
+    const users = await start('subgraphs/users/src/index.js', {
+      USERS_PORT: '0',
+      USERS_DATABASE_URL: db.url,
+    });
     expect((await fetch(`${users}/health`)).status).toBe(200);
     expect((await fetch(`${users}/ready`)).status).toBe(200);
 
@@ -101,16 +121,27 @@ describe('the compiled tree', () => {
     expect((await fetch(`${router}/health`)).status).toBe(200);
     const ready = await fetch(`${router}/ready`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ reason: 'subgraphs not answering: notifications, tasks' });
+    expect(await ready.json()).toMatchObject({
+      reason: 'subgraphs not answering: notifications, tasks',
+    });
 
     const res = await fetch(`${router}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        query: 'mutation ($input: RegisterInput!) { register(input: $input) { user { username role } } }',
-        variables: { input: { username: 'packaged', email: 'packaged@example.com', password: 'demo-password-1' } },
+        query:
+          'mutation ($input: RegisterInput!) { register(input: $input) { user { username role } } }',
+        variables: {
+          input: {
+            username: 'packaged',
+            email: 'packaged@example.com',
+            password: 'demo-password-1',
+          },
+        },
       }),
     });
-    expect(await res.json()).toEqual({ data: { register: { user: { username: 'packaged', role: 'ADMIN' } } } });
+    expect(await res.json()).toEqual({
+      data: { register: { user: { username: 'packaged', role: 'ADMIN' } } },
+    });
   });
 });

@@ -20,7 +20,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const compose = () => parseCompose(composeText);
-const service = (c: ComposeFile, name: string) => c.services[name] as Record<string, unknown> & { environment: Record<string, string> };
+const service = (c: ComposeFile, name: string) =>
+  c.services[name] as Record<string, unknown> & { environment: Record<string, string> };
 
 const scratch = mkdtempSync(join(tmpdir(), 'check-compose-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -28,7 +29,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('the packaging files', () => {
   // A check that could not run here (`docker compose config` without the compose plugin)
   // is not turned into a test that asserts nothing; the others must all pass.
-  for (const result of checkPackaging(ROOT).filter((r) => !r.skipped)) {
+  for (const result of checkPackaging(ROOT).filter(r => !r.skipped)) {
     it(result.name, () => {
       expect(result.problems).toEqual([]);
     });
@@ -36,20 +37,34 @@ describe('the packaging files', () => {
 
   it('runs every role of the supergraph, each on its own database, with RabbitMQ', () => {
     const c = compose();
-    expect(Object.keys(c.services).sort()).toEqual(['notifications', 'postgres', 'rabbitmq', 'router', 'tasks', 'users']);
+    expect(Object.keys(c.services).sort()).toEqual([
+      'notifications',
+      'postgres',
+      'rabbitmq',
+      'router',
+      'tasks',
+      'users',
+    ]);
     expect(service(c, 'router').ports).toEqual(['0.0.0.0:4000:4000']);
     expect(service(c, 'rabbitmq').ports).toEqual(['127.0.0.1:15672:15672']);
-    const databases = ['users', 'tasks', 'notifications'].map((n) => new URL(interpolate(service(c, n).environment[`${n.toUpperCase()}_DATABASE_URL`]!, {})).pathname);
+    const databases = ['users', 'tasks', 'notifications'].map(
+      n =>
+        new URL(interpolate(service(c, n).environment[`${n.toUpperCase()}_DATABASE_URL`]!, {}))
+          .pathname,
+    );
     expect(databases).toEqual(['/users', '/tasks', '/notifications']);
     const init = readFileSync(join(ROOT, 'docker/postgres-init.sql'), 'utf8');
-    for (const name of ['users', 'tasks', 'notifications']) expect(init).toContain(`CREATE DATABASE ${name};`);
+    for (const name of ['users', 'tasks', 'notifications'])
+      expect(init).toContain(`CREATE DATABASE ${name};`);
   });
 });
 
 describe('interpolate', () => {
   it('resolves defaults and required variables as Compose does', () => {
     const missing: string[] = [];
-    expect(interpolate('a ${X:-dflt} ${Y:?set Y} $$HOME', { Y: 'why' }, missing)).toBe('a dflt why $HOME');
+    expect(interpolate('a ${X:-dflt} ${Y:?set Y} $$HOME', { Y: 'why' }, missing)).toBe(
+      'a dflt why $HOME',
+    );
     expect(interpolate('${Z:?set Z in .env}', {}, missing)).toBe('');
     expect(missing).toEqual(['Z (set Z in .env)']);
   });
@@ -63,8 +78,8 @@ describe('the checks catch', () => {
     service(c, 'notifications').environment.AMQP_URL = 'not a url';
     const problems = checkEnvironment(c);
     expect(problems).toContain('users: USER_DB is not a key of envSchema (lib/config.ts)');
-    expect(problems.some((p) => p.startsWith('tasks: JWT_SECRET must come from .env'))).toBe(true);
-    expect(problems.some((p) => p.startsWith('notifications: AMQP_URL'))).toBe(true);
+    expect(problems.some(p => p.startsWith('tasks: JWT_SECRET must come from .env'))).toBe(true);
+    expect(problems.some(p => p.startsWith('notifications: AMQP_URL'))).toBe(true);
   });
 
   it('a subgraph without its database, a router pointed at the wrong port', () => {
@@ -72,16 +87,23 @@ describe('the checks catch', () => {
     delete service(c, 'tasks').environment.TASKS_DATABASE_URL;
     service(c, 'router').environment.USERS_URL = 'http://users:4002/graphql';
     const problems = checkEnvironment(c);
-    expect(problems).toContain('tasks: TASKS_DATABASE_URL is not set (it would fall back to an embedded PGlite)');
+    expect(problems).toContain(
+      'tasks: TASKS_DATABASE_URL is not set (it would fall back to an embedded PGlite)',
+    );
     expect(problems).toContain('router: USERS_URL uses port 4002, users listens on 4001');
   });
 
   it('a dependency that is only started, a service without healthcheck, a healthcheck on the wrong port', () => {
     const c = compose();
     service(c, 'router').depends_on = ['users', 'tasks', 'notifications'];
-    service(c, 'users').depends_on = { postgres: { condition: 'service_started' }, rabbitmq: { condition: 'service_healthy' } };
+    service(c, 'users').depends_on = {
+      postgres: { condition: 'service_started' },
+      rabbitmq: { condition: 'service_healthy' },
+    };
     delete service(c, 'rabbitmq').healthcheck;
-    service(c, 'tasks').healthcheck = { test: ['CMD', 'node', '-e', "fetch('http://127.0.0.1:4001/ready')"] };
+    service(c, 'tasks').healthcheck = {
+      test: ['CMD', 'node', '-e', "fetch('http://127.0.0.1:4001/ready')"],
+    };
     const problems = checkDependencies(c);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -114,19 +136,30 @@ describe('the checks catch', () => {
       'Dockerfile: the runtime stage has no USER: it would run as root',
     ]);
     // A USER in an earlier stage does not count for the runtime.
-    const early = dockerfile.replace(/^USER node$/m, '').replace('FROM deps AS build', 'FROM deps AS build\nUSER node');
-    expect(checkDockerfile(early, compose(), ROOT)).toContain('Dockerfile: the runtime stage has no USER: it would run as root');
+    const early = dockerfile
+      .replace(/^USER node$/m, '')
+      .replace('FROM deps AS build', 'FROM deps AS build\nUSER node');
+    expect(checkDockerfile(early, compose(), ROOT)).toContain(
+      'Dockerfile: the runtime stage has no USER: it would run as root',
+    );
   });
 
   it('a COPY of something that is not in the repository', () => {
     const moved = dockerfile.replace('COPY router ./router', 'COPY gateway ./router');
-    expect(checkDockerfile(moved, compose(), ROOT).some((p) => p.includes('COPY source gateway does not exist'))).toBe(true);
+    expect(
+      checkDockerfile(moved, compose(), ROOT).some(p =>
+        p.includes('COPY source gateway does not exist'),
+      ),
+    ).toBe(true);
   });
 
   it('a compose file that breaks the compose-spec schema', () => {
     const path = join(scratch, 'docker-compose.yml');
-    const broken = composeText.replace('  init: true\n', '  init: true\n  restart_policy: always\n');
+    const broken = composeText.replace(
+      '  init: true\n',
+      '  init: true\n  restart_policy: always\n',
+    );
     writeFileSync(path, broken);
-    expect(lintCompose(path).some((p) => p.includes('invalid-schema'))).toBe(true);
+    expect(lintCompose(path).some(p => p.includes('invalid-schema'))).toBe(true);
   });
 });

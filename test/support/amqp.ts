@@ -20,7 +20,7 @@ export async function tapEvents(namespace: string, pattern = '#'): Promise<Event
   const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true });
   await ch.bindQueue(queue, names.exchange, pattern);
   const events: AnyEvent[] = [];
-  await ch.consume(queue, (msg) => {
+  await ch.consume(queue, msg => {
     if (!msg) return;
     events.push(parseEvent(msg.content, msg.fields.routingKey));
     ch.ack(msg);
@@ -34,12 +34,16 @@ export async function tapEvents(namespace: string, pattern = '#'): Promise<Event
 }
 
 /** Deletes the exchanges and queues a test made under `namespace` (the contract's work queues included). */
-export async function deleteNamespace(namespace: string, queues: readonly string[] = []): Promise<void> {
+export async function deleteNamespace(
+  namespace: string,
+  queues: readonly string[] = [],
+): Promise<void> {
   const names = busNames({ namespace });
   const conn = await connect(TEST_AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    for (const q of [...new Set([...queues, ...Object.keys(WORK_QUEUES)])].map(names.queue)) await ch.deleteQueue(q);
+    for (const q of [...new Set([...queues, ...Object.keys(WORK_QUEUES)])].map(names.queue))
+      await ch.deleteQueue(q);
     await ch.deleteQueue(names.deadLetterQueue);
     await ch.deleteExchange(names.exchange);
     await ch.deleteExchange(names.deadLetterExchange);

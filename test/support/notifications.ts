@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import { createEvent, type TaskEventRow } from '#lib/events/envelope.js';
 import { taskRow as busTaskRow } from '#lib/events/__fixtures__/support.js';
+import { createEvent, type TaskEventRow } from '#lib/events/envelope.js';
 import type { TestSupergraph } from './supergraph.js';
 import type { TestUser } from './users.js';
 import { waitFor } from './wait.js';
@@ -21,7 +21,8 @@ export interface NotificationPage {
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
-export const NOTIFICATION_FIELDS = 'id kind message read createdAt task { id } actor { id displayName }';
+export const NOTIFICATION_FIELDS =
+  'id kind message read createdAt task { id } actor { id displayName }';
 const PAGE = `totalCount edges { cursor node { ${NOTIFICATION_FIELDS} } } pageInfo { hasNextPage endCursor }`;
 
 /** The viewer's notifications and unread count, through the router; fails on any error. */
@@ -32,7 +33,10 @@ export async function myNotifications(
 ): Promise<NotificationPage & { unread: number }> {
   const res = await sg.gql<{ notifications: NotificationPage; unreadNotificationCount: number }>(
     `query ($u: Boolean, $f: Int, $a: String) { unreadNotificationCount notifications(unreadOnly: $u, first: $f, after: $a) { ${PAGE} } }`,
-    { token: user.accessToken, variables: { u: args.unreadOnly ?? null, f: args.first ?? null, a: args.after ?? null } },
+    {
+      token: user.accessToken,
+      variables: { u: args.unreadOnly ?? null, f: args.first ?? null, a: args.after ?? null },
+    },
   );
   expect(res.errors).toBeUndefined();
   return { ...res.data!.notifications, unread: res.data!.unreadNotificationCount };
@@ -40,16 +44,21 @@ export async function myNotifications(
 
 /** Waits until the viewer has at least `count` notifications, and returns them. */
 export async function notificationsArrive(sg: TestSupergraph, user: TestUser, count: number) {
-  await waitFor(async () => (await myNotifications(sg, user, { first: 100 })).edges.length >= count, {
-    message: `${user.username} to have ${count} notification(s)`,
-  });
+  await waitFor(
+    async () => (await myNotifications(sg, user, { first: 100 })).edges.length >= count,
+    {
+      message: `${user.username} to have ${count} notification(s)`,
+    },
+  );
   // Asked again: the page, the counts and the unread count are separate statements, and the
   // first answer may have raced the commit; everything after it sees the whole commit.
   return myNotifications(sg, user, { first: 100 });
 }
 
 /** A task row as the tasks service puts it on the bus. */
-export function taskRow(overrides: Partial<TaskEventRow> & Pick<TaskEventRow, 'ownerId'>): TaskEventRow {
+export function taskRow(
+  overrides: Partial<TaskEventRow> & Pick<TaskEventRow, 'ownerId'>,
+): TaskEventRow {
   return busTaskRow({ title: 'Write the report', ...overrides });
 }
 
@@ -58,18 +67,25 @@ export function taskRow(overrides: Partial<TaskEventRow> & Pick<TaskEventRow, 'o
  * the user-sync queue being in order, of every user registered before): messages then name
  * their actors. Probes by having `last` assign a task to `probe` until the message names them.
  */
-export async function usersSynced(sg: TestSupergraph, probe: TestUser, last: TestUser): Promise<void> {
+export async function usersSynced(
+  sg: TestSupergraph,
+  probe: TestUser,
+  last: TestUser,
+): Promise<void> {
   await waitFor(
     async () => {
       const event = createEvent(
         'task.assigned',
-        { task: taskRow({ ownerId: last.id, assigneeId: probe.id, title: 'probe' }), previousAssigneeId: null },
+        {
+          task: taskRow({ ownerId: last.id, assigneeId: probe.id, title: 'probe' }),
+          previousAssigneeId: null,
+        },
         { producer: 'tasks', actorId: last.id },
       );
       await sg.bus.publish([event]);
       const node = await waitFor(async () => {
         const page = await myNotifications(sg, probe, { first: 5 });
-        return page.edges.find((e) => e.node.task?.id === event.data.task.id)?.node;
+        return page.edges.find(e => e.node.task?.id === event.data.task.id)?.node;
       });
       return !node.message.startsWith('Someone');
     },

@@ -5,7 +5,8 @@ import postgres from 'postgres';
  * Real Postgres and RabbitMQ for tests. There is no skip: a test that needs a service
  * fails loudly when it is missing (see `test/global-setup.ts`).
  */
-export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_POSTGRES_URL =
+  process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_AMQP_URL = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 /** A short unique token for names of databases, exchanges and queues made by one test. */

@@ -10,7 +10,11 @@ import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
   data?: T | null;
-  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+  errors?: Array<{
+    message: string;
+    path?: Array<string | number>;
+    extensions?: Record<string, unknown>;
+  }>;
 }
 
 export interface TestSupergraph {
@@ -25,7 +29,11 @@ export interface TestSupergraph {
   queries: Record<SubgraphName, string[]>;
   gql<T = Record<string, unknown>>(
     query: string,
-    options?: { variables?: Record<string, unknown>; token?: string | null; headers?: Record<string, string> },
+    options?: {
+      variables?: Record<string, unknown>;
+      token?: string | null;
+      headers?: Record<string, string>;
+    },
   ): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
 }
@@ -34,7 +42,11 @@ export interface TestSupergraph {
 export async function postGraphQL<T>(
   url: string,
   query: string,
-  options: { variables?: Record<string, unknown>; token?: string | null; headers?: Record<string, string> } = {},
+  options: {
+    variables?: Record<string, unknown>;
+    token?: string | null;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<GraphQLResponse<T>> {
   const res = await fetch(url, {
     method: 'POST',
@@ -53,10 +65,12 @@ export async function postGraphQL<T>(
  * The whole supergraph on port 0, on fresh Postgres databases and a namespaced
  * RabbitMQ topology of its own, so test files run side by side without sharing state.
  */
-export async function startTestSupergraph(options: { amqpUrl?: string } = {}): Promise<TestSupergraph> {
+export async function startTestSupergraph(
+  options: { amqpUrl?: string } = {},
+): Promise<TestSupergraph> {
   const namespace = `${uniqueName('t')}.`;
   const databases = Object.fromEntries(
-    await Promise.all(SUBGRAPHS.map(async (name) => [name, await createTestDatabase(name)] as const)),
+    await Promise.all(SUBGRAPHS.map(async name => [name, await createTestDatabase(name)] as const)),
   ) as Record<SubgraphName, TestDatabase>;
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -74,7 +88,7 @@ export async function startTestSupergraph(options: { amqpUrl?: string } = {}): P
     log,
     bus,
     ephemeralPorts: true,
-    databaseUrls: Object.fromEntries(SUBGRAPHS.map((n) => [n, databases[n].url])),
+    databaseUrls: Object.fromEntries(SUBGRAPHS.map(n => [n, databases[n].url])),
     onQuery: (service, query) => queries[service].push(query),
   });
   const url = `${supergraph.url}/graphql`;
@@ -84,14 +98,17 @@ export async function startTestSupergraph(options: { amqpUrl?: string } = {}): P
     supergraph,
     bus,
     namespace,
-    databaseUrls: Object.fromEntries(SUBGRAPHS.map((n) => [n, databases[n].url])) as Record<SubgraphName, string>,
+    databaseUrls: Object.fromEntries(SUBGRAPHS.map(n => [n, databases[n].url])) as Record<
+      SubgraphName,
+      string
+    >,
     queries,
     gql: (query, options) => postGraphQL(url, query, options),
     stop: async () => {
       await supergraph.stop();
       await bus.close();
       await deleteNamespace(namespace);
-      await Promise.all(Object.values(databases).map((d) => d.drop()));
+      await Promise.all(Object.values(databases).map(d => d.drop()));
     },
   };
 }

@@ -22,7 +22,8 @@ export interface TaskPage<TNode = TaskNode> {
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
-export const TASK_FIELDS = 'id title description status priority dueDate createdAt updatedAt owner { id } assignee { id }';
+export const TASK_FIELDS =
+  'id title description status priority dueDate createdAt updatedAt owner { id } assignee { id }';
 export const TASK_PAGE = `totalCount edges { cursor node { ${TASK_FIELDS} } } pageInfo { hasNextPage endCursor }`;
 
 export interface CreateTaskInput {
@@ -35,7 +36,11 @@ export interface CreateTaskInput {
 }
 
 /** Creates a task as `user` through the router; fails the test on any error. */
-export async function createTask(sg: TestSupergraph, user: Pick<TestUser, 'accessToken'>, input: CreateTaskInput): Promise<TaskNode> {
+export async function createTask(
+  sg: TestSupergraph,
+  user: Pick<TestUser, 'accessToken'>,
+  input: CreateTaskInput,
+): Promise<TaskNode> {
   const res = await sg.gql<{ createTask: TaskNode }>(
     `mutation ($input: CreateTaskInput!) { createTask(input: $input) { ${TASK_FIELDS} } }`,
     { token: user.accessToken, variables: { input } },
@@ -50,10 +55,13 @@ export function assignTask(
   id: string,
   assigneeId: string | null,
 ): Promise<GraphQLResponse<{ assignTask: TaskNode }>> {
-  return sg.gql<{ assignTask: TaskNode }>(`mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { ${TASK_FIELDS} } }`, {
-    token: user.accessToken,
-    variables: { id, a: assigneeId },
-  });
+  return sg.gql<{ assignTask: TaskNode }>(
+    `mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { ${TASK_FIELDS} } }`,
+    {
+      token: user.accessToken,
+      variables: { id, a: assigneeId },
+    },
+  );
 }
 
 /**
@@ -61,7 +69,12 @@ export function assignTask(
  * moment ago reaches it by a `user.created` event, so until then the answer is
  * BAD_USER_INPUT. Polls instead of sleeping.
  */
-export async function assignWhenKnown(sg: TestSupergraph, user: Pick<TestUser, 'accessToken'>, id: string, assigneeId: string): Promise<TaskNode> {
+export async function assignWhenKnown(
+  sg: TestSupergraph,
+  user: Pick<TestUser, 'accessToken'>,
+  id: string,
+  assigneeId: string,
+): Promise<TaskNode> {
   return waitFor(
     async () => {
       const res = await assignTask(sg, user, id, assigneeId);
@@ -74,9 +87,15 @@ export async function assignWhenKnown(sg: TestSupergraph, user: Pick<TestUser, '
 }
 
 /** Waits until the tasks service knows every one of `users` (their `user.created` was applied). */
-export async function tasksKnow(sg: TestSupergraph, owner: Pick<TestUser, 'accessToken'>, users: readonly Pick<TestUser, 'id'>[]): Promise<void> {
+export async function tasksKnow(
+  sg: TestSupergraph,
+  owner: Pick<TestUser, 'accessToken'>,
+  users: readonly Pick<TestUser, 'id'>[],
+): Promise<void> {
   const probe = await createTask(sg, owner, { title: 'probe' });
   for (const user of users) await assignWhenKnown(sg, owner, probe.id, user.id);
-  const res = await sg.gql(`mutation { deleteTask(id: "${probe.id}") }`, { token: owner.accessToken });
+  const res = await sg.gql(`mutation { deleteTask(id: "${probe.id}") }`, {
+    token: owner.accessToken,
+  });
   expect(res.errors).toBeUndefined();
 }

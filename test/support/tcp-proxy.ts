@@ -1,4 +1,4 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * A TCP forwarder a test can cut and restore, to play a broker outage without touching the
@@ -16,7 +16,7 @@ export class TcpProxy {
   ) {}
 
   async start(): Promise<void> {
-    const server = createServer((client) => {
+    const server = createServer(client => {
       const upstream = connect(this.targetPort, this.targetHost);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
@@ -43,6 +43,6 @@ export class TcpProxy {
     this.server = undefined;
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) await new Promise<void>(resolve => server.close(() => resolve()));
   }
 }

@@ -10,7 +10,8 @@ export interface TestUser {
   refreshToken: string;
 }
 
-export const AUTH_FIELDS = 'accessToken refreshToken expiresIn user { id username displayName email role }';
+export const AUTH_FIELDS =
+  'accessToken refreshToken expiresIn user { id username displayName email role }';
 
 let counter = 0;
 /** A username no other test of this run uses. */
@@ -20,21 +21,35 @@ export function freshUsername(prefix = 'user'): string {
 }
 
 /** Registers a user through the router and returns its credentials. */
-export async function registerUser(sg: TestSupergraph, prefix = 'user', displayName?: string): Promise<TestUser> {
+export async function registerUser(
+  sg: TestSupergraph,
+  prefix = 'user',
+  displayName?: string,
+): Promise<TestUser> {
   const username = freshUsername(prefix);
   const email = `${username}@example.com`;
   const password = `pw-${username}-secret`;
-  const res = await sg.gql<{ register: { accessToken: string; refreshToken: string; user: { id: string } } }>(
-    `mutation ($input: RegisterInput!) { register(input: $input) { ${AUTH_FIELDS} } }`,
-    { variables: { input: { username, email, password, ...(displayName ? { displayName } : {}) } } },
-  );
+  const res = await sg.gql<{
+    register: { accessToken: string; refreshToken: string; user: { id: string } };
+  }>(`mutation ($input: RegisterInput!) { register(input: $input) { ${AUTH_FIELDS} } }`, {
+    variables: { input: { username, email, password, ...(displayName ? { displayName } : {}) } },
+  });
   expect(res.errors).toBeUndefined();
   const payload = res.data!.register;
-  return { id: payload.user.id, username, email, password, accessToken: payload.accessToken, refreshToken: payload.refreshToken };
+  return {
+    id: payload.user.id,
+    username,
+    email,
+    password,
+    accessToken: payload.accessToken,
+    refreshToken: payload.refreshToken,
+  };
 }
 
 /** The `extensions.code` (and `field`) of the first error, for compact assertions. */
 export function errorOf(res: GraphQLResponse<unknown>) {
   const err = res.errors?.[0];
-  return err ? { code: err.extensions?.code, field: err.extensions?.field, message: err.message } : undefined;
+  return err
+    ? { code: err.extensions?.code, field: err.extensions?.field, message: err.message }
+    : undefined;
 }

@@ -14,15 +14,18 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await check();
-      if (value !== false && value !== undefined) return value as Exclude<Awaited<T>, false | undefined>;
+      if (value !== false && value !== undefined)
+        return value as Exclude<Awaited<T>, false | undefined>;
       lastError = undefined;
     } catch (err) {
       lastError = err;
     }
     if (Date.now() > deadline) {
       const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`${options.message ?? 'condition not met'} within ${timeoutMs} ms${reason}`, { cause: lastError });
+      throw new Error(`${options.message ?? 'condition not met'} within ${timeoutMs} ms${reason}`, {
+        cause: lastError,
+      });
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await new Promise(resolve => setTimeout(resolve, intervalMs));
   }
 }

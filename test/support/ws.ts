@@ -3,7 +3,11 @@ import WebSocket from 'ws';
 
 export interface Received<T> {
   data?: T | null;
-  errors?: Array<{ message: string; path?: ReadonlyArray<string | number>; extensions?: Record<string, unknown> }>;
+  errors?: Array<{
+    message: string;
+    path?: ReadonlyArray<string | number>;
+    extensions?: Record<string, unknown>;
+  }>;
 }
 
 export interface TestSocket {
@@ -16,7 +20,7 @@ export interface TestSocket {
 /** A graphql-ws client on the router, authenticated in `connection_init` when a token is given. */
 export function openSocket(httpUrl: string, token?: string | null): TestSocket {
   let closedWith: (code: number) => void = () => {};
-  const closed = new Promise<number>((resolve) => (closedWith = resolve));
+  const closed = new Promise<number>(resolve => (closedWith = resolve));
   const client = createClient({
     url: httpUrl.replace(/^http/, 'ws'),
     webSocketImpl: WebSocket,
@@ -24,7 +28,7 @@ export function openSocket(httpUrl: string, token?: string | null): TestSocket {
     retryAttempts: 0,
     lazy: false,
     onNonLazyError: () => {},
-    on: { closed: (event) => closedWith((event as { code: number }).code) },
+    on: { closed: event => closedWith((event as { code: number }).code) },
   });
   return { client, closed, dispose: () => client.dispose() as Promise<void> };
 }
@@ -38,13 +42,17 @@ export interface TestSubscription<T> {
 }
 
 /** Subscribes and records everything the server sends. */
-export function subscribe<T>(socket: TestSocket, query: string, variables: Record<string, unknown> = {}): TestSubscription<T> {
+export function subscribe<T>(
+  socket: TestSocket,
+  query: string,
+  variables: Record<string, unknown> = {},
+): TestSubscription<T> {
   const sub: TestSubscription<T> = { received: [], error: undefined, done: false, stop: () => {} };
   sub.stop = socket.client.subscribe<T>(
     { query, variables },
     {
-      next: (value) => void sub.received.push(value as Received<T>),
-      error: (err) => {
+      next: value => void sub.received.push(value as Received<T>),
+      error: err => {
         sub.error = err;
         sub.done = true;
       },

@@ -16,7 +16,10 @@ export interface LogLine {
 /** A logger whose lines tests can inspect (warn = 40, error = 50). */
 export function captureLogger(): { log: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+  const log = pino(
+    { level: 'debug' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
+  );
   return { log, lines };
 }
 
@@ -38,7 +41,11 @@ export function taskRow(overrides: Partial<TaskEventRow> = {}): TaskEventRow {
 }
 
 export function taskCreated(title = 'task'): EventEnvelope<'task.created'> {
-  return createEvent('task.created', { task: taskRow({ title }) }, { producer: 'tasks', actorId: null });
+  return createEvent(
+    'task.created',
+    { task: taskRow({ title }) },
+    { producer: 'tasks', actorId: null },
+  );
 }
 
 export function userCreated(username = 'ada'): EventEnvelope<'user.created'> {
@@ -77,7 +84,11 @@ export class AmqpAdmin {
   }
 
   /** Publishes bytes as a foreign producer would, and waits for the broker's confirm. */
-  async publishRaw(routingKey: string, body: string | Buffer, messageId: string = randomUUID()): Promise<void> {
+  async publishRaw(
+    routingKey: string,
+    body: string | Buffer,
+    messageId: string = randomUUID(),
+  ): Promise<void> {
     this.channel.publish(this.names.exchange, routingKey, Buffer.from(body), {
       persistent: true,
       contentType: 'application/json',
@@ -87,7 +98,9 @@ export class AmqpAdmin {
   }
 
   /** Takes every message now in `queue` (full name). */
-  async drain(queue: string): Promise<{ routingKey: string; body: string; messageId: string | undefined }[]> {
+  async drain(
+    queue: string,
+  ): Promise<{ routingKey: string; body: string; messageId: string | undefined }[]> {
     const messages: { routingKey: string; body: string; messageId: string | undefined }[] = [];
     for (;;) {
       const msg = await this.channel.get(queue, { noAck: true });
@@ -108,7 +121,9 @@ export class AmqpAdmin {
   /** Removes the namespace's exchanges and the given queues (short names) plus the dead queue. */
   async cleanup(queues: readonly string[] = []): Promise<void> {
     const names = this.names;
-    for (const queue of [...queues, ...Object.keys(WORK_QUEUES)].map((q) => names.queue(q)).concat(names.deadLetterQueue)) {
+    for (const queue of [...queues, ...Object.keys(WORK_QUEUES)]
+      .map(q => names.queue(q))
+      .concat(names.deadLetterQueue)) {
       await this.channel.deleteQueue(queue).catch(() => {});
     }
     await this.channel.deleteExchange(names.exchange).catch(() => {});

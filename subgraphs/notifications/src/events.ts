@@ -15,13 +15,13 @@ import { actorName, messageOf, recipientsOf, type TaskEvent } from './rules.js';
  */
 
 /** Work queues, also the consumer names under which applied events are recorded. */
-export const TASK_EVENTS_QUEUE = 'notifications.task-events';
-export const USER_SYNC_QUEUE = 'notifications.user-sync';
+const TASK_EVENTS_QUEUE = 'notifications.task-events';
+const USER_SYNC_QUEUE = 'notifications.user-sync';
 
 type Db = Executor<typeof schema>;
 type UserEvent = Extract<AnyEvent, { type: `user.${string}` }>;
 
-export const notificationCreated = (n: NotificationRow) =>
+const notificationCreated = (n: NotificationRow) =>
   createEvent(
     'notification.created',
     {
@@ -44,29 +44,35 @@ const isUserEvent = (event: AnyEvent): event is UserEvent => event.type.startsWi
 
 /** Ids are uuids here (they are columns); an event naming anything else can never be applied. */
 function requireUuids(event: AnyEvent, ids: ReadonlyArray<string | null>): void {
-  const bad = ids.find((id) => id !== null && !isUuid(id));
-  if (bad !== undefined) throw new PoisonMessageError(`"${event.type}" names an id that is not a uuid: ${JSON.stringify(bad)}`);
+  const bad = ids.find(id => id !== null && !isUuid(id));
+  if (bad !== undefined)
+    throw new PoisonMessageError(
+      `"${event.type}" names an id that is not a uuid: ${JSON.stringify(bad)}`,
+    );
 }
 
 /**
  * Writes the notifications a task event calls for, and their `notification.created` events,
  * in the caller's transaction. Returns the notifications written.
  */
-export async function applyTaskEvent(tx: Db, event: TaskEvent): Promise<NotificationRow[]> {
+async function applyTaskEvent(tx: Db, event: TaskEvent): Promise<NotificationRow[]> {
   const { task } = event.data;
   if (event.type === 'task.deleted') await q.detachTask(tx, task.id);
   const recipients = recipientsOf(event);
   if (recipients.length === 0) return [];
-  const known = await q.stubsByIds(tx, [...recipients.map((r) => r.userId), ...(event.actorId ? [event.actorId] : [])]);
-  const stubs = new Map(known.map((s) => [s.id, s]));
+  const known = await q.stubsByIds(tx, [
+    ...recipients.map(r => r.userId),
+    ...(event.actorId ? [event.actorId] : []),
+  ]);
+  const stubs = new Map(known.map(s => [s.id, s]));
   const actor = actorName(event.actorId ? stubs.get(event.actorId) : undefined);
   const createdAt = new Date();
   const rows = await q.insertNotifications(
     tx,
     recipients
       // A user known to be deleted has nobody left to read it.
-      .filter((r) => !stubs.get(r.userId)?.deletedAt)
-      .map((r) => ({
+      .filter(r => !stubs.get(r.userId)?.deletedAt)
+      .map(r => ({
         userId: r.userId,
         kind: r.kind,
         message: messageOf(r.kind, event, actor),
@@ -81,11 +87,15 @@ export async function applyTaskEvent(tx: Db, event: TaskEvent): Promise<Notifica
 }
 
 /** Keeps the user stubs in step; a deleted user's notifications go with them. */
-export async function applyUserEvent(tx: Db, event: UserEvent): Promise<void> {
+async function applyUserEvent(tx: Db, event: UserEvent): Promise<void> {
   switch (event.type) {
     case 'user.created':
     case 'user.updated':
-      await q.upsertStub(tx, { id: event.data.id, username: event.data.username, displayName: event.data.displayName });
+      await q.upsertStub(tx, {
+        id: event.data.id,
+        username: event.data.username,
+        displayName: event.data.displayName,
+      });
       return;
     case 'user.deleted':
       await q.tombstoneStub(tx, event.data.id);
@@ -108,8 +118,9 @@ export async function startConsumers(options: ConsumersOptions): Promise<Consume
   const taskEvents = await bus.consume({
     queue: TASK_EVENTS_QUEUE,
     bindings: ['task.*'],
-    handler: async (event) => {
-      if (!isTaskEvent(event)) throw new PoisonMessageError(`"${event.type}" does not belong on ${TASK_EVENTS_QUEUE}`);
+    handler: async event => {
+      if (!isTaskEvent(event))
+        throw new PoisonMessageError(`"${event.type}" does not belong on ${TASK_EVENTS_QUEUE}`);
       const { task } = event.data;
       requireUuids(event, [
         event.actorId,
@@ -119,21 +130,27 @@ export async function startConsumers(options: ConsumersOptions): Promise<Consume
         event.type === 'task.assigned' ? event.data.previousAssigneeId : null,
       ]);
       let written: NotificationRow[] = [];
-      const applied = await applyOnce(db, TASK_EVENTS_QUEUE, event, async (tx) => {
+      const applied = await applyOnce(db, TASK_EVENTS_QUEUE, event, async tx => {
         written = await applyTaskEvent(tx, event);
       });
       if (written.length > 0) options.onOutboxWrite();
-      log.debug({ eventId: event.id, type: event.type, applied, notifications: written.length }, 'task event handled');
+      log.debug(
+        { eventId: event.id, type: event.type, applied, notifications: written.length },
+        'task event handled',
+      );
     },
   });
   const userSync = await bus
     .consume({
       queue: USER_SYNC_QUEUE,
       bindings: ['user.*'],
-      handler: async (event) => {
-        if (!isUserEvent(event)) throw new PoisonMessageError(`"${event.type}" does not belong on ${USER_SYNC_QUEUE}`);
+      handler: async event => {
+        if (!isUserEvent(event))
+          throw new PoisonMessageError(`"${event.type}" does not belong on ${USER_SYNC_QUEUE}`);
         requireUuids(event, [event.data.id]);
-        const applied = await applyOnce(db, USER_SYNC_QUEUE, event, (tx) => applyUserEvent(tx, event));
+        const applied = await applyOnce(db, USER_SYNC_QUEUE, event, tx =>
+          applyUserEvent(tx, event),
+        );
         log.debug({ eventId: event.id, type: event.type, applied }, 'user event handled');
       },
     })

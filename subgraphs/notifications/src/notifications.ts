@@ -22,11 +22,13 @@ export function requireUser(claims: Claims): string {
 /** The user themself may read their notifications, and so may an admin; nobody else. */
 export function requireMayRead(claims: Claims, userId: string): void {
   const viewer = requireUser(claims);
-  if (viewer !== userId && claims.role !== 'ADMIN') throw forbidden('Only the user themself may read their notifications');
+  if (viewer !== userId && claims.role !== 'ADMIN')
+    throw forbidden('Only the user themself may read their notifications');
 }
 
 /** Whether the viewer may see this notification as an entity (the router's references). */
-export const mayRead = (claims: Claims, row: NotificationRow) => claims.userId === row.userId || claims.role === 'ADMIN';
+export const mayRead = (claims: Claims, row: NotificationRow) =>
+  claims.userId === row.userId || claims.role === 'ADMIN';
 
 /** A page of `userId`'s notifications, newest first; access is the caller's to check. */
 export async function notificationsOf(
@@ -46,17 +48,29 @@ export async function notificationsOf(
     }),
     (unreadOnly ? loaders.unreadCount : loaders.totalCount).load(userId),
   ]);
-  return connection(rows, first, (n) => encodeCursor(NOTIFICATIONS_CURSOR, [n.createdAt.toISOString(), n.id]), totalCount);
+  return connection(
+    rows,
+    first,
+    n => encodeCursor(NOTIFICATIONS_CURSOR, [n.createdAt.toISOString(), n.id]),
+    totalCount,
+  );
 }
 
 /** Marks one of the viewer's notifications read: anyone else's is NOT_FOUND, admins' included. */
-export async function markNotificationRead(deps: NotificationsDeps, claims: Claims, id: string): Promise<NotificationRow> {
+export async function markNotificationRead(
+  deps: NotificationsDeps,
+  claims: Claims,
+  id: string,
+): Promise<NotificationRow> {
   const userId = requireUser(claims);
   const row = await q.markRead(deps.db, id, userId);
   if (!row) throw notFound(NOT_FOUND);
   return row;
 }
 
-export async function markAllNotificationsRead(deps: NotificationsDeps, claims: Claims): Promise<number> {
+export async function markAllNotificationsRead(
+  deps: NotificationsDeps,
+  claims: Claims,
+): Promise<number> {
   return q.markAllRead(deps.db, requireUser(claims));
 }

@@ -15,7 +15,7 @@ export interface Recipient {
 }
 
 /** Whether this update moved the task to DONE (and not merely touched a task already done). */
-export function becameDone(event: Extract<TaskEvent, { type: 'task.updated' }>): boolean {
+function becameDone(event: Extract<TaskEvent, { type: 'task.updated' }>): boolean {
   const { task, changed, previous } = event.data;
   return changed.includes('status') && task.status === 'DONE' && previous.status !== 'DONE';
 }
@@ -58,15 +58,22 @@ export function recipientsOf(event: TaskEvent): Recipient[] {
 }
 
 /** How a message names the actor: their display name, or "Someone" when unknown or deleted. */
-export function actorName(stub: Pick<UserStubRow, 'username' | 'displayName' | 'deletedAt'> | undefined): string {
+export function actorName(
+  stub: Pick<UserStubRow, 'username' | 'displayName' | 'deletedAt'> | undefined,
+): string {
   if (!stub || stub.deletedAt) return 'Someone';
   return stub.displayName.trim() || stub.username || 'Someone';
 }
 
 const MAX_TITLE = 80;
-const quoted = (title: string) => `"${title.length > MAX_TITLE ? `${title.slice(0, MAX_TITLE - 1).trimEnd()}…` : title}"`;
+const quoted = (title: string) =>
+  `"${title.length > MAX_TITLE ? `${title.slice(0, MAX_TITLE - 1).trimEnd()}…` : title}"`;
 
-const STATUS_LABEL: Record<TaskEventRow['status'], string> = { TODO: 'To do', IN_PROGRESS: 'In progress', DONE: 'Done' };
+const STATUS_LABEL: Record<TaskEventRow['status'], string> = {
+  TODO: 'To do',
+  IN_PROGRESS: 'In progress',
+  DONE: 'Done',
+};
 const FIELD_LABEL: Record<string, string> = {
   title: 'title',
   description: 'description',
@@ -81,15 +88,21 @@ function listOf(words: readonly string[]): string {
   return `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
-function describeUpdate(actor: string, event: Extract<TaskEvent, { type: 'task.updated' }>): string {
+function describeUpdate(
+  actor: string,
+  event: Extract<TaskEvent, { type: 'task.updated' }>,
+): string {
   const { task, changed, previous } = event.data;
   const title = quoted(task.title);
-  if (changed.length === 1 && changed[0] === 'status') return `${actor} moved ${title} to ${STATUS_LABEL[task.status]}`;
+  if (changed.length === 1 && changed[0] === 'status')
+    return `${actor} moved ${title} to ${STATUS_LABEL[task.status]}`;
   if (changed.length === 1 && changed[0] === 'title' && typeof previous.title === 'string') {
     return `${actor} renamed ${quoted(previous.title)} to ${title}`;
   }
-  const fields = changed.flatMap((field) => (FIELD_LABEL[field] ? [FIELD_LABEL[field]] : []));
-  return fields.length > 0 ? `${actor} changed the ${listOf(fields)} of ${title}` : `${actor} updated ${title}`;
+  const fields = changed.flatMap(field => (FIELD_LABEL[field] ? [FIELD_LABEL[field]] : []));
+  return fields.length > 0
+    ? `${actor} changed the ${listOf(fields)} of ${title}`
+    : `${actor} updated ${title}`;
 }
 
 /** The sentence a recipient reads, e.g. `alice assigned you "Write the report"`. */
@@ -105,6 +118,8 @@ export function messageOf(kind: NotificationKind, event: TaskEvent, actor: strin
     case 'TASK_DELETED':
       return `${actor} deleted ${title}`;
     case 'TASK_UPDATED':
-      return event.type === 'task.updated' ? describeUpdate(actor, event) : `${actor} updated ${title}`;
+      return event.type === 'task.updated'
+        ? describeUpdate(actor, event)
+        : `${actor} updated ${title}`;
   }
 }

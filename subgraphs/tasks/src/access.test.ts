@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from './__fixtures__/errors.js';
+import {
+  canManage,
+  canSee,
+  listRestriction,
+  requireMayChange,
+  requireVisible,
+  viewerFrom,
+  type Viewer,
+} from './access.js';
 import type { UserStubRow } from './db/schema.js';
-import { canManage, canSee, listRestriction, requireMayChange, requireVisible, viewerFrom, type Viewer } from './access.js';
-
 
 const stub = (overrides: Partial<UserStubRow> = {}): UserStubRow => ({
   id: 'u1',
@@ -25,30 +32,47 @@ describe('the viewer', () => {
     const claims = { userId: 'u1', role: 'ADMIN' as const, username: 'ann' };
     expect(viewerFrom(claims, null)).toEqual({ id: 'u1', admin: true });
     expect(viewerFrom(claims, stub({ role: 'USER' }))).toEqual({ id: 'u1', admin: false });
-    expect(viewerFrom({ ...claims, role: 'USER' }, stub({ role: 'ADMIN' }))).toEqual({ id: 'u1', admin: true });
+    expect(viewerFrom({ ...claims, role: 'USER' }, stub({ role: 'ADMIN' }))).toEqual({
+      id: 'u1',
+      admin: true,
+    });
   });
 
   it('is UNAUTHENTICATED when anonymous or deleted', () => {
-    expect(thrown(() => viewerFrom({ userId: null, role: null, username: null }, null))?.code).toBe('UNAUTHENTICATED');
-    expect(thrown(() => viewerFrom({ userId: 'u1', role: 'USER', username: 'ann' }, stub({ deletedAt: new Date() })))?.code).toBe(
+    expect(thrown(() => viewerFrom({ userId: null, role: null, username: null }, null))?.code).toBe(
       'UNAUTHENTICATED',
     );
+    expect(
+      thrown(() =>
+        viewerFrom(
+          { userId: 'u1', role: 'USER', username: 'ann' },
+          stub({ deletedAt: new Date() }),
+        ),
+      )?.code,
+    ).toBe('UNAUTHENTICATED');
   });
 });
 
 describe('task access', () => {
   it('owner, assignee and admins see a task; nobody else does, and for them it does not exist', () => {
-    expect([owner, assignee, admin, stranger].map((v) => canSee(v, task))).toEqual([true, true, true, false]);
+    expect([owner, assignee, admin, stranger].map(v => canSee(v, task))).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
     expect(thrown(() => requireVisible(stranger, task))?.code).toBe('NOT_FOUND');
     expect(thrown(() => requireVisible(admin, null))?.code).toBe('NOT_FOUND');
     expect(requireVisible(assignee, task)).toBe(task);
   });
 
   it('owner and admins change everything; the assignee the status only', () => {
-    expect([owner, assignee, admin].map((v) => canManage(v, task))).toEqual([true, false, true]);
+    expect([owner, assignee, admin].map(v => canManage(v, task))).toEqual([true, false, true]);
     expect(thrown(() => requireMayChange(assignee, task, ['status']))).toBeNull();
     expect(thrown(() => requireMayChange(assignee, task, []))).toBeNull();
-    expect(thrown(() => requireMayChange(assignee, task, ['status', 'title']))?.code).toBe('FORBIDDEN');
+    expect(thrown(() => requireMayChange(assignee, task, ['status', 'title']))?.code).toBe(
+      'FORBIDDEN',
+    );
     expect(thrown(() => requireMayChange(owner, task, ['title', 'dueDate']))).toBeNull();
     expect(thrown(() => requireMayChange(admin, task, ['priority']))).toBeNull();
   });

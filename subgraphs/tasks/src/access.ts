@@ -38,7 +38,8 @@ type Parties = Pick<TaskRow, 'ownerId' | 'assigneeId'>;
 export const canSee = (viewer: Viewer, task: Parties): boolean =>
   viewer.admin || task.ownerId === viewer.id || task.assigneeId === viewer.id;
 
-export const canManage = (viewer: Viewer, task: Parties): boolean => viewer.admin || task.ownerId === viewer.id;
+export const canManage = (viewer: Viewer, task: Parties): boolean =>
+  viewer.admin || task.ownerId === viewer.id;
 
 /**
  * Whose visibility restricts a list: null (none) for an admin, and for the viewer's own
@@ -56,13 +57,14 @@ export function requireVisible<T extends Parties>(viewer: Viewer, task: T | null
 }
 
 export function requireManager(viewer: Viewer, task: Parties, action: string): void {
-  if (!canManage(viewer, task)) throw forbidden(`Only the owner of the task or an admin may ${action} it`);
+  if (!canManage(viewer, task))
+    throw forbidden(`Only the owner of the task or an admin may ${action} it`);
 }
 
 /** FORBIDDEN when the viewer may not change these fields (API names) of a task they can see. */
 export function requireMayChange(viewer: Viewer, task: Parties, changed: readonly string[]): void {
   if (canManage(viewer, task)) return;
-  if (changed.some((field) => field !== 'status')) {
+  if (changed.some(field => field !== 'status')) {
     throw forbidden('The assignee of a task may change its status only');
   }
 }

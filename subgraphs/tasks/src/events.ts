@@ -10,7 +10,7 @@ import type { TaskEventModel } from './models.js';
  */
 
 /** A task as it travels on the bus: timestamps as ISO strings, dueDate as YYYY-MM-DD. */
-export const taskEventRow = (t: TaskRow): TaskEventRow => ({
+const taskEventRow = (t: TaskRow): TaskEventRow => ({
   id: t.id,
   title: t.title,
   description: t.description,
@@ -29,25 +29,37 @@ export const taskCreated = (t: TaskRow, actorId: string | null) =>
   createEvent('task.created', { task: taskEventRow(t) }, meta(actorId));
 
 /** `changed` lists the fields by their API names; `previous` holds their values before. */
-export const taskUpdated = (t: TaskRow, changed: string[], previous: Record<string, unknown>, actorId: string | null) =>
-  createEvent('task.updated', { task: taskEventRow(t), changed, previous }, meta(actorId));
+export const taskUpdated = (
+  t: TaskRow,
+  changed: string[],
+  previous: Record<string, unknown>,
+  actorId: string | null,
+) => createEvent('task.updated', { task: taskEventRow(t), changed, previous }, meta(actorId));
 
 /** Sent on unassign too, with `task.assigneeId` null. */
-export const taskAssigned = (t: TaskRow, previousAssigneeId: string | null, actorId: string | null) =>
-  createEvent('task.assigned', { task: taskEventRow(t), previousAssigneeId }, meta(actorId));
+export const taskAssigned = (
+  t: TaskRow,
+  previousAssigneeId: string | null,
+  actorId: string | null,
+) => createEvent('task.assigned', { task: taskEventRow(t), previousAssigneeId }, meta(actorId));
 
 /** `t` is the row as it was before the delete. */
 export const taskDeleted = (t: TaskRow, actorId: string | null) =>
   createEvent('task.deleted', { task: taskEventRow(t) }, meta(actorId));
 
 /** The task row of a live event, as resolvers take it (the bus carries ISO strings). */
-export const taskRowOf = (t: TaskEventRow): TaskRow => ({
+const taskRowOf = (t: TaskEventRow): TaskRow => ({
   ...t,
   createdAt: new Date(t.createdAt),
   updatedAt: new Date(t.updatedAt),
 });
 
-export const TASK_EVENT_TYPES = ['task.created', 'task.updated', 'task.assigned', 'task.deleted'] as const;
+export const TASK_EVENT_TYPES = [
+  'task.created',
+  'task.updated',
+  'task.assigned',
+  'task.deleted',
+] as const;
 type LiveTaskEvent = LiveEvents[(typeof TASK_EVENT_TYPES)[number]];
 
 /**
@@ -61,10 +73,18 @@ export function taskEventFor(
   filter: { taskId: string | null; kinds: ReadonlySet<TaskEventModel['kind']> | null },
 ): TaskEventModel | undefined {
   const after = event.data.task;
-  const kind = event.type === 'task.created' ? 'CREATED' : event.type === 'task.deleted' ? 'DELETED' : 'UPDATED';
+  const kind =
+    event.type === 'task.created'
+      ? 'CREATED'
+      : event.type === 'task.deleted'
+        ? 'DELETED'
+        : 'UPDATED';
   if (filter.taskId !== null && filter.taskId !== after.id) return undefined;
   if (filter.kinds !== null && !filter.kinds.has(kind)) return undefined;
-  const before = event.type === 'task.assigned' ? { ownerId: after.ownerId, assigneeId: event.data.previousAssigneeId } : after;
+  const before =
+    event.type === 'task.assigned'
+      ? { ownerId: after.ownerId, assigneeId: event.data.previousAssigneeId }
+      : after;
   const visibleAfter = kind !== 'DELETED' && canSee(viewer, after);
   if (!visibleAfter && !canSee(viewer, before)) return undefined;
   return {

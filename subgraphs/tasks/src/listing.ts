@@ -2,7 +2,13 @@ import { badUserInput } from '#lib/errors.js';
 import { connection, pageSize } from '#lib/pagination.js';
 import type { TaskFilter, TaskOrder } from './__generated__/resolvers-types.js';
 import type { TaskFilterValues, TaskListOptions, TaskPage } from './db/queries.js';
-import { DEFAULT_ORDERING, decodeTaskCursor, encodeTaskCursor, type TaskOrdering, type TaskPosition } from './ordering.js';
+import {
+  decodeTaskCursor,
+  DEFAULT_ORDERING,
+  encodeTaskCursor,
+  type TaskOrdering,
+  type TaskPosition,
+} from './ordering.js';
 import * as valid from './validation.js';
 
 /** The arguments every task list takes: `Query.tasks`, `User.tasks`, `User.assignedTasks`. */
@@ -21,7 +27,7 @@ export interface TaskListRequest {
   after: TaskPosition | null;
 }
 
-export function taskFilter(filter: TaskFilter | null | undefined): TaskFilterValues {
+function taskFilter(filter: TaskFilter | null | undefined): TaskFilterValues {
   if (!filter) return {};
   const dueBefore = valid.optionalDate(filter.dueBefore, 'filter.dueBefore');
   const dueAfter = valid.optionalDate(filter.dueAfter, 'filter.dueAfter');
@@ -44,14 +50,19 @@ export function taskFilter(filter: TaskFilter | null | undefined): TaskFilterVal
 export function parseListArgs(args: TaskListArgs): TaskListRequest {
   const first = pageSize(args.first);
   const filter = taskFilter(args.filter);
-  const order = args.orderBy ? { field: args.orderBy.field, direction: args.orderBy.direction } : DEFAULT_ORDERING;
+  const order = args.orderBy
+    ? { field: args.orderBy.field, direction: args.orderBy.direction }
+    : DEFAULT_ORDERING;
   return { filter, order, first, after: decodeTaskCursor(args.after, order) };
 }
 
 /** Equal for equal requests: loaders batch the same page of many users together. */
 export const requestKey = (request: TaskListRequest): string => JSON.stringify(request);
 
-export const listOptions = (request: TaskListRequest, visibleTo: string | null): TaskListOptions => ({
+export const listOptions = (
+  request: TaskListRequest,
+  visibleTo: string | null,
+): TaskListOptions => ({
   visibleTo,
   filter: request.filter,
   order: request.order,
@@ -60,4 +71,9 @@ export const listOptions = (request: TaskListRequest, visibleTo: string | null):
 });
 
 export const taskConnection = (page: TaskPage, request: TaskListRequest) =>
-  connection(page.rows, request.first, (task) => encodeTaskCursor(task, request.order), page.totalCount);
+  connection(
+    page.rows,
+    request.first,
+    task => encodeTaskCursor(task, request.order),
+    page.totalCount,
+  );

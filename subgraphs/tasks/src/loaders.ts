@@ -1,7 +1,13 @@
 import DataLoader from 'dataloader';
 import type { Executor } from '#lib/db.js';
 import { loaderById } from '#lib/loaders.js';
-import { listTasksOfUsers, stubsByIds, tasksByIds, type TaskPage, type UserRelation } from './db/queries.js';
+import {
+  listTasksOfUsers,
+  stubsByIds,
+  tasksByIds,
+  type TaskPage,
+  type UserRelation,
+} from './db/queries.js';
 import type { schema, TaskRow, UserStubRow } from './db/schema.js';
 import { listOptions, requestKey, type TaskListRequest } from './listing.js';
 
@@ -14,7 +20,8 @@ export interface UserTasksKey {
   request: TaskListRequest;
 }
 
-const groupKey = (key: UserTasksKey) => JSON.stringify([key.relation, key.visibleTo, requestKey(key.request)]);
+const groupKey = (key: UserTasksKey) =>
+  JSON.stringify([key.relation, key.visibleTo, requestKey(key.request)]);
 
 /**
  * Per-request loaders: every batch of task or stub look-ups is one SQL statement, and the
@@ -23,10 +30,10 @@ const groupKey = (key: UserTasksKey) => JSON.stringify([key.relation, key.visibl
 export function createLoaders(db: Executor<typeof schema>) {
   return {
     /** Tasks by id, whoever may see them: callers apply access.ts. */
-    task: loaderById<TaskRow>((ids) => tasksByIds(db, ids)),
-    stub: loaderById<UserStubRow>((ids) => stubsByIds(db, ids)),
+    task: loaderById<TaskRow>(ids => tasksByIds(db, ids)),
+    stub: loaderById<UserStubRow>(ids => stubsByIds(db, ids)),
     userTasks: new DataLoader<UserTasksKey, TaskPage, string>(
-      async (keys) => {
+      async keys => {
         const groups = new Map<string, UserTasksKey[]>();
         for (const key of keys) {
           const group = groups.get(groupKey(key));
@@ -37,13 +44,23 @@ export function createLoaders(db: Executor<typeof schema>) {
         await Promise.all(
           [...groups].map(async ([group, members]) => {
             const first = members[0]!;
-            const userIds = [...new Set(members.map((m) => m.userId))];
-            pages.set(group, await listTasksOfUsers(db, first.relation, userIds, listOptions(first.request, first.visibleTo)));
+            const userIds = [...new Set(members.map(m => m.userId))];
+            pages.set(
+              group,
+              await listTasksOfUsers(
+                db,
+                first.relation,
+                userIds,
+                listOptions(first.request, first.visibleTo),
+              ),
+            );
           }),
         );
-        return keys.map((key) => pages.get(groupKey(key))?.get(key.userId) ?? { rows: [], totalCount: 0 });
+        return keys.map(
+          key => pages.get(groupKey(key))?.get(key.userId) ?? { rows: [], totalCount: 0 },
+        );
       },
-      { cacheKeyFn: (key) => JSON.stringify([groupKey(key), key.userId]) },
+      { cacheKeyFn: key => JSON.stringify([groupKey(key), key.userId]) },
     ),
   };
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isUuid } from '#lib/db.js';
 import { decodeCursor, encodeCursor } from '#lib/pagination.js';
-import type { TaskPriority, TaskRow } from './db/schema.js';
+import type { TaskRow } from './db/schema.js';
 
 export type TaskOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'DUE_DATE' | 'PRIORITY';
 export type OrderDirection = 'ASC' | 'DESC';
@@ -23,10 +23,11 @@ export interface TaskPosition {
   id: string;
 }
 
-export const PRIORITY_RANK: Record<TaskPriority, number> = { LOW: 0, MEDIUM: 1, HIGH: 2 };
-
 /** The sort key of a task under `field`, as a cursor carries it. */
-export function sortValueOf(task: Pick<TaskRow, 'createdAt' | 'updatedAt' | 'dueDate' | 'priority'>, field: TaskOrderField): string | null {
+export function sortValueOf(
+  task: Pick<TaskRow, 'createdAt' | 'updatedAt' | 'dueDate' | 'priority'>,
+  field: TaskOrderField,
+): string | null {
   switch (field) {
     case 'CREATED_AT':
       return task.createdAt.toISOString();
@@ -57,7 +58,16 @@ export function encodeTaskCursor(task: TaskRow, order: TaskOrdering): string {
   return encodeCursor(cursorKind(order), [sortValueOf(task, order.field), task.id]);
 }
 
-export function decodeTaskCursor(after: string | null | undefined, order: TaskOrdering, field = 'after'): TaskPosition | null {
-  const position = decodeCursor(after, cursorKind(order), z.tuple([valueSchemas[order.field], id]), field);
+export function decodeTaskCursor(
+  after: string | null | undefined,
+  order: TaskOrdering,
+  field = 'after',
+): TaskPosition | null {
+  const position = decodeCursor(
+    after,
+    cursorKind(order),
+    z.tuple([valueSchemas[order.field], id]),
+    field,
+  );
   return position && { value: position[0], id: position[1] };
 }

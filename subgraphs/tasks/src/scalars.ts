@@ -15,15 +15,15 @@ export const DateScalar = new GraphQLScalarType<string, string>({
   name: 'Date',
   description: 'Calendar date, YYYY-MM-DD',
   // Dates leave the database as YYYY-MM-DD strings already (drizzle `date`, mode 'string').
-  serialize: (value) => {
+  serialize: value => {
     if (typeof value !== 'string') throw new TypeError(`Date cannot represent ${String(value)}`);
     return value;
   },
-  parseValue: (value) => {
+  parseValue: value => {
     if (typeof value !== 'string') throw notAString(value);
     return value;
   },
-  parseLiteral: (ast) => {
+  parseLiteral: ast => {
     if (ast.kind !== Kind.STRING) throw notAString(ast.kind);
     return ast.value;
   },

@@ -16,10 +16,16 @@ export async function startTasks(options: StartSubgraphOptions) {
     schema,
     migrationsFolder: TASKS_MIGRATIONS,
     handler: ({ db, relay, ready }) =>
-      createTasksService(serviceOptions(config, { db, onOutboxWrite: () => relay.wake(), live }, log, ready)),
+      createTasksService(
+        serviceOptions(config, { db, onOutboxWrite: () => relay.wake(), live }, log, ready),
+      ),
     // `bus` here is instrumented: the consumer's lag and failures show in the metrics.
     consumers: async ({ db, relay, bus }) => [
-      await startUserSync(bus, { db, onOutboxWrite: () => relay.wake(), log: log.child({ consumer: 'user-sync' }) }),
+      await startUserSync(bus, {
+        db,
+        onOutboxWrite: () => relay.wake(),
+        log: log.child({ consumer: 'user-sync' }),
+      }),
       live,
     ],
   }).catch(async (err: unknown) => {

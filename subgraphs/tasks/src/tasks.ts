@@ -42,7 +42,8 @@ export function taskPatch(input: UpdateTaskInput): TaskPatch {
   if (input.description !== undefined) patch.description = valid.description(input.description);
   if (input.status !== undefined) patch.status = required(input.status, 'input.status');
   if (input.priority !== undefined) patch.priority = required(input.priority, 'input.priority');
-  if (input.dueDate !== undefined) patch.dueDate = valid.optionalDate(input.dueDate, 'input.dueDate');
+  if (input.dueDate !== undefined)
+    patch.dueDate = valid.optionalDate(input.dueDate, 'input.dueDate');
   return patch;
 }
 
@@ -62,14 +63,23 @@ export function diffTask(task: TaskRow, patch: TaskPatch) {
 }
 
 /** An assignee must be a user this service knows and who is not deleted. */
-async function requireAssignable(tx: Db, viewer: Viewer, userId: string, field: string): Promise<void> {
+async function requireAssignable(
+  tx: Db,
+  viewer: Viewer,
+  userId: string,
+  field: string,
+): Promise<void> {
   const stub = await q.stubForShare(tx, userId);
   // The viewer exists (the token says so) even before their stub has arrived.
   const known = stub ? stub.deletedAt === null : userId === viewer.id;
   if (!known) throw badUserInput('No such user to assign the task to', field);
 }
 
-export async function createTask(deps: WriteDeps, viewer: Viewer, input: CreateTaskInput): Promise<TaskRow> {
+export async function createTask(
+  deps: WriteDeps,
+  viewer: Viewer,
+  input: CreateTaskInput,
+): Promise<TaskRow> {
   const values: NewTaskRow = {
     title: valid.title(input.title),
     description: valid.description(input.description),
@@ -79,23 +89,32 @@ export async function createTask(deps: WriteDeps, viewer: Viewer, input: CreateT
     ownerId: viewer.id,
     assigneeId: input.assigneeId ?? null,
   };
-  const task = await deps.db.transaction(async (tx) => {
+  const task = await deps.db.transaction(async tx => {
     // Share-locks the owner's stub: a `user.deleted` applied meanwhile waits for this
     // commit and then deletes the new task with the rest, instead of missing it.
     const owner = await q.stubForShare(tx, viewer.id);
     if (owner?.deletedAt) throw unauthenticated('Your account no longer exists');
-    if (values.assigneeId) await requireAssignable(tx, viewer, values.assigneeId, 'input.assigneeId');
+    if (values.assigneeId)
+      await requireAssignable(tx, viewer, values.assigneeId, 'input.assigneeId');
     const task = await q.insertTask(tx, values);
-    await enqueueEvents(tx, [taskCreated(task, viewer.id), ...(task.assigneeId ? [taskAssigned(task, null, viewer.id)] : [])]);
+    await enqueueEvents(tx, [
+      taskCreated(task, viewer.id),
+      ...(task.assigneeId ? [taskAssigned(task, null, viewer.id)] : []),
+    ]);
     return task;
   });
   deps.onOutboxWrite();
   return task;
 }
 
-export async function updateTask(deps: WriteDeps, viewer: Viewer, id: string, input: UpdateTaskInput): Promise<TaskRow> {
+export async function updateTask(
+  deps: WriteDeps,
+  viewer: Viewer,
+  id: string,
+  input: UpdateTaskInput,
+): Promise<TaskRow> {
   const patch = taskPatch(input);
-  const { task, changed } = await deps.db.transaction(async (tx) => {
+  const { task, changed } = await deps.db.transaction(async tx => {
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
     const diff = diffTask(current, patch);
     requireMayChange(viewer, current, diff.changed);
@@ -116,7 +135,7 @@ export async function assignTask(
   assigneeId: string | null | undefined,
 ): Promise<TaskRow> {
   const target = assigneeId ?? null;
-  const { task, changed } = await deps.db.transaction(async (tx) => {
+  const { task, changed } = await deps.db.transaction(async tx => {
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
     requireManager(viewer, current, 'assign');
     if (current.assigneeId === target) return { task: current, changed: false };
@@ -131,7 +150,7 @@ export async function assignTask(
 
 /** Returns the id of the deleted task. */
 export async function deleteTask(deps: WriteDeps, viewer: Viewer, id: string): Promise<string> {
-  const deleted = await deps.db.transaction(async (tx) => {
+  const deleted = await deps.db.transaction(async tx => {
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
     requireManager(viewer, current, 'delete');
     await q.deleteTask(tx, current.id);

@@ -14,13 +14,23 @@ import { applyUserEvent, type UserSyncDeps } from './user-sync.js';
 /** The `tasks.user-sync` consumer against real databases, Postgres and PGlite alike. */
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
-const userEvent = (type: 'user.created' | 'user.updated', id: string, displayName: string, occurredAt: Date, role: 'USER' | 'ADMIN' = 'USER') =>
-  createEvent(type, { id, username: `u${id.slice(0, 4)}`, displayName, role }, { producer: 'users', actorId: id, occurredAt }) as AnyEvent;
+const userEvent = (
+  type: 'user.created' | 'user.updated',
+  id: string,
+  displayName: string,
+  occurredAt: Date,
+  role: 'USER' | 'ADMIN' = 'USER',
+) =>
+  createEvent(
+    type,
+    { id, username: `u${id.slice(0, 4)}`, displayName, role },
+    { producer: 'users', actorId: id, occurredAt },
+  ) as AnyEvent;
 const userDeleted = (id: string, occurredAt = at(30)) =>
   createEvent('user.deleted', { id }, { producer: 'users', actorId: id, occurredAt }) as AnyEvent;
 
 // One database per driver for the suite (PGlite is slow to start); tests use users of their own.
-describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', (driver) => {
+describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', driver => {
   let opened: OpenedTasksDb;
   let db: TasksDb;
   let deps: UserSyncDeps;
@@ -42,8 +52,8 @@ describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', (driver) => {
   /** Events in the outbox about these tasks, in commit order. */
   const published = async (taskIds: string[]) =>
     (await db.select().from(outbox).orderBy(outbox.seq))
-      .map((row) => row.envelope)
-      .filter((e) => 'task' in e.data && taskIds.includes(e.data.task.id));
+      .map(row => row.envelope)
+      .filter(e => 'task' in e.data && taskIds.includes(e.data.task.id));
 
   it('keeps the newest name and role, whatever order the events arrive in', async () => {
     const id = randomUUID();
@@ -68,7 +78,8 @@ describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', (driver) => {
   it('on user.deleted: deletes their tasks, unassigns their assignments, each with its event, once', async () => {
     const gone = randomUUID();
     const other = randomUUID();
-    for (const id of [gone, other]) await applyUserEvent(deps, userEvent('user.created', id, 'x', at(1)));
+    for (const id of [gone, other])
+      await applyUserEvent(deps, userEvent('user.created', id, 'x', at(1)));
     const own = await q.insertTask(db, { title: 'own', ownerId: gone, assigneeId: other });
     const selfAssigned = await q.insertTask(db, { title: 'self', ownerId: gone, assigneeId: gone });
     const theirs = await q.insertTask(db, { title: 'theirs', ownerId: other, assigneeId: gone });
@@ -79,17 +90,27 @@ describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', (driver) => {
 
     const ids = [own.id, selfAssigned.id, theirs.id, untouched.id];
     const left = await q.tasksByIds(db, ids);
-    expect(left.map((t) => t.id).sort()).toEqual([theirs.id, untouched.id].sort());
-    expect(left.find((t) => t.id === theirs.id)?.assigneeId).toBeNull();
+    expect(left.map(t => t.id).sort()).toEqual([theirs.id, untouched.id].sort());
+    expect(left.find(t => t.id === theirs.id)?.assigneeId).toBeNull();
     const events = await published(ids);
-    expect(events.map((e) => e.type).sort()).toEqual(['task.assigned', 'task.deleted', 'task.deleted']);
-    expect(events.filter((e) => e.type === 'task.deleted').map((e) => e.data)).toEqual(
+    expect(events.map(e => e.type).sort()).toEqual([
+      'task.assigned',
+      'task.deleted',
+      'task.deleted',
+    ]);
+    expect(events.filter(e => e.type === 'task.deleted').map(e => e.data)).toEqual(
       expect.arrayContaining([
-        { task: expect.objectContaining({ id: own.id, assigneeId: other, createdAt: own.createdAt.toISOString() }) },
+        {
+          task: expect.objectContaining({
+            id: own.id,
+            assigneeId: other,
+            createdAt: own.createdAt.toISOString(),
+          }),
+        },
         { task: expect.objectContaining({ id: selfAssigned.id, ownerId: gone }) },
       ]),
     );
-    expect(events.find((e) => e.type === 'task.assigned')).toMatchObject({
+    expect(events.find(e => e.type === 'task.assigned')).toMatchObject({
       actorId: gone,
       producer: 'tasks',
       data: { previousAssigneeId: gone, task: { id: theirs.id, assigneeId: null } },
@@ -112,8 +133,12 @@ describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', (driver) => {
   });
 
   it('dead-letters an event whose user id cannot be one', async () => {
-    await expect(applyUserEvent(deps, userEvent('user.created', 'not-a-uuid', 'x', at(1)))).rejects.toBeInstanceOf(PoisonMessageError);
-    await expect(applyUserEvent(deps, userDeleted('not-a-uuid'))).rejects.toBeInstanceOf(PoisonMessageError);
+    await expect(
+      applyUserEvent(deps, userEvent('user.created', 'not-a-uuid', 'x', at(1))),
+    ).rejects.toBeInstanceOf(PoisonMessageError);
+    await expect(applyUserEvent(deps, userDeleted('not-a-uuid'))).rejects.toBeInstanceOf(
+      PoisonMessageError,
+    );
   });
 });
 
@@ -133,8 +158,8 @@ describe('user sync racing task changes on postgres', () => {
   const gate = () => {
     let release!: () => void;
     let reached!: () => void;
-    const held = new Promise<void>((resolve) => (reached = resolve));
-    const open = new Promise<void>((resolve) => (release = resolve));
+    const held = new Promise<void>(resolve => (reached = resolve));
+    const open = new Promise<void>(resolve => (release = resolve));
     return {
       held,
       release,
@@ -148,7 +173,10 @@ describe('user sync racing task changes on postgres', () => {
   /** Resolves once some transaction waits for a lock another one holds. */
   const someoneWaits = async () =>
     waitFor(async () => {
-      const [row] = await queryRows<{ n: number }>(opened.db, sql`select count(*) as n from pg_locks where not granted`);
+      const [row] = await queryRows<{ n: number }>(
+        opened.db,
+        sql`select count(*) as n from pg_locks where not granted`,
+      );
       return Number(row?.n) > 0;
     });
 
@@ -158,7 +186,7 @@ describe('user sync racing task changes on postgres', () => {
     await applyUserEvent(deps, userEvent('user.created', owner, 'x', at(1)));
     const { hold, held, release } = gate();
     // What createTask does, held open before its commit.
-    const creating = db.transaction(async (tx) => {
+    const creating = db.transaction(async tx => {
       await q.stubForShare(tx, owner);
       await q.insertTask(tx, { title: 'late', ownerId: owner });
       await hold();
@@ -170,7 +198,7 @@ describe('user sync racing task changes on postgres', () => {
     await creating;
     await deleting;
     expect(await db.select().from(tasks)).toEqual([]);
-    expect((await db.select().from(outbox)).map((row) => row.type)).toEqual(['task.deleted']);
+    expect((await db.select().from(outbox)).map(row => row.type)).toEqual(['task.deleted']);
   });
 
   it('a task creation that waits on a deletion is refused', async () => {
@@ -178,14 +206,20 @@ describe('user sync racing task changes on postgres', () => {
     const owner = randomUUID();
     await applyUserEvent(deps, userEvent('user.created', owner, 'x', at(1)));
     const { hold, held, release } = gate();
-    const deleting = db.transaction(async (tx) => {
+    const deleting = db.transaction(async tx => {
       await q.tombstoneStub(tx, owner, at(30));
       await hold();
     });
     await held;
-    const creating = createTask({ db, onOutboxWrite: () => {} }, { id: owner, admin: false }, { title: 'too late' });
+    const creating = createTask(
+      { db, onOutboxWrite: () => {} },
+      { id: owner, admin: false },
+      { title: 'too late' },
+    );
     // Attached at once: the refusal may come while the deletion is still being awaited.
-    const refused = expect(creating).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    const refused = expect(creating).rejects.toMatchObject({
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
     await someoneWaits();
     release();
     await deleting;

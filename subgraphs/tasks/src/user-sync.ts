@@ -9,7 +9,7 @@ import type { schema } from './db/schema.js';
 import { taskAssigned, taskDeleted } from './events.js';
 
 /** The durable work queue that keeps `user_stubs` in step with the users service. */
-export const USER_SYNC_QUEUE = 'tasks.user-sync';
+const USER_SYNC_QUEUE = 'tasks.user-sync';
 
 export interface UserSyncDeps {
   db: Database<typeof schema>;
@@ -31,7 +31,7 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
     case 'user.updated': {
       const { id, username, displayName, role } = event.data;
       if (!isUuid(id)) throw new PoisonMessageError(`user id "${id}" is not a uuid`);
-      await applyOnce(deps.db, USER_SYNC_QUEUE, event, (tx) =>
+      await applyOnce(deps.db, USER_SYNC_QUEUE, event, tx =>
         q.upsertStub(tx, { id, username, displayName, role, syncedAt: new Date(event.occurredAt) }),
       );
       return;
@@ -40,21 +40,24 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
       const { id } = event.data;
       if (!isUuid(id)) throw new PoisonMessageError(`user id "${id}" is not a uuid`);
       let published = 0;
-      await applyOnce(deps.db, USER_SYNC_QUEUE, event, async (tx) => {
+      await applyOnce(deps.db, USER_SYNC_QUEUE, event, async tx => {
         // The tombstone first: it waits for any task creation or assignment that holds the
         // stub, so the statements below see what those wrote.
         await q.tombstoneStub(tx, id, new Date(event.occurredAt));
         const deleted = await q.deleteTasksOwnedBy(tx, id);
         const unassigned = await q.unassignTasksOf(tx, id);
         const events = [
-          ...deleted.map((task) => taskDeleted(task, event.actorId)),
-          ...unassigned.map((task) => taskAssigned(task, id, event.actorId)),
+          ...deleted.map(task => taskDeleted(task, event.actorId)),
+          ...unassigned.map(task => taskAssigned(task, id, event.actorId)),
         ];
         await enqueueEvents(tx, events);
         published = events.length;
       });
       if (published > 0) {
-        deps.log.info({ userId: id, events: published }, 'deleted user: tasks deleted and unassigned');
+        deps.log.info(
+          { userId: id, events: published },
+          'deleted user: tasks deleted and unassigned',
+        );
         deps.onOutboxWrite();
       }
       return;
@@ -66,5 +69,9 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
 }
 
 export function startUserSync(bus: EventBus, deps: UserSyncDeps): Promise<Consumer> {
-  return bus.consume({ queue: USER_SYNC_QUEUE, bindings: ['user.*'], handler: (event) => applyUserEvent(deps, event) });
+  return bus.consume({
+    queue: USER_SYNC_QUEUE,
+    bindings: ['user.*'],
+    handler: event => applyUserEvent(deps, event),
+  });
 }

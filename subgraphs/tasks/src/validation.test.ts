@@ -2,13 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { thrown } from './__fixtures__/errors.js';
 import * as valid from './validation.js';
 
-
 describe('task input rules', () => {
   it('title: trimmed, 1 to 200 characters', () => {
     expect(valid.title('  Plan  ')).toBe('Plan');
     expect(valid.title('t'.repeat(200))).toHaveLength(200);
     for (const bad of ['', '   ', 't'.repeat(201), null]) {
-      expect(thrown(() => valid.title(bad))).toEqual({ code: 'BAD_USER_INPUT', field: 'input.title' });
+      expect(thrown(() => valid.title(bad))).toEqual({
+        code: 'BAD_USER_INPUT',
+        field: 'input.title',
+      });
     }
   });
 
@@ -16,15 +18,35 @@ describe('task input rules', () => {
     expect(valid.description('d'.repeat(10_000))).toHaveLength(10_000);
     expect(valid.description('  ')).toBeNull();
     expect(valid.description(null)).toBeNull();
-    expect(thrown(() => valid.description('d'.repeat(10_001)))).toEqual({ code: 'BAD_USER_INPUT', field: 'input.description' });
+    expect(thrown(() => valid.description('d'.repeat(10_001)))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'input.description',
+    });
   });
 
   it('dates: real calendar dates as YYYY-MM-DD, years 1 to 9999', () => {
     for (const good of ['2026-01-31', '2024-02-29', '2000-02-29', '0001-01-01', '9999-12-31']) {
       expect(valid.calendarDate(good, 'input.dueDate')).toBe(good);
     }
-    for (const bad of ['2026-02-29', '1900-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', '0000-01-01', '2026-1-01', ' 2026-01-01', '2026-01-01T00:00:00Z', '20260101', 'tomorrow', '']) {
-      expect(thrown(() => valid.calendarDate(bad, 'filter.dueAfter')), bad).toEqual({ code: 'BAD_USER_INPUT', field: 'filter.dueAfter' });
+    for (const bad of [
+      '2026-02-29',
+      '1900-02-29',
+      '2026-04-31',
+      '2026-13-01',
+      '2026-00-10',
+      '2026-01-00',
+      '0000-01-01',
+      '2026-1-01',
+      ' 2026-01-01',
+      '2026-01-01T00:00:00Z',
+      '20260101',
+      'tomorrow',
+      '',
+    ]) {
+      expect(
+        thrown(() => valid.calendarDate(bad, 'filter.dueAfter')),
+        bad,
+      ).toEqual({ code: 'BAD_USER_INPUT', field: 'filter.dueAfter' });
     }
     expect(valid.optionalDate(null, 'input.dueDate')).toBeNull();
     expect(valid.optionalDate(undefined, 'input.dueDate')).toBeNull();
@@ -34,6 +56,9 @@ describe('task input rules', () => {
     expect(valid.search('  report ')).toBe('report');
     expect(valid.search('   ')).toBeNull();
     expect(valid.search(undefined)).toBeNull();
-    expect(thrown(() => valid.search('s'.repeat(201)))).toEqual({ code: 'BAD_USER_INPUT', field: 'filter.search' });
+    expect(thrown(() => valid.search('s'.repeat(201)))).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'filter.search',
+    });
   });
 });

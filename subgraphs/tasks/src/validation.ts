@@ -2,9 +2,9 @@ import { badUserInput } from '#lib/errors.js';
 
 /** Input rules of the tasks API; each failure names the offending field. */
 
-export const TITLE_MAX = 200;
-export const DESCRIPTION_MAX = 10_000;
-export const SEARCH_MAX = 200;
+const TITLE_MAX = 200;
+const DESCRIPTION_MAX = 10_000;
+const SEARCH_MAX = 200;
 
 export function title(value: string | null | undefined, field = 'input.title'): string {
   const trimmed = value?.trim() ?? '';
@@ -15,9 +15,13 @@ export function title(value: string | null | undefined, field = 'input.title'): 
 }
 
 /** A blank description is no description. */
-export function description(value: string | null | undefined, field = 'input.description'): string | null {
+export function description(
+  value: string | null | undefined,
+  field = 'input.description',
+): string | null {
   if (value == null) return null;
-  if (value.length > DESCRIPTION_MAX) throw badUserInput(`description must be at most ${DESCRIPTION_MAX} characters`, field);
+  if (value.length > DESCRIPTION_MAX)
+    throw badUserInput(`description must be at most ${DESCRIPTION_MAX} characters`, field);
   return value.trim() === '' ? null : value;
 }
 
@@ -30,11 +34,16 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
  */
 export function calendarDate(value: string, field: string): string {
   const match = DATE.exec(value);
-  const [year, month, day] = match ? [Number(match[1]), Number(match[2]), Number(match[3])] : [0, 0, 0];
+  const [year, month, day] = match
+    ? [Number(match[1]), Number(match[2]), Number(match[3])]
+    : [0, 0, 0];
   const date = new Date(Date.UTC(2000, month - 1, day));
   date.setUTCFullYear(year);
   const valid =
-    year >= 1 && date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+    year >= 1 &&
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day;
   if (!valid) throw badUserInput(`${field} must be a calendar date as YYYY-MM-DD`, field);
   return value;
 }
@@ -46,6 +55,7 @@ export function optionalDate(value: string | null | undefined, field: string): s
 /** Case-insensitive search text; blank means no search. */
 export function search(value: string | null | undefined, field = 'filter.search'): string | null {
   const trimmed = value?.trim() ?? '';
-  if (trimmed.length > SEARCH_MAX) throw badUserInput(`search must be at most ${SEARCH_MAX} characters`, field);
+  if (trimmed.length > SEARCH_MAX)
+    throw badUserInput(`search must be at most ${SEARCH_MAX} characters`, field);
   return trimmed === '' ? null : trimmed;
 }

@@ -3,19 +3,26 @@ import { eq } from 'drizzle-orm';
 import type { Claims } from '#lib/auth/claims.js';
 import { issueAccessToken } from '#lib/auth/jwt.js';
 import { uniqueViolation, type Executor } from '#lib/db.js';
-import { badUserInput, conflict, forbidden, notFound, rateLimited, unauthenticated } from '#lib/errors.js';
+import {
+  badUserInput,
+  conflict,
+  forbidden,
+  notFound,
+  rateLimited,
+  unauthenticated,
+} from '#lib/errors.js';
 import { enqueueEvents } from '#lib/events/outbox.js';
 import type { UsersDeps } from './context.js';
 import * as q from './db/queries.js';
 import { users, type schema, type UserRow } from './db/schema.js';
 import { userCreated, userDeleted, userUpdated } from './events.js';
+import { asAuthenticatedSelf, type UserModel } from './models.js';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords.js';
 import * as valid from './validation.js';
-import { asAuthenticatedSelf, type UserModel } from './models.js';
 
 /** More than this many failed logins of one account within the window are refused. */
-export const MAX_FAILED_LOGINS = 5;
-export const FAILED_LOGIN_WINDOW_MS = 15 * 60 * 1000;
+const MAX_FAILED_LOGINS = 5;
+const FAILED_LOGIN_WINDOW_MS = 15 * 60 * 1000;
 
 const BAD_CREDENTIALS = 'Invalid login or password';
 const BAD_REFRESH_TOKEN = 'Invalid or expired refresh token';
@@ -38,7 +45,12 @@ export function requireUser(claims: Claims): string {
 }
 
 /** Creates a refresh token of `familyId` (a new family when omitted) and an access token. */
-async function issueTokens(deps: UsersDeps, tx: Db, user: UserRow, familyId: string = randomUUID()): Promise<AuthResult> {
+async function issueTokens(
+  deps: UsersDeps,
+  tx: Db,
+  user: UserRow,
+  familyId: string = randomUUID(),
+): Promise<AuthResult> {
   const refreshToken = randomBytes(32).toString('base64url');
   await q.insertRefreshToken(tx, {
     userId: user.id,
@@ -47,13 +59,19 @@ async function issueTokens(deps: UsersDeps, tx: Db, user: UserRow, familyId: str
     expiresAt: new Date(Date.now() + deps.refreshTokenTtl * 1000),
   });
   const access = issueAccessToken(user, deps.jwt);
-  return { accessToken: access.token, refreshToken, expiresIn: access.expiresIn, user: asAuthenticatedSelf(user) };
+  return {
+    accessToken: access.token,
+    refreshToken,
+    expiresIn: access.expiresIn,
+    user: asAuthenticatedSelf(user),
+  };
 }
 
 function conflictFor(err: unknown): never {
   const constraint = uniqueViolation(err);
   if (constraint === 'users_username_key') throw conflict('username is taken', 'input.username');
-  if (constraint === 'users_email_key') throw conflict('email is already registered', 'input.email');
+  if (constraint === 'users_email_key')
+    throw conflict('email is already registered', 'input.email');
   throw err;
 }
 
@@ -67,7 +85,7 @@ export async function register(
   const displayName = input.displayName == null ? username : valid.displayName(input.displayName);
   const passwordHash = await hashPassword(input.password);
   const result = await deps.db
-    .transaction(async (tx) => {
+    .transaction(async tx => {
       // The first user ever becomes ADMIN: decided under a lock so two first
       // registrations cannot both see an empty table.
       let role: 'USER' | 'ADMIN' = 'USER';
@@ -75,7 +93,10 @@ export async function register(
         await q.lockAdminSet(tx);
         if (!(await q.anyUserExists(tx))) role = 'ADMIN';
       }
-      const [user] = await tx.insert(users).values({ username, email, displayName, role, passwordHash }).returning();
+      const [user] = await tx
+        .insert(users)
+        .values({ username, email, displayName, role, passwordHash })
+        .returning();
       if (!user) throw new Error('insert returned no row');
       await enqueueEvents(tx, [userCreated(user, user.id)]);
       return issueTokens(deps, tx, user);
@@ -85,7 +106,10 @@ export async function register(
   return result;
 }
 
-export async function login(deps: UsersDeps, input: { login: string; password: string }): Promise<AuthResult> {
+export async function login(
+  deps: UsersDeps,
+  input: { login: string; password: string },
+): Promise<AuthResult> {
   const user = await q.userByLogin(deps.db, input.login);
   if (!user) {
     await verifyAgainstDecoy(input.password);
@@ -94,15 +118,20 @@ export async function login(deps: UsersDeps, input: { login: string; password: s
   // The attempt is recorded before the password is checked, so concurrent guesses on
   // several replicas are all counted; a successful login clears the record.
   const now = Date.now();
-  const { attemptId, recent } = await q.recordLoginAttempt(deps.db, user.id, new Date(now - FAILED_LOGIN_WINDOW_MS));
+  const { attemptId, recent } = await q.recordLoginAttempt(
+    deps.db,
+    user.id,
+    new Date(now - FAILED_LOGIN_WINDOW_MS),
+  );
   if (recent.length > MAX_FAILED_LOGINS) {
     await q.forgetLoginAttempt(deps.db, attemptId);
     const oldest = recent[0]!.getTime();
     const retryAfter = Math.max(1, Math.ceil((oldest + FAILED_LOGIN_WINDOW_MS - now) / 1000));
     throw rateLimited(`Too many failed logins; try again in ${retryAfter} seconds`, retryAfter);
   }
-  if (!(await verifyPassword(input.password, user.passwordHash))) throw unauthenticated(BAD_CREDENTIALS);
-  return deps.db.transaction(async (tx) => {
+  if (!(await verifyPassword(input.password, user.passwordHash)))
+    throw unauthenticated(BAD_CREDENTIALS);
+  return deps.db.transaction(async tx => {
     await q.clearLoginFailures(tx, user.id);
     return issueTokens(deps, tx, user);
   });
@@ -111,7 +140,7 @@ export async function login(deps: UsersDeps, input: { login: string; password: s
 export async function refresh(deps: UsersDeps, refreshToken: string): Promise<AuthResult> {
   const token = await q.refreshTokenByHash(deps.db, hashToken(refreshToken));
   if (!token || token.expiresAt.getTime() <= Date.now()) throw unauthenticated(BAD_REFRESH_TOKEN);
-  const outcome = await deps.db.transaction(async (tx) => {
+  const outcome = await deps.db.transaction(async tx => {
     if (!(await q.consumeRefreshToken(tx, token.id))) return null;
     const [user] = await q.usersByIds(tx, [token.userId]);
     if (!user) return null;
@@ -125,7 +154,11 @@ export async function refresh(deps: UsersDeps, refreshToken: string): Promise<Au
   return outcome;
 }
 
-export async function logout(deps: UsersDeps, claims: Claims, refreshToken: string): Promise<boolean> {
+export async function logout(
+  deps: UsersDeps,
+  claims: Claims,
+  refreshToken: string,
+): Promise<boolean> {
   const userId = requireUser(claims);
   const token = await q.refreshTokenByHash(deps.db, hashToken(refreshToken));
   if (!token || token.userId !== userId || token.revokedAt) return false;
@@ -140,7 +173,8 @@ export async function updateProfile(
   const userId = requireUser(claims);
   const changes: Partial<Pick<UserRow, 'displayName' | 'bio' | 'email'>> = {};
   if (input.displayName !== undefined) {
-    if (input.displayName === null) throw badUserInput('displayName cannot be null', 'input.displayName');
+    if (input.displayName === null)
+      throw badUserInput('displayName cannot be null', 'input.displayName');
     changes.displayName = valid.displayName(input.displayName);
   }
   if (input.email !== undefined) {
@@ -149,7 +183,7 @@ export async function updateProfile(
   }
   if (input.bio !== undefined) changes.bio = input.bio === null ? null : valid.bio(input.bio);
   const user = await deps.db
-    .transaction(async (tx) => {
+    .transaction(async tx => {
       const [before] = await q.usersByIds(tx, [userId]);
       if (!before) throw unauthenticated('Your account no longer exists');
       if (Object.keys(changes).length === 0) return before;
@@ -160,7 +194,8 @@ export async function updateProfile(
         .returning();
       if (!after) throw new Error('update returned no row');
       // Only the public fields travel on the bus; an email or bio change is nobody else's business.
-      if (after.displayName !== before.displayName) await enqueueEvents(tx, [userUpdated(after, userId)]);
+      if (after.displayName !== before.displayName)
+        await enqueueEvents(tx, [userUpdated(after, userId)]);
       return after;
     })
     .catch(conflictFor);
@@ -182,7 +217,7 @@ export async function changePassword(
     throw badUserInput('currentPassword is wrong', 'currentPassword');
   }
   const passwordHash = await hashPassword(newPassword);
-  await deps.db.transaction(async (tx) => {
+  await deps.db.transaction(async tx => {
     await tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
     // Whoever knew the old password may hold a session: end them all.
     await q.revokeAllOfUser(tx, userId);
@@ -190,12 +225,17 @@ export async function changePassword(
   return true;
 }
 
-export async function deleteAccount(deps: UsersDeps, claims: Claims, password: string): Promise<boolean> {
+export async function deleteAccount(
+  deps: UsersDeps,
+  claims: Claims,
+  password: string,
+): Promise<boolean> {
   const userId = requireUser(claims);
   const [user] = await q.usersByIds(deps.db, [userId]);
   if (!user) throw unauthenticated('Your account no longer exists');
-  if (!(await verifyPassword(password, user.passwordHash))) throw badUserInput('password is wrong', 'password');
-  await deps.db.transaction(async (tx) => {
+  if (!(await verifyPassword(password, user.passwordHash)))
+    throw badUserInput('password is wrong', 'password');
+  await deps.db.transaction(async tx => {
     await q.lockAdminSet(tx);
     if (user.role === 'ADMIN' && (await q.countAdmins(tx)) === 1 && (await q.countUsers(tx)) > 1) {
       throw conflict('The last admin cannot delete their account; make another user ADMIN first');
@@ -222,7 +262,7 @@ export async function setUserRole(
   role: 'USER' | 'ADMIN',
 ): Promise<UserRow> {
   const viewer = await requireAdmin(deps, claims);
-  const user = await deps.db.transaction(async (tx) => {
+  const user = await deps.db.transaction(async tx => {
     await q.lockAdminSet(tx);
     const [target] = await q.usersByIds(tx, [targetId]);
     if (!target) throw notFound('No such user');
@@ -230,7 +270,11 @@ export async function setUserRole(
     if (target.role === 'ADMIN' && (await q.countAdmins(tx)) === 1) {
       throw conflict('The last admin cannot be demoted');
     }
-    const [after] = await tx.update(users).set({ role, updatedAt: new Date() }).where(eq(users.id, targetId)).returning();
+    const [after] = await tx
+      .update(users)
+      .set({ role, updatedAt: new Date() })
+      .where(eq(users.id, targetId))
+      .returning();
     if (!after) throw new Error('update returned no row');
     await enqueueEvents(tx, [userUpdated(after, viewer.id)]);
     return after;

@@ -5,7 +5,12 @@ import type { UserRow } from './db/schema.js';
  * What the users service publishes: `user.created`, `user.updated`, `user.deleted`.
  * The payload is the public part of the user only; email and password never travel.
  */
-const publicUser = (u: UserRow) => ({ id: u.id, username: u.username, displayName: u.displayName, role: u.role });
+const publicUser = (u: UserRow) => ({
+  id: u.id,
+  username: u.username,
+  displayName: u.displayName,
+  role: u.role,
+});
 
 export const userCreated = (u: UserRow, actorId: string | null) =>
   createEvent('user.created', publicUser(u), { producer: 'users', actorId });

@@ -6,7 +6,7 @@ import type { schema, UserRow } from './db/schema.js';
 /** Per-request loaders: every batch of user look-ups is one SQL statement. */
 export function createLoaders(db: Executor<typeof schema>) {
   return {
-    user: loaderById<UserRow>((ids) => usersByIds(db, ids)),
+    user: loaderById<UserRow>(ids => usersByIds(db, ids)),
   };
 }
 export type UsersLoaders = ReturnType<typeof createLoaders>;

@@ -7,4 +7,7 @@ import type { UserRow } from './db/schema.js';
  */
 export type UserModel = UserRow & { readonly authenticatedSelf?: true };
 
-export const asAuthenticatedSelf = (user: UserRow): UserModel => ({ ...user, authenticatedSelf: true });
+export const asAuthenticatedSelf = (user: UserRow): UserModel => ({
+  ...user,
+  authenticatedSelf: true,
+});

@@ -4,7 +4,7 @@ import type { UsersContext, UsersDeps } from './context.js';
 import { createLoaders } from './loaders.js';
 import { resolvers } from './resolvers/index.js';
 
-export const USERS_SCHEMA_PATH = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+const USERS_SCHEMA_PATH = fileURLToPath(new URL('../schema.graphql', import.meta.url));
 export const USERS_MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url));
 
 /** The users subgraph as a request handler: a pure factory over its dependencies. */
@@ -15,6 +15,6 @@ export function createUsersService({ deps, ready, ...common }: SubgraphServiceOp
     resolvers,
     ...common,
     ...(ready ? { ready } : {}),
-    context: (base) => ({ ...base, deps, loaders: createLoaders(deps.db) }),
+    context: base => ({ ...base, deps, loaders: createLoaders(deps.db) }),
   });
 }

@@ -17,7 +17,9 @@ export function startUsers(options: StartSubgraphOptions) {
         refreshTokenTtl: config.jwt.refreshTokenTtl,
         onOutboxWrite: () => relay.wake(),
       };
-      return createUsersService(serviceOptions(config, deps, options.log.child({ service: 'users' }), ready));
+      return createUsersService(
+        serviceOptions(config, deps, options.log.child({ service: 'users' }), ready),
+      );
     },
   });
 }

@@ -16,12 +16,14 @@ export function username(value: string, field = 'input.username'): string {
 
 export function email(value: string, field = 'input.email'): string {
   const normalized = value.trim().toLowerCase();
-  if (normalized.length > 254 || !EMAIL.test(normalized)) throw badUserInput('email is not a valid address', field);
+  if (normalized.length > 254 || !EMAIL.test(normalized))
+    throw badUserInput('email is not a valid address', field);
   return normalized;
 }
 
 export function password(value: string, field = 'input.password'): string {
-  if (value.length < 8 || value.length > 256) throw badUserInput('password must be 8 to 256 characters', field);
+  if (value.length < 8 || value.length > 256)
+    throw badUserInput('password must be 8 to 256 characters', field);
   return value;
 }
 

@@ -1,6 +1,25 @@
-import { and, asc, count, eq, getTableColumns, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  eq,
+  getTableColumns,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  or,
+  sql,
+} from 'drizzle-orm';
 import { isUuid, type Executor } from '#lib/db.js';
-import { notifications, userStubs, type NewNotification, type NotificationRow, type schema, type UserStubRow } from './schema.js';
+import {
+  notifications,
+  userStubs,
+  type NewNotification,
+  type NotificationRow,
+  type schema,
+  type UserStubRow,
+} from './schema.js';
 
 type Db = Executor<typeof schema>;
 
@@ -10,7 +29,10 @@ export interface NotificationPosition {
   id: string;
 }
 
-export async function notificationsByIds(db: Db, ids: readonly string[]): Promise<NotificationRow[]> {
+export async function notificationsByIds(
+  db: Db,
+  ids: readonly string[],
+): Promise<NotificationRow[]> {
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   return db.select().from(notifications).where(inArray(notifications.id, valid));
@@ -25,7 +47,7 @@ export async function notificationPages(
   userIds: readonly string[],
   options: { unreadOnly: boolean; after: NotificationPosition | null; limit: number },
 ): Promise<Map<string, NotificationRow[]>> {
-  const pages = new Map<string, NotificationRow[]>(userIds.map((id) => [id, []]));
+  const pages = new Map<string, NotificationRow[]>(userIds.map(id => [id, []]));
   const valid = userIds.filter(isUuid);
   if (valid.length === 0 || options.limit === 0) return pages;
   const { after } = options;
@@ -70,13 +92,22 @@ export async function notificationCounts(
   const rows = await db
     .select({ userId: notifications.userId, n: count() })
     .from(notifications)
-    .where(and(inArray(notifications.userId, valid), options.unreadOnly ? isNull(notifications.readAt) : undefined))
+    .where(
+      and(
+        inArray(notifications.userId, valid),
+        options.unreadOnly ? isNull(notifications.readAt) : undefined,
+      ),
+    )
     .groupBy(notifications.userId);
-  return new Map(rows.map((r) => [r.userId, r.n]));
+  return new Map(rows.map(r => [r.userId, r.n]));
 }
 
 /** Marks the notification read if it is `userId`'s; undefined when it is not (or does not exist). */
-export async function markRead(db: Db, id: string, userId: string): Promise<NotificationRow | undefined> {
+export async function markRead(
+  db: Db,
+  id: string,
+  userId: string,
+): Promise<NotificationRow | undefined> {
   if (!isUuid(id)) return undefined;
   const [row] = await db
     .update(notifications)
@@ -97,7 +128,10 @@ export async function markAllRead(db: Db, userId: string): Promise<number> {
 }
 
 /** Inserts notifications, skipping any (event, recipient) pair already written; returns the new rows. */
-export async function insertNotifications(db: Db, rows: readonly NewNotification[]): Promise<NotificationRow[]> {
+export async function insertNotifications(
+  db: Db,
+  rows: readonly NewNotification[],
+): Promise<NotificationRow[]> {
   if (rows.length === 0) return [];
   return db
     .insert(notifications)
@@ -112,7 +146,10 @@ export async function detachTask(db: Db, taskId: string): Promise<void> {
 }
 
 export async function deleteNotificationsOf(db: Db, userId: string): Promise<number> {
-  const rows = await db.delete(notifications).where(eq(notifications.userId, userId)).returning({ id: notifications.id });
+  const rows = await db
+    .delete(notifications)
+    .where(eq(notifications.userId, userId))
+    .returning({ id: notifications.id });
   return rows.length;
 }
 
@@ -123,7 +160,10 @@ export async function stubsByIds(db: Db, ids: readonly string[]): Promise<UserSt
 }
 
 /** Creates or refreshes a user's stub; a tombstoned user stays deleted. */
-export async function upsertStub(db: Db, user: { id: string; username: string; displayName: string }): Promise<void> {
+export async function upsertStub(
+  db: Db,
+  user: { id: string; username: string; displayName: string },
+): Promise<void> {
   await db
     .insert(userStubs)
     .values(user)

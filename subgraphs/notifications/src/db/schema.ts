@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-
 import { outbox, processedEvents } from '#lib/events/tables.js';
 
 export { outbox, processedEvents };
@@ -14,7 +13,8 @@ export const notificationKind = pgEnum('notification_kind', [
 ]);
 
 // Millisecond precision, like a JS Date: a cursor holding `createdAt` then names the row exactly.
-const timestampMs = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
+const timestampMs = (name: string) =>
+  timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 
 export const notifications = pgTable(
   'notifications',
@@ -33,12 +33,20 @@ export const notifications = pgTable(
     readAt: timestampMs('read_at'),
     createdAt: timestampMs('created_at').notNull().defaultNow(),
   },
-  (t) => [
+  t => [
     uniqueIndex('notifications_event_user_key').on(t.eventId, t.userId),
     // DESC NULLS FIRST is what `order by … desc` means, so the index serves it as it is.
-    index('notifications_user_created_idx').on(t.userId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
-    index('notifications_user_unread_idx').on(t.userId).where(sql`${t.readAt} is null`),
-    index('notifications_task_idx').on(t.taskId).where(sql`${t.taskId} is not null`),
+    index('notifications_user_created_idx').on(
+      t.userId,
+      t.createdAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
+    index('notifications_user_unread_idx')
+      .on(t.userId)
+      .where(sql`${t.readAt} is null`),
+    index('notifications_task_idx')
+      .on(t.taskId)
+      .where(sql`${t.taskId} is not null`),
   ],
 );
 

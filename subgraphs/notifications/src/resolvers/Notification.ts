@@ -7,8 +7,8 @@ export const Notification: NotificationResolvers = {
     const row = await loaders.notification.load(ref.id);
     return row && mayRead(claims, row) ? row : null;
   },
-  read: (n) => n.readAt !== null,
+  read: n => n.readAt !== null,
   /** A reference the tasks subgraph resolves; it answers null for a task the viewer may not see. */
-  task: (n) => (n.taskId ? { id: n.taskId } : null),
-  actor: (n) => (n.actorId ? { id: n.actorId } : null),
+  task: n => (n.taskId ? { id: n.taskId } : null),
+  actor: n => (n.actorId ? { id: n.actorId } : null),
 };

@@ -1,7 +1,7 @@
 import { notFound } from '#lib/errors.js';
 import type { SubscriptionResolvers } from '../__generated__/resolvers-types.js';
-import { notificationsByIds } from '../db/queries.js';
 import type { NotificationsContext } from '../context.js';
+import { notificationsByIds } from '../db/queries.js';
 import { requireUser } from '../notifications.js';
 
 export const Subscription: SubscriptionResolvers = {
@@ -9,7 +9,7 @@ export const Subscription: SubscriptionResolvers = {
     /** The subscriber's own notifications from this process's live fan-out; nobody else's. */
     subscribe: (_parent, _args, { claims, deps }) => {
       const userId = requireUser(claims);
-      return deps.live.iterate(['notification.created'], (event) =>
+      return deps.live.iterate(['notification.created'], event =>
         event.data.notification.userId === userId ? event.data.notification.id : undefined,
       );
     },

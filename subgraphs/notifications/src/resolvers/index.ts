@@ -6,4 +6,11 @@ import { Query } from './Query.js';
 import { Subscription } from './Subscription.js';
 import { User } from './User.js';
 
-export const resolvers: Resolvers = { DateTime: DateTimeResolver, Query, Mutation, Subscription, Notification, User };
+export const resolvers: Resolvers = {
+  DateTime: DateTimeResolver,
+  Query,
+  Mutation,
+  Subscription,
+  Notification,
+  User,
+};

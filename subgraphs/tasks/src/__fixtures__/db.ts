@@ -23,7 +23,14 @@ const silent = pino({ level: 'silent' });
 export async function openTasksDb(driver: Driver): Promise<OpenedTasksDb> {
   if (driver === 'postgres') {
     const database = await createTestDatabase('tasks');
-    const opened = await openDatabase({ url: database.url, name: 'tasks', dataDir: '', schema, migrationsFolder: TASKS_MIGRATIONS, log: silent });
+    const opened = await openDatabase({
+      url: database.url,
+      name: 'tasks',
+      dataDir: '',
+      schema,
+      migrationsFolder: TASKS_MIGRATIONS,
+      log: silent,
+    });
     return {
       db: opened.db,
       url: database.url,
@@ -34,7 +41,14 @@ export async function openTasksDb(driver: Driver): Promise<OpenedTasksDb> {
     };
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'tasks-'));
-  const opened = await openDatabase({ url: undefined, name: 'tasks', dataDir, schema, migrationsFolder: TASKS_MIGRATIONS, log: silent });
+  const opened = await openDatabase({
+    url: undefined,
+    name: 'tasks',
+    dataDir,
+    schema,
+    migrationsFolder: TASKS_MIGRATIONS,
+    log: silent,
+  });
   return {
     db: opened.db,
     close: async () => {

@@ -5,7 +5,8 @@ export function thrown(fn: () => unknown): { code: unknown; field: unknown } | n
   try {
     fn();
   } catch (err) {
-    if (err instanceof GraphQLError) return { code: err.extensions.code, field: err.extensions.field };
+    if (err instanceof GraphQLError)
+      return { code: err.extensions.code, field: err.extensions.field };
     throw err;
   }
   return null;

@@ -54,10 +54,15 @@ interface PlanNode {
 /** Node types and index names of the plan of a Drizzle query, e.g. `Index Scan tasks_created_idx`. */
 async function plan(query: { toSQL(): { sql: string; params: unknown[] } }): Promise<string[]> {
   const { sql: text, params } = query.toSQL();
-  const [row] = await client.unsafe(`explain (format json) ${text}`, params as postgres.ParameterOrJSON<never>[]);
+  const [row] = await client.unsafe(
+    `explain (format json) ${text}`,
+    params as postgres.ParameterOrJSON<never>[],
+  );
   const nodes: string[] = [];
   const walk = (node: PlanNode) => {
-    nodes.push([node['Node Type'], node['Index Name'] ?? node['Relation Name']].filter(Boolean).join(' '));
+    nodes.push(
+      [node['Node Type'], node['Index Name'] ?? node['Relation Name']].filter(Boolean).join(' '),
+    );
     node.Plans?.forEach(walk);
   };
   walk((row!['QUERY PLAN'] as Array<{ Plan: PlanNode }>)[0]!.Plan);
@@ -65,16 +70,27 @@ async function plan(query: { toSQL(): { sql: string; params: unknown[] } }): Pro
 }
 
 const someTask = async (): Promise<TaskRow> => {
-  const [row] = await opened.db.select().from(tasks).where(sql`${tasks.title} = 'task 12345'`);
+  const [row] = await opened.db
+    .select()
+    .from(tasks)
+    .where(sql`${tasks.title} = 'task 12345'`);
   return row!;
 };
 const [admin, viewer] = [null, 42];
-const userId = async (n: number) => (await queryRows<{ id: string }>(opened.db, sql`select ${user(n)} as id`))[0]!.id;
+const userId = async (n: number) =>
+  (await queryRows<{ id: string }>(opened.db, sql`select ${user(n)} as id`))[0]!.id;
 const statements = async (args: TaskListArgs, who: number | null, after?: TaskRow) => {
-  const request = parseListArgs({ ...args, after: after ? encodeTaskCursor(after, parseListArgs(args).order) : null });
-  return taskListStatements(opened.db, listOptions(request, who === null ? null : await userId(who)));
+  const request = parseListArgs({
+    ...args,
+    after: after ? encodeTaskCursor(after, parseListArgs(args).order) : null,
+  });
+  return taskListStatements(
+    opened.db,
+    listOptions(request, who === null ? null : await userId(who)),
+  );
 };
-const noSeqScan = (nodes: string[]) => expect(nodes.filter((n) => n.startsWith('Seq Scan'))).toEqual([]);
+const noSeqScan = (nodes: string[]) =>
+  expect(nodes.filter(n => n.startsWith('Seq Scan'))).toEqual([]);
 
 describe('task lists on 20,000 tasks', () => {
   const orders: [TaskOrdering, string][] = [
@@ -88,14 +104,17 @@ describe('task lists on 20,000 tasks', () => {
     [{ field: 'PRIORITY', direction: 'DESC' }, 'tasks_priority_idx'],
   ];
 
-  it.each(orders)('an admin’s page in %o reads its index in order, first page and after a cursor', async (order, index) => {
-    for (const after of [undefined, await someTask()]) {
-      const nodes = await plan((await statements({ orderBy: order }, admin, after)).rows);
-      expect(nodes).toContain(`Index Scan ${index}`);
-      expect(nodes.join()).not.toMatch(/Sort/);
-      noSeqScan(nodes);
-    }
-  });
+  it.each(orders)(
+    'an admin’s page in %o reads its index in order, first page and after a cursor',
+    async (order, index) => {
+      for (const after of [undefined, await someTask()]) {
+        const nodes = await plan((await statements({ orderBy: order }, admin, after)).rows);
+        expect(nodes).toContain(`Index Scan ${index}`);
+        expect(nodes.join()).not.toMatch(/Sort/);
+        noSeqScan(nodes);
+      }
+    },
+  );
 
   // Pages are LIMITed: the planner may also walk the ordering's index and filter, which it
   // prices below a bitmap scan and sort; either way no page reads the whole table.
@@ -110,7 +129,10 @@ describe('task lists on 20,000 tasks', () => {
   });
 
   it('a due-date range reads the due-date index', async () => {
-    const args = { filter: { dueAfter: '2026-03-01', dueBefore: '2026-03-07' }, orderBy: { field: 'PRIORITY', direction: 'DESC' } } as const;
+    const args = {
+      filter: { dueAfter: '2026-03-01', dueBefore: '2026-03-07' },
+      orderBy: { field: 'PRIORITY', direction: 'DESC' },
+    } as const;
     const { rows, count } = await statements(args, admin);
     noSeqScan(await plan(rows));
     const counted = await plan(count);
@@ -120,10 +142,21 @@ describe('task lists on 20,000 tasks', () => {
 
   it('User.tasks and User.assignedTasks of 20 users at once read the owner and assignee indexes', async () => {
     const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => userId(i * 3)));
-    for (const [relation, index] of [['owner', 'tasks_owner_idx'], ['assignee', 'tasks_assignee_idx']] as const) {
+    for (const [relation, index] of [
+      ['owner', 'tasks_owner_idx'],
+      ['assignee', 'tasks_assignee_idx'],
+    ] as const) {
       for (const who of [admin, viewer]) {
-        const request = parseListArgs({ orderBy: { field: 'DUE_DATE', direction: 'ASC' }, first: 5 });
-        const { rows, counts } = tasksOfUsersStatements(opened.db, relation, ids, listOptions(request, who === null ? null : await userId(who)));
+        const request = parseListArgs({
+          orderBy: { field: 'DUE_DATE', direction: 'ASC' },
+          first: 5,
+        });
+        const { rows, counts } = tasksOfUsersStatements(
+          opened.db,
+          relation,
+          ids,
+          listOptions(request, who === null ? null : await userId(who)),
+        );
         for (const nodes of [await plan(rows), await plan(counts)]) {
           expect(nodes.join()).toMatch(index);
           noSeqScan(nodes);

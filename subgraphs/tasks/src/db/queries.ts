@@ -1,4 +1,21 @@
-import { and, asc, count, desc, eq, getTableColumns, gte, ilike, inArray, isNull, lt, lte, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm';
+import {
+  and,
+  asc,
+  count,
+  desc,
+  eq,
+  getTableColumns,
+  gte,
+  ilike,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  or,
+  sql,
+  type SQL,
+  type SQLWrapper,
+} from 'drizzle-orm';
 import { isUuid, type Executor } from '#lib/db.js';
 import type { TaskOrdering, TaskPosition } from '../ordering.js';
 import {
@@ -86,23 +103,27 @@ function afterPosition(order: TaskOrdering, position: TaskPosition): SQL {
   return sql`(${sortKey(order)}, ${tasks.id}) ${op} (${positionValue(order, position.value)}, ${position.id}::uuid)`;
 }
 
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, c => `\\${c}`);
 
 function filterConditions(filter: TaskFilterValues): (SQL | undefined)[] {
-  const ids = (column: typeof tasks.ownerId | typeof tasks.assigneeId, id: string | null | undefined) =>
-    id == null ? undefined : isUuid(id) ? eq(column, id) : NOTHING;
+  const ids = (
+    column: typeof tasks.ownerId | typeof tasks.assigneeId,
+    id: string | null | undefined,
+  ) => (id == null ? undefined : isUuid(id) ? eq(column, id) : NOTHING);
   // An empty list matches nothing (a value must be one of none); null means no condition.
   const oneOf = <T>(values: readonly T[] | null | undefined, condition: (values: T[]) => SQL) =>
     values == null ? undefined : values.length === 0 ? NOTHING : condition([...values]);
   const pattern = filter.search ? `%${escapeLike(filter.search)}%` : null;
   return [
-    oneOf(filter.status, (values) => inArray(tasks.status, values)),
-    oneOf(filter.priority, (values) => inArray(tasks.priority, values)),
+    oneOf(filter.status, values => inArray(tasks.status, values)),
+    oneOf(filter.priority, values => inArray(tasks.priority, values)),
     ids(tasks.ownerId, filter.ownerId),
     ids(tasks.assigneeId, filter.assigneeId),
     // On the DUE_DATE sort key, so its index serves ranges too; 'infinity' (no due date) never matches.
     filter.dueBefore ? lte(dueKey, sql`${filter.dueBefore}::date`) : undefined,
-    filter.dueAfter ? and(gte(dueKey, sql`${filter.dueAfter}::date`), lt(dueKey, sql`'infinity'::date`)) : undefined,
+    filter.dueAfter
+      ? and(gte(dueKey, sql`${filter.dueAfter}::date`), lt(dueKey, sql`'infinity'::date`))
+      : undefined,
     pattern ? or(ilike(tasks.title, pattern), ilike(tasks.description, pattern)) : undefined,
   ];
 }
@@ -136,17 +157,25 @@ export async function listTasks(db: Db, options: TaskListOptions): Promise<TaskP
 }
 
 export type UserRelation = 'owner' | 'assignee';
-const relationColumn = (relation: UserRelation) => (relation === 'owner' ? tasks.ownerId : tasks.assigneeId);
+const relationColumn = (relation: UserRelation) =>
+  relation === 'owner' ? tasks.ownerId : tasks.assigneeId;
 
 /** The statements of `listTasksOfUsers`, apart, so tests can EXPLAIN them. */
-export function tasksOfUsersStatements(db: Db, relation: UserRelation, userIds: readonly string[], options: TaskListOptions) {
+export function tasksOfUsersStatements(
+  db: Db,
+  relation: UserRelation,
+  userIds: readonly string[],
+  options: TaskListOptions,
+) {
   const column = relationColumn(relation);
   const where = and(inArray(column, [...userIds]), listConditions(options));
   const page = options.after ? and(where, afterPosition(options.order, options.after)) : where;
   const ranked = db
     .select({
       ...getTableColumns(tasks),
-      rank: sql<number>`row_number() over (partition by ${column} order by ${sql.join(orderByOf(options.order), sql`, `)})`.as('rank'),
+      rank: sql<number>`row_number() over (partition by ${column} order by ${sql.join(orderByOf(options.order), sql`, `)})`.as(
+        'rank',
+      ),
     })
     .from(tasks)
     .where(page)
@@ -167,7 +196,7 @@ export async function listTasksOfUsers(
   userIds: readonly string[],
   options: TaskListOptions,
 ): Promise<Map<string, TaskPage>> {
-  const pages = new Map<string, TaskPage>(userIds.map((id) => [id, { rows: [], totalCount: 0 }]));
+  const pages = new Map<string, TaskPage>(userIds.map(id => [id, { rows: [], totalCount: 0 }]));
   const valid = userIds.filter(isUuid);
   if (valid.length === 0) return pages;
   const statements = tasksOfUsersStatements(db, relation, valid, options);
@@ -224,7 +253,11 @@ export async function deleteTasksOwnedBy(tx: Db, userId: string): Promise<TaskRo
 
 /** Unassigns every task assigned to `userId` and returns them as they are now. */
 export async function unassignTasksOf(tx: Db, userId: string): Promise<TaskRow[]> {
-  return tx.update(tasks).set({ assigneeId: null, updatedAt: sql`now()` }).where(eq(tasks.assigneeId, userId)).returning();
+  return tx
+    .update(tasks)
+    .set({ assigneeId: null, updatedAt: sql`now()` })
+    .where(eq(tasks.assigneeId, userId))
+    .returning();
 }
 
 // ------------------------------------------------------------------ user stubs
@@ -248,7 +281,13 @@ export async function stubForShare(tx: Db, id: string): Promise<UserStubRow | un
 /** Creates or refreshes a stub, unless it is a tombstone or already holds newer data. */
 export async function upsertStub(
   tx: Db,
-  stub: { id: string; username: string; displayName: string; role: 'USER' | 'ADMIN'; syncedAt: Date },
+  stub: {
+    id: string;
+    username: string;
+    displayName: string;
+    role: 'USER' | 'ADMIN';
+    syncedAt: Date;
+  },
 ): Promise<void> {
   await tx
     .insert(userStubs)

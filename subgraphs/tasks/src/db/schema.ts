@@ -1,6 +1,14 @@
 import { sql, type SQL } from 'drizzle-orm';
-import { date, index, pgEnum, pgTable, text, timestamp, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
-
+import {
+  date,
+  index,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+  type AnyPgColumn,
+} from 'drizzle-orm/pg-core';
 import { outbox, processedEvents } from '#lib/events/tables.js';
 
 export { outbox, processedEvents };
@@ -19,7 +27,8 @@ export const dueKeyOf = (dueDate: AnyPgColumn): SQL => sql`coalesce(${dueDate}, 
 
 // Millisecond precision: timestamps travel in cursors and events as JS Dates (ms), and a
 // keyset comparison must see exactly the value the row holds.
-const instant = (name: string) => timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
+const instant = (name: string) =>
+  timestamp(name, { withTimezone: true, mode: 'date', precision: 3 });
 
 export const tasks = pgTable(
   'tasks',
@@ -40,7 +49,7 @@ export const tasks = pgTable(
   },
   // One index per ordering, each ending in id (the tie-breaker), so a page is an index range
   // scan whatever the ordering; owner and assignee indexes serve visibility and User.tasks.
-  (t) => [
+  t => [
     index('tasks_created_idx').on(t.createdAt, t.id),
     index('tasks_updated_idx').on(t.updatedAt, t.id),
     index('tasks_priority_idx').on(t.priority, t.id),
@@ -73,4 +82,12 @@ export type TaskStatus = TaskRow['status'];
 export type TaskPriority = TaskRow['priority'];
 
 /** Everything the tasks service's Drizzle client knows about. */
-export const schema = { tasks, userStubs, taskStatus, taskPriority, userRole, outbox, processedEvents };
+export const schema = {
+  tasks,
+  userStubs,
+  taskStatus,
+  taskPriority,
+  userRole,
+  outbox,
+  processedEvents,
+};

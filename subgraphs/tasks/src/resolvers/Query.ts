@@ -1,5 +1,5 @@
-import { canSee, listRestriction, viewerOf } from '../access.js';
 import type { QueryResolvers } from '../__generated__/resolvers-types.js';
+import { canSee, listRestriction, viewerOf } from '../access.js';
 import { listTasks } from '../db/queries.js';
 import { listOptions, parseListArgs, taskConnection } from '../listing.js';
 

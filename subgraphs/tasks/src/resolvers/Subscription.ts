@@ -1,5 +1,8 @@
+import type {
+  SubscriptionResolvers,
+  TaskEventResolvers,
+} from '../__generated__/resolvers-types.js';
 import { viewerOf } from '../access.js';
-import type { SubscriptionResolvers, TaskEventResolvers } from '../__generated__/resolvers-types.js';
 import { TASK_EVENT_TYPES, taskEventFor } from '../events.js';
 import type { TaskEventModel } from '../models.js';
 import { userRef } from '../models.js';
@@ -13,12 +16,12 @@ export const Subscription: SubscriptionResolvers = {
         taskId: filter?.taskId ?? null,
         kinds: filter?.kinds ? new Set(filter.kinds) : null,
       };
-      return ctx.deps.live.iterate(TASK_EVENT_TYPES, (event) => taskEventFor(viewer, event, scope));
+      return ctx.deps.live.iterate(TASK_EVENT_TYPES, event => taskEventFor(viewer, event, scope));
     },
     resolve: (event: TaskEventModel) => event,
   },
 };
 
 export const TaskEvent: TaskEventResolvers = {
-  actor: (event) => (event.actorId ? userRef(event.actorId) : null),
+  actor: event => (event.actorId ? userRef(event.actorId) : null),
 };

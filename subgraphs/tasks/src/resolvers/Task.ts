@@ -1,5 +1,5 @@
-import { canSee, viewerOf } from '../access.js';
 import type { TaskResolvers } from '../__generated__/resolvers-types.js';
+import { canSee, viewerOf } from '../access.js';
 import { userRef } from '../models.js';
 
 export const Task: TaskResolvers = {
@@ -10,6 +10,6 @@ export const Task: TaskResolvers = {
     return task && canSee(viewer, task) ? task : null;
   },
   // References only: the users subgraph resolves the rest through the router.
-  owner: (task) => userRef(task.ownerId),
-  assignee: (task) => (task.assigneeId ? userRef(task.assigneeId) : null),
+  owner: task => userRef(task.ownerId),
+  assignee: task => (task.assigneeId ? userRef(task.assigneeId) : null),
 };

@@ -7,4 +7,13 @@ import { Subscription, TaskEvent } from './Subscription.js';
 import { Task } from './Task.js';
 import { User } from './User.js';
 
-export const resolvers: Resolvers = { DateTime: DateTimeResolver, Date: DateScalar, Query, Mutation, Subscription, Task, TaskEvent, User };
+export const resolvers: Resolvers = {
+  DateTime: DateTimeResolver,
+  Date: DateScalar,
+  Query,
+  Mutation,
+  Subscription,
+  Task,
+  TaskEvent,
+  User,
+};

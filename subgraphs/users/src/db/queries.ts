@@ -42,8 +42,12 @@ export async function countUsers(db: Db): Promise<number> {
 
 function searchCondition(search: string | null) {
   if (!search) return undefined;
-  const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  return or(ilike(users.username, pattern), ilike(users.displayName, pattern), ilike(users.email, pattern));
+  const pattern = `%${search.replace(/[\\%_]/g, c => `\\${c}`)}%`;
+  return or(
+    ilike(users.username, pattern),
+    ilike(users.displayName, pattern),
+    ilike(users.email, pattern),
+  );
 }
 
 /** A page of users by username, after `afterUsername`, with `limit` rows at most. */
@@ -52,7 +56,9 @@ export async function listUsers(
   options: { search: string | null; afterUsername: string | null; limit: number },
 ): Promise<{ rows: UserRow[]; totalCount: number }> {
   const where = searchCondition(options.search);
-  const page = options.afterUsername ? and(where, gt(users.username, options.afterUsername)) : where;
+  const page = options.afterUsername
+    ? and(where, gt(users.username, options.afterUsername))
+    : where;
   const [rows, [total]] = await Promise.all([
     db.select().from(users).where(page).orderBy(asc(users.username)).limit(options.limit),
     db.select({ n: count() }).from(users).where(where),
@@ -61,7 +67,11 @@ export async function listUsers(
 }
 
 export async function refreshTokenByHash(db: Db, tokenHash: string) {
-  const [row] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).limit(1);
+  const [row] = await db
+    .select()
+    .from(refreshTokens)
+    .where(eq(refreshTokens.tokenHash, tokenHash))
+    .limit(1);
   return row;
 }
 
@@ -101,13 +111,16 @@ export async function insertRefreshToken(
 
 /** Records a login attempt and returns the attempts (this one included) still on record in the window. */
 export async function recordLoginAttempt(db: Db, userId: string, windowStart: Date) {
-  const [attempt] = await db.insert(loginFailures).values({ userId }).returning({ id: loginFailures.id });
+  const [attempt] = await db
+    .insert(loginFailures)
+    .values({ userId })
+    .returning({ id: loginFailures.id });
   const recent = await db
     .select({ failedAt: loginFailures.failedAt })
     .from(loginFailures)
     .where(and(eq(loginFailures.userId, userId), gt(loginFailures.failedAt, windowStart)))
     .orderBy(asc(loginFailures.failedAt));
-  return { attemptId: attempt!.id, recent: recent.map((r) => r.failedAt) };
+  return { attemptId: attempt!.id, recent: recent.map(r => r.failedAt) };
 }
 
 export async function forgetLoginAttempt(db: Db, attemptId: number): Promise<void> {

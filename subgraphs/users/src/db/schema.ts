@@ -1,6 +1,13 @@
-
-import { bigserial, index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-
+import {
+  bigserial,
+  index,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { outbox, processedEvents } from '#lib/events/tables.js';
 
 export { outbox, processedEvents };
@@ -23,7 +30,7 @@ export const users = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [
+  t => [
     uniqueIndex('users_username_key').on(t.username),
     uniqueIndex('users_email_key').on(t.email),
     index('users_role_idx').on(t.role),
@@ -45,7 +52,7 @@ export const refreshTokens = pgTable(
     /** Set when rotated, logged out or revoked with its family; a used token stays for reuse detection. */
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [
+  t => [
     uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),
     index('refresh_tokens_family_idx').on(t.familyId),
     index('refresh_tokens_user_idx').on(t.userId),
@@ -62,11 +69,10 @@ export const loginFailures = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [index('login_failures_user_time_idx').on(t.userId, t.failedAt)],
+  t => [index('login_failures_user_time_idx').on(t.userId, t.failedAt)],
 );
 
 export type UserRow = typeof users.$inferSelect;
-export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
 
 /** Everything the users service's Drizzle client knows about. */
 export const schema = { users, refreshTokens, loginFailures, userRole, outbox, processedEvents };

@@ -1,14 +1,18 @@
-import * as accounts from '../accounts.js';
 import type { MutationResolvers } from '../__generated__/resolvers-types.js';
+import * as accounts from '../accounts.js';
 
 export const Mutation: MutationResolvers = {
   register: (_parent, { input }, { deps }) => accounts.register(deps, input),
   login: (_parent, { input }, { deps }) => accounts.login(deps, input),
   refreshToken: (_parent, { refreshToken }, { deps }) => accounts.refresh(deps, refreshToken),
-  logout: (_parent, { refreshToken }, { deps, claims }) => accounts.logout(deps, claims, refreshToken),
-  updateProfile: (_parent, { input }, { deps, claims }) => accounts.updateProfile(deps, claims, input),
+  logout: (_parent, { refreshToken }, { deps, claims }) =>
+    accounts.logout(deps, claims, refreshToken),
+  updateProfile: (_parent, { input }, { deps, claims }) =>
+    accounts.updateProfile(deps, claims, input),
   changePassword: (_parent, { currentPassword, newPassword }, { deps, claims }) =>
     accounts.changePassword(deps, claims, currentPassword, newPassword),
-  deleteAccount: (_parent, { password }, { deps, claims }) => accounts.deleteAccount(deps, claims, password),
-  setUserRole: (_parent, { userId, role }, { deps, claims }) => accounts.setUserRole(deps, claims, userId, role),
+  deleteAccount: (_parent, { password }, { deps, claims }) =>
+    accounts.deleteAccount(deps, claims, password),
+  setUserRole: (_parent, { userId, role }, { deps, claims }) =>
+    accounts.setUserRole(deps, claims, userId, role),
 };

@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { badUserInput } from '#lib/errors.js';
 import { connection, decodeCursor, encodeCursor, pageSize } from '#lib/pagination.js';
-import { requireAdmin, requireUser } from '../accounts.js';
 import type { QueryResolvers } from '../__generated__/resolvers-types.js';
+import { requireAdmin, requireUser } from '../accounts.js';
 import { listUsers } from '../db/queries.js';
 
 const USERS_CURSOR = 'users';
 
 export const Query: QueryResolvers = {
-  me: (_parent, _args, { claims, loaders }) => (claims.userId ? loaders.user.load(claims.userId) : null),
+  me: (_parent, _args, { claims, loaders }) =>
+    claims.userId ? loaders.user.load(claims.userId) : null,
 
   user: (_parent, { id }, { claims, loaders }) => {
     requireUser(claims);
@@ -20,8 +21,13 @@ export const Query: QueryResolvers = {
     const first = pageSize(args.first);
     const after = decodeCursor(args.after, USERS_CURSOR, z.string());
     const search = args.search?.trim() || null;
-    if (search && search.length > 100) throw badUserInput('search must be at most 100 characters', 'search');
-    const { rows, totalCount } = await listUsers(deps.db, { search, afterUsername: after, limit: first + 1 });
-    return connection(rows, first, (u) => encodeCursor(USERS_CURSOR, u.username), totalCount);
+    if (search && search.length > 100)
+      throw badUserInput('search must be at most 100 characters', 'search');
+    const { rows, totalCount } = await listUsers(deps.db, {
+      search,
+      afterUsername: after,
+      limit: first + 1,
+    });
+    return connection(rows, first, u => encodeCursor(USERS_CURSOR, u.username), totalCount);
   },
 };

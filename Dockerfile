@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every role of the supergraph, compiled JavaScript only; the command picks the role:
-#   node --enable-source-maps router/index.js                      router         :4000 (default)
-#   node --enable-source-maps subgraphs/users/src/index.js         users          :4001
-#   node --enable-source-maps subgraphs/tasks/src/index.js         tasks          :4002
-#   node --enable-source-maps subgraphs/notifications/src/index.js notifications  :4003
-# docker-compose.yml runs each in its own container. Configuration: lib/config.ts (envSchema).
+#   node --enable-source-maps router/index.js                    router         :4000 (default)
+#   node --enable-source-maps subgraphs/main.js users            users          :4001
+#   node --enable-source-maps subgraphs/main.js tasks            tasks          :4002
+#   node --enable-source-maps subgraphs/main.js notifications    notifications  :4003
+# (any subgraph of subgraphs/index.ts by name). docker-compose.yml runs each in its own
+# container. Configuration: lib/config.ts (envSchema).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 

@@ -1,14 +1,15 @@
 import { loadConfig } from '#lib/config.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
+import { subgraphs } from './subgraphs/index.js';
 import { startSupergraph } from './supergraph.js';
 
 /** `npm start`: the whole supergraph in this process, embedded by default. */
-const config = loadConfig();
+const config = loadConfig(process.env, subgraphs);
 const log = createLogger({ level: config.logLevel });
 warnAboutConfig(config, log);
 const supergraph = await startSupergraph({ config, log });
-const databases = Object.values(config.databaseUrls).some(Boolean)
+const databases = Object.values(config.subgraphs).some(s => s.databaseUrl)
   ? 'Postgres'
   : `embedded PGlite under ${config.dataDir}/`;
 const bus = config.amqpUrl ? 'RabbitMQ' : 'in-process event bus';

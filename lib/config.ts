@@ -1,11 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
-/** The services of the supergraph, in start order. */
-export const SUBGRAPHS = ['users', 'tasks', 'notifications'] as const;
-export type SubgraphName = (typeof SUBGRAPHS)[number];
-export type Role = SubgraphName | 'router';
-
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 const optionalUrl = z
   .string()
@@ -15,26 +10,30 @@ const optionalUrl = z
   .optional();
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-/**
- * Every environment variable the code reads, with its default. README's table and
- * `.env.example` list exactly these; `test/config.test.ts` keeps them in step.
- */
-export const envSchema = z.object({
+/** What the config loader knows of a subgraph: its name and its port when none is set. */
+export interface SubgraphSpec {
+  readonly name: string;
+  readonly port: number;
+}
+
+/** The prefix of a subgraph's variables: `users` → `USERS_PORT`, `USERS_URL`, `USERS_DATABASE_URL`. */
+export const envPrefix = (name: string): string => name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+
+/** The variables every subgraph has, by suffix of its prefix. */
+const subgraphVariables = (defaultPort: number) => ({
+  PORT: port(defaultPort),
+  /** Where the router reaches it; defaults to localhost and its port. */
+  URL: optionalUrl,
+  /** postgres:// URL of its database; unset means embedded PGlite under DATA_DIR. */
+  DATABASE_URL: optionalUrl,
+});
+
+/** The variables of the whole deployment that are not a subgraph's own. */
+const commonEnv = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('0.0.0.0'),
   ROUTER_PORT: port(4000),
-  USERS_PORT: port(4001),
-  TASKS_PORT: port(4002),
-  NOTIFICATIONS_PORT: port(4003),
-  /** Where the router reaches each subgraph; defaults to localhost and the port above. */
-  USERS_URL: optionalUrl,
-  TASKS_URL: optionalUrl,
-  NOTIFICATIONS_URL: optionalUrl,
-  /** postgres:// URL per subgraph; unset means embedded PGlite under DATA_DIR. */
-  USERS_DATABASE_URL: optionalUrl,
-  TASKS_DATABASE_URL: optionalUrl,
-  NOTIFICATIONS_DATABASE_URL: optionalUrl,
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   DATA_DIR: z.string().default('.data'),
   /** amqp:// URL of RabbitMQ; unset means the in-process bus (one-process mode only). */
@@ -57,16 +56,43 @@ export const envSchema = z.object({
   MAX_COST: z.coerce.number().int().positive().default(50_000),
 });
 
-export type Env = z.infer<typeof envSchema>;
+type CommonEnv = z.infer<typeof commonEnv>;
+
+/**
+ * Every environment variable the code reads for a deployment of these subgraphs, with its
+ * default. README's table and `.env.example` list exactly these (lib/config.test.ts keeps
+ * them in step), and `npm run check:compose` holds the compose file to them.
+ */
+export function envSchema(subgraphs: readonly SubgraphSpec[]) {
+  return commonEnv.extend(
+    Object.fromEntries(
+      subgraphs.flatMap(spec =>
+        Object.entries(subgraphVariables(spec.port)).map(([suffix, schema]) => [
+          `${envPrefix(spec.name)}_${suffix}`,
+          schema,
+        ]),
+      ),
+    ),
+  );
+}
+
+/** Where one subgraph runs and keeps its data. */
+export interface SubgraphConfig {
+  port: number;
+  /** Its GraphQL endpoint, as the router reaches it. */
+  url: string;
+  /** postgres:// URL; undefined means embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+}
 
 export interface Config {
-  env: Env['NODE_ENV'];
+  env: CommonEnv['NODE_ENV'];
   production: boolean;
-  logLevel: Env['LOG_LEVEL'];
+  logLevel: CommonEnv['LOG_LEVEL'];
   host: string;
-  ports: Record<Role, number>;
-  subgraphUrls: Record<SubgraphName, string>;
-  databaseUrls: Record<SubgraphName, string | undefined>;
+  routerPort: number;
+  /** By subgraph name: every subgraph the loader was told of. */
+  subgraphs: Readonly<Record<string, SubgraphConfig>>;
   databasePoolSize: number;
   dataDir: string;
   amqpUrl: string | undefined;
@@ -99,14 +125,33 @@ export class ConfigError extends Error {
 }
 
 /**
- * The one config loader. Fails fast with every problem listed; in production a
- * missing secret is an error, in development a random one is generated for this run.
+ * The one config loader, for a deployment of `subgraphs` (the descriptors in subgraphs/index.ts;
+ * the router learns them from the supergraph). Fails fast with every problem listed; in
+ * production a missing secret is an error, in development a random one is generated for this run.
  */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(source);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(i => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+export function loadConfig(
+  source: NodeJS.ProcessEnv = process.env,
+  subgraphs: readonly SubgraphSpec[] = [],
+): Config {
+  const issues: string[] = [];
+  const report = (error: z.ZodError, name: (key: string) => string) => {
+    for (const i of error.issues)
+      issues.push(`  ${name(i.path.join('.')) || '(env)'}: ${i.message}`);
+  };
+  const parsed = commonEnv.safeParse(source);
+  if (!parsed.success) report(parsed.error, key => key);
+  const own = subgraphs.map(spec => {
+    const prefix = envPrefix(spec.name);
+    const vars = z.object(subgraphVariables(spec.port)).safeParse({
+      PORT: source[`${prefix}_PORT`],
+      URL: source[`${prefix}_URL`],
+      DATABASE_URL: source[`${prefix}_DATABASE_URL`],
+    });
+    if (!vars.success) report(vars.error, key => `${prefix}_${key}`);
+    return { name: spec.name, vars: vars.data };
+  });
+  if (!parsed.success || issues.length > 0) {
+    throw new ConfigError(`Invalid environment:\n${issues.join('\n')}`);
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
@@ -118,28 +163,22 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     generatedSecrets.push(name);
     return randomBytes(32).toString('base64url');
   };
-  const ports = {
-    router: e.ROUTER_PORT,
-    users: e.USERS_PORT,
-    tasks: e.TASKS_PORT,
-    notifications: e.NOTIFICATIONS_PORT,
-  };
+  const subgraphConfigs: Record<string, SubgraphConfig> = {};
+  for (const { name, vars } of own) {
+    if (!vars) continue;
+    subgraphConfigs[name] = {
+      port: vars.PORT,
+      url: vars.URL ?? `http://localhost:${vars.PORT}/graphql`,
+      databaseUrl: vars.DATABASE_URL,
+    };
+  }
   return {
     env: e.NODE_ENV,
     production,
     logLevel: e.LOG_LEVEL,
     host: e.HOST,
-    ports,
-    subgraphUrls: {
-      users: e.USERS_URL ?? `http://localhost:${ports.users}/graphql`,
-      tasks: e.TASKS_URL ?? `http://localhost:${ports.tasks}/graphql`,
-      notifications: e.NOTIFICATIONS_URL ?? `http://localhost:${ports.notifications}/graphql`,
-    },
-    databaseUrls: {
-      users: e.USERS_DATABASE_URL,
-      tasks: e.TASKS_DATABASE_URL,
-      notifications: e.NOTIFICATIONS_DATABASE_URL,
-    },
+    routerPort: e.ROUTER_PORT,
+    subgraphs: subgraphConfigs,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: e.DATA_DIR,
     amqpUrl: e.AMQP_URL,

@@ -1,27 +1,28 @@
-import { loadConfig, type Config, type SubgraphName } from './config.js';
+import type { Config } from './config.js';
 import { createAmqpBus } from './events/amqp.js';
-import type { EventBus } from './events/bus.js';
+import type { EventBus, WorkQueues } from './events/bus.js';
 import { createMemoryBus } from './events/memory.js';
-import { createLogger, type Logger } from './log.js';
-import type { RunningService, StartSubgraphOptions } from './service.js';
+import type { Logger } from './log.js';
 
 /**
  * The bus of this process: RabbitMQ when AMQP_URL is set, else the in-process broker,
- * which only connects services that run in this same process.
+ * which only connects services that run in this same process. `queues` are every service's
+ * work queues (declared on connect); `service` names a process that runs one service alone.
  */
 export async function openEventBus(
   config: Config,
   log: Logger,
-  service?: string,
+  options: { queues: WorkQueues; service?: string },
 ): Promise<EventBus> {
+  const { queues, service } = options;
   if (config.amqpUrl)
-    return createAmqpBus({ url: config.amqpUrl, log, ...(service ? { service } : {}) });
+    return createAmqpBus({ url: config.amqpUrl, log, queues, ...(service ? { service } : {}) });
   if (service) {
     log.warn(
       `AMQP_URL is not set: ${service} runs with an in-process event bus and exchanges no events with other processes`,
     );
   }
-  return createMemoryBus({ log });
+  return createMemoryBus({ log, queues });
 }
 
 /**
@@ -62,23 +63,4 @@ export function warnAboutConfig(config: Config, log: Logger): void {
       'secrets not set: generated random ones for this run (tokens will not survive a restart; set them in .env)',
     );
   }
-}
-
-/**
- * The main of a subgraph run as its own process (one container): config from the
- * environment, its own logger and bus, graceful shutdown on SIGTERM.
- */
-export async function runAlone(
-  name: SubgraphName,
-  start: (options: StartSubgraphOptions) => Promise<RunningService>,
-): Promise<void> {
-  const config = loadConfig();
-  const log = createLogger({ level: config.logLevel, name });
-  warnAboutConfig(config, log);
-  const bus = await openEventBus(config, log, name);
-  const service = await start({ config, bus, log });
-  onShutdown(async () => {
-    await service.stop();
-    await bus.close();
-  }, log);
 }

@@ -1,15 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '#lib/config.js';
 import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
+import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { createRouter, routerOptions } from './server.js';
+import { subgraphsOf } from './subgraphs.js';
 
-/** Runs the router alone (one container of docker-compose). */
-const config = loadConfig();
+/** Runs the router alone (one container of docker-compose), in front of the supergraph's subgraphs. */
+const config = loadConfig(process.env, subgraphsOf(readFileSync(SUPERGRAPH_PATH, 'utf8')));
 const log = createLogger({ level: config.logLevel, name: 'router' });
 warnAboutConfig(config, log);
-const router = await createRouter(routerOptions(config, log, config.subgraphUrls));
-const { server, url } = await listen(router.handler, config.ports.router, config.host);
+const urls = Object.fromEntries(Object.entries(config.subgraphs).map(([name, s]) => [name, s.url]));
+const router = await createRouter(routerOptions(config, log, urls));
+const { server, url } = await listen(router.handler, config.routerPort, config.host);
 router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');
 onShutdown(async () => {

@@ -10,7 +10,7 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
-import type { Config, OperationLimits, SubgraphName } from '#lib/config.js';
+import type { Config, OperationLimits } from '#lib/config.js';
 import { closeServer, createGraphQLHandler, type RequestContext } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
@@ -33,7 +33,7 @@ export interface RouterContext extends RequestContext {
 export interface RouterOptions {
   supergraphSdl: string;
   /** Where each subgraph's GraphQL endpoint is; overrides the URLs in the supergraph. */
-  subgraphUrls: Partial<Record<SubgraphName, string>>;
+  subgraphUrls: Readonly<Record<string, string>>;
   routerSecret: string;
   jwt: TokenVerification;
   production: boolean;
@@ -220,7 +220,7 @@ export async function createRouter(options: RouterOptions) {
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
     buildService: ({ name, url }) => {
-      const target = options.subgraphUrls[name as SubgraphName] ?? url;
+      const target = options.subgraphUrls[name] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
       const source = new SignedDataSource(

@@ -28,11 +28,10 @@ import {
 } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
 import { Repeater } from '@repeaterjs/repeater';
-import { ANONYMOUS, signClaims, type Claims } from '#lib/auth/claims.js';
+import { ANONYMOUS, CLAIMS_EXTENSION, signClaims, type Claims } from '#lib/auth/claims.js';
 import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets, sampleSubscriptions } from '#lib/metrics.js';
-import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
 import type { Authenticator, Viewer } from './auth.js';
 import type { RouterContext } from './server.js';
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DCLinter } from 'dclint';
 import { parse } from 'yaml';
-import { envSchema, SUBGRAPHS } from '#lib/config.js';
+import { envPrefix, envSchema } from '#lib/config.js';
+import { subgraphs } from '../subgraphs/index.js';
 
 /**
  * `npm run check:compose`: static checks of the container packaging, for a machine without a
@@ -102,10 +103,19 @@ const SAMPLE_DOTENV: Record<string, string> = {
 
 const SECRETS = ['JWT_SECRET', 'ROUTER_SECRET'] as const;
 
-/** Which role a compiled entry point runs: `subgraphs/users/src/index.js` → users. */
-export function roleOf(entry: string): 'router' | (typeof SUBGRAPHS)[number] | undefined {
+/** The variables of this deployment: the router's and every subgraph's of subgraphs/index.ts. */
+const schema = envSchema(subgraphs);
+
+/**
+ * Which role a command runs: `router/index.js` → router; `subgraphs/main.js users` → users
+ * (a subgraph of subgraphs/index.ts); anything else → undefined.
+ */
+export function roleOf(command: readonly string[]): string | undefined {
+  const at = command.findIndex(part => part.endsWith('.js'));
+  const entry = command[at] ?? '';
   if (/(^|\/)router\/index\.js$/.test(entry)) return 'router';
-  return SUBGRAPHS.find(name => new RegExp(`(^|/)subgraphs/${name}/src/index\\.js$`).test(entry));
+  if (!/(^|\/)subgraphs\/main\.js$/.test(entry)) return undefined;
+  return subgraphs.find(s => s.name === command[at + 1])?.name;
 }
 
 const commandOf = (service: Dict): string[] =>
@@ -123,10 +133,22 @@ const entryOf = (command: string[]) => command.find(part => part.endsWith('.js')
  */
 export function checkEnvironment(compose: ComposeFile): string[] {
   const problems: string[] = [];
-  const known = new Set(Object.keys(envSchema.shape));
-  const defaults = envSchema.parse({});
+  const known = new Set(Object.keys(schema.shape));
   const apps = appServices(compose);
   if (apps.length === 0) problems.push('no service is built from the Dockerfile (`build:`)');
+  const roles = new Map(apps.map(([name, service]) => [roleOf(commandOf(service)), name]));
+  for (const subgraph of subgraphs) {
+    if (!roles.has(subgraph.name))
+      problems.push(
+        `no service runs the ${subgraph.name} subgraph (subgraphs/main.js ${subgraph.name})`,
+      );
+  }
+  /** The port a subgraph's container listens on: its `<NAME>_PORT`, else its default. */
+  const portOf = (name: string) => {
+    const service = compose.services[roles.get(name) ?? ''];
+    const set = service ? environmentOf(service)[`${envPrefix(name)}_PORT`] : undefined;
+    return set ?? String(subgraphs.find(s => s.name === name)?.port);
+  };
   for (const [name, service] of apps) {
     const env = environmentOf(service);
     for (const key of Object.keys(env)) {
@@ -147,21 +169,21 @@ export function checkEnvironment(compose: ComposeFile): string[] {
     );
     if (missing.length > 0)
       problems.push(`${name}: needs variables that .env does not provide: ${missing.join(', ')}`);
-    const parsed = envSchema.safeParse(resolved);
+    const parsed = schema.safeParse(resolved);
     if (!parsed.success) {
       for (const issue of parsed.error.issues)
         problems.push(`${name}: ${issue.path.join('.')}: ${issue.message}`);
     }
-    const role = roleOf(entryOf(commandOf(service)) ?? '');
+    const role = roleOf(commandOf(service));
     if (!role) {
       problems.push(
-        `${name}: command does not run a role's compiled entry (router/index.js or subgraphs/<name>/src/index.js)`,
+        `${name}: command does not run a role's compiled entry (router/index.js or subgraphs/main.js <name>)`,
       );
       continue;
     }
     if (role === 'router') {
-      for (const sub of SUBGRAPHS) {
-        const key = `${sub.toUpperCase()}_URL`;
+      for (const { name: sub } of subgraphs) {
+        const key = `${envPrefix(sub)}_URL`;
         const url = resolved[key];
         if (!url) {
           problems.push(
@@ -172,14 +194,18 @@ export function checkEnvironment(compose: ComposeFile): string[] {
         const { hostname, port } = new URL(url);
         const target = compose.services[hostname];
         if (!target) problems.push(`${name}: ${key} points at ${hostname}, which is not a service`);
-        const expected = String(defaults[`${sub.toUpperCase()}_PORT` as 'USERS_PORT']);
+        const expected = portOf(sub);
         if (port !== expected)
           problems.push(`${name}: ${key} uses port ${port}, ${sub} listens on ${expected}`);
       }
     } else {
-      const dbKey = `${role.toUpperCase()}_DATABASE_URL`;
-      if (!resolved[dbKey])
-        problems.push(`${name}: ${dbKey} is not set (it would fall back to an embedded PGlite)`);
+      const prefix = envPrefix(role);
+      if (!resolved[`${prefix}_PORT`])
+        problems.push(`${name}: ${prefix}_PORT is not set (docker/healthcheck.mjs reads it)`);
+      if (!resolved[`${prefix}_DATABASE_URL`])
+        problems.push(
+          `${name}: ${prefix}_DATABASE_URL is not set (it would fall back to an embedded PGlite)`,
+        );
       if (!resolved.AMQP_URL)
         problems.push(`${name}: AMQP_URL is not set (it would exchange no events with the others)`);
     }
@@ -190,11 +216,10 @@ export function checkEnvironment(compose: ComposeFile): string[] {
 /**
  * Every service has a healthcheck; every app service waits (`depends_on` long form,
  * `condition: service_healthy`) for the services it depends on, and its own healthcheck asks
- * /ready on its role's port.
+ * /ready through the image's docker/healthcheck.mjs (which finds the role's port).
  */
 export function checkDependencies(compose: ComposeFile): string[] {
   const problems: string[] = [];
-  const defaults = envSchema.parse({});
   const healthy = (name: string) => {
     const hc = compose.services[name]?.healthcheck;
     return isDict(hc) && hc.disable !== true && Array.isArray(hc.test) && hc.test[0] !== 'NONE';
@@ -222,13 +247,11 @@ export function checkDependencies(compose: ComposeFile): string[] {
         `${name}: depends on nothing; it needs its database, the broker or the subgraphs first`,
       );
     }
-    const role = roleOf(entryOf(commandOf(service)) ?? '');
     const hc = service.healthcheck;
-    if (!role || !isDict(hc)) continue;
-    const port = defaults[`${role.toUpperCase()}_PORT` as 'ROUTER_PORT'];
+    if (!roleOf(commandOf(service)) || !isDict(hc)) continue;
     const test = Array.isArray(hc.test) ? hc.test.join(' ') : String(hc.test);
-    if (!test.includes(`:${port}/ready`))
-      problems.push(`${name}: healthcheck should ask /ready on port ${port}`);
+    if (test !== 'CMD node docker/healthcheck.mjs /ready')
+      problems.push(`${name}: healthcheck should be node docker/healthcheck.mjs /ready`);
   }
   return problems;
 }
@@ -291,14 +314,15 @@ export function checkDockerfile(dockerfile: string, compose: ComposeFile, root: 
   else if (user === 'root' || user === '0')
     problems.push(`Dockerfile: the runtime stage runs as ${user}`);
 
-  const entries: Array<[string, string]> = [];
+  const commands: Array<[string, string[]]> = [];
   const cmd = runtime.filter(ins => ins.keyword === 'CMD').at(-1);
   if (!cmd) problems.push('Dockerfile: the runtime stage has no CMD');
-  else entries.push(['Dockerfile CMD', entryOf(execForm(cmd.args)) ?? '']);
+  else commands.push(['Dockerfile CMD', execForm(cmd.args)]);
   for (const [name, service] of appServices(compose))
-    entries.push([`compose ${name} command`, entryOf(commandOf(service)) ?? '']);
-  for (const [where, entry] of entries) {
-    if (!roleOf(entry)) {
+    commands.push([`compose ${name} command`, commandOf(service)]);
+  for (const [where, command] of commands) {
+    const entry = entryOf(command) ?? '';
+    if (!roleOf(command)) {
       problems.push(`${where}: runs ${entry || 'no .js file'}, not a role's compiled entry`);
     } else if (!existsSync(join(root, entry.replace(/\.js$/, '.ts')))) {
       problems.push(

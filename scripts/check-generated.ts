@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SUBGRAPHS } from '#lib/config.js';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { composeSupergraph } from '../schema/compose.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
+import { subgraphs } from '../subgraphs/index.js';
+import { drizzleGenerate } from './drizzle.js';
 
 /**
  * Fails when a committed generated file is stale: the supergraph, the codegen resolver
@@ -34,38 +36,38 @@ try {
   problems.push('generated resolver types are stale: run `npm run codegen`');
 }
 
-for (const name of SUBGRAPHS) {
-  const config = `subgraphs/${name}/drizzle.config.ts`;
-  if (!existsSync(config)) continue;
-  const dir = `subgraphs/${name}/drizzle`;
-  const list = (d: string): string[] =>
-    existsSync(d) ? readdirSync(d, { recursive: true, encoding: 'utf8' }).sort() : [];
-  const before = list(dir);
-  const snapshot = new Map(
-    before.map(f => [
-      f,
-      existsSync(join(dir, f)) && !f.endsWith('/') ? safeRead(join(dir, f)) : '',
-    ]),
-  );
-  execFileSync(bin('drizzle-kit'), ['generate', '--config', config], { stdio: 'pipe' });
-  const added = list(dir).filter(f => !snapshot.has(f));
-  const changed = before.filter(f => safeRead(join(dir, f)) !== snapshot.get(f));
-  // Leave the tree as it was: this is a check, not a generator.
-  for (const f of added) rmSync(join(dir, f), { recursive: true, force: true });
-  for (const f of changed) writeFileSync(join(dir, f), snapshot.get(f) ?? '');
-  if (added.length > 0 || changed.length > 0) {
-    problems.push(
-      `${name}: the Drizzle schema has changes without a migration: run \`npm run db:generate\``,
-    );
+// Migrations: drizzle-kit generates into a copy of each migrations folder; anything it adds
+// or changes there means the Drizzle schema changed without a migration. The checkout is not
+// written to.
+for (const subgraph of subgraphs) {
+  const copy = mkdtempSync(join(tmpdir(), `migrations-${subgraph.name}-`));
+  try {
+    cpSync(subgraph.migrationsFolder, copy, { recursive: true });
+    const before = snapshot(copy);
+    drizzleGenerate(subgraph, copy);
+    const after = snapshot(copy);
+    const differs =
+      after.size !== before.size || [...after].some(([file, text]) => before.get(file) !== text);
+    if (differs) {
+      problems.push(
+        `${subgraph.name}: the Drizzle schema has changes without a migration: run \`npm run db:generate\``,
+      );
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
   }
 }
 
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
+/** Every file under `dir` with its text. */
+function snapshot(dir: string): Map<string, string> {
+  return new Map(
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter(entry => entry.isFile())
+      .map(entry => {
+        const path = join(entry.parentPath, entry.name);
+        return [relative(dir, path), readFileSync(path, 'utf8')];
+      }),
+  );
 }
 
 if (problems.length > 0) {

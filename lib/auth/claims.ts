@@ -23,6 +23,9 @@ export const CLAIM_HEADERS = {
   timestamp: 'x-router-timestamp',
   signature: 'x-router-signature',
 } as const;
+/** Where a graphql-ws `subscribe` message carries the viewer's signed claims (the headers of HTTP). */
+export const CLAIMS_EXTENSION = 'claims';
+
 export const FORWARDED_HEADER_NAMES: readonly string[] = Object.values(CLAIM_HEADERS);
 
 /** How long a signature is accepted after it was made (and how far a clock may run ahead). */

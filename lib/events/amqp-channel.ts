@@ -1,7 +1,7 @@
 import type { AmqpConnectionManager } from 'amqp-connection-manager';
 import type { Channel } from 'amqplib';
 import type { Logger } from '../log.js';
-import { WORK_QUEUES, type busNames } from './bus.js';
+import type { busNames, WorkQueues } from './bus.js';
 import { sleep } from './timing.js';
 
 /** Pieces shared by the RabbitMQ transport's channels (publisher, work consumers, live fan-out). */
@@ -15,16 +15,21 @@ export interface Context {
   log: Logger;
   retryDelayMs: number;
   connectTimeoutMs: number;
+  /** Declared with the topology, before any consumer of theirs starts. */
+  queues: WorkQueues;
 }
 
 /** Declares the shared topology; idempotent, so every channel runs it after each (re)connect. */
-export async function assertTopology(channel: Channel, names: Names): Promise<void> {
+export async function assertTopology(
+  channel: Channel,
+  { names, queues }: Pick<Context, 'names' | 'queues'>,
+): Promise<void> {
   await channel.assertExchange(names.exchange, 'topic', { durable: true });
   // A topic DLX keeps the original routing key usable for whoever inspects dead letters.
   await channel.assertExchange(names.deadLetterExchange, 'topic', { durable: true });
   await channel.assertQueue(names.deadLetterQueue, { durable: true });
   await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '#');
-  for (const [queue, bindings] of Object.entries(WORK_QUEUES)) {
+  for (const [queue, bindings] of Object.entries(queues)) {
     await assertWorkQueue(channel, names, names.queue(queue), bindings);
   }
 }

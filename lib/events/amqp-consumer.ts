@@ -56,7 +56,7 @@ export class WorkConsumer {
       setup: async (channel: Channel) => {
         if (this.stopping || generation !== this.generation) return;
         try {
-          await assertTopology(channel, names);
+          await assertTopology(channel, this.ctx);
           await assertWorkQueue(channel, names, this.queue, this.bindings);
           await channel.prefetch(this.prefetch);
           watchChannel(

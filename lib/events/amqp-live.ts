@@ -28,7 +28,6 @@ export class LiveFanout {
   constructor(private readonly ctx: Context) {}
 
   private open(): ChannelWrapper {
-    const { names } = this.ctx;
     const generation = ++this.generation;
     const ready = this.ready;
     const wrapper = this.ctx.manager.createChannel({
@@ -37,7 +36,7 @@ export class LiveFanout {
       setup: async (channel: Channel) => {
         if (this.closed || generation !== this.generation) return;
         try {
-          await assertTopology(channel, names);
+          await assertTopology(channel, this.ctx);
           // Exclusive: gone with the connection, and a new one is made after a reconnect.
           const { queue } = await channel.assertQueue('', {
             exclusive: true,

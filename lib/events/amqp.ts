@@ -10,6 +10,7 @@ import {
   type Consumer,
   type EventBus,
   type LiveOptions,
+  type WorkQueues,
 } from './bus.js';
 import type { EventEnvelope } from './envelope.js';
 
@@ -19,6 +20,8 @@ export interface AmqpBusOptions {
   log: Logger;
   /** Prefix for exchanges and queues (tests); empty in production. */
   namespace?: string;
+  /** Every service's durable work queues (short names), declared on connect: see `WorkQueues`. */
+  queues?: WorkQueues;
   /** Shown as the connection name in the RabbitMQ management UI, and in logs. */
   service?: string;
   /** Wait before a message whose handler failed is requeued. Default 1000 ms. */
@@ -68,6 +71,7 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
     log,
     retryDelayMs: options.retryDelayMs ?? 1000,
     connectTimeoutMs,
+    queues: options.queues ?? {},
   };
 
   let closed = false;
@@ -96,7 +100,7 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
     name: 'publisher',
     confirm: true,
     publishTimeout: publishTimeoutMs,
-    setup: (channel: Channel) => assertTopology(channel, names),
+    setup: (channel: Channel) => assertTopology(channel, ctx),
   });
   publisher.on('error', (err: Error) => log.error({ err }, 'publisher channel setup failed'));
 

@@ -7,16 +7,13 @@ const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';
 const DEAD_LETTER_QUEUE = 'supergraph.events.dead';
 
 /**
- * The durable work queues of the contract (shared/contract/events.md) with their bindings.
- * Every bus declares all of them as soon as it connects, whichever service it belongs to,
- * so an event published before its consumer first started (a fresh deployment, services
- * started in any order) waits in its queue instead of being unroutable and lost.
+ * Durable work queues by full name, with the routing-key patterns bound to each: every queue
+ * of every service in the deployment. A bus declares all of them as soon as it connects,
+ * whichever service it belongs to, so an event published before its consumer first started (a
+ * fresh deployment, services started in any order) waits in its queue instead of being
+ * unroutable and lost. The services' descriptors name them (`workQueues` in lib/subgraph).
  */
-export const WORK_QUEUES: Readonly<Record<string, readonly string[]>> = {
-  'tasks.user-sync': ['user.*'],
-  'notifications.task-events': ['task.*'],
-  'notifications.user-sync': ['user.*'],
-};
+export type WorkQueues = Readonly<Record<string, readonly string[]>>;
 
 /**
  * Handles one event of a work queue. Resolving acknowledges it. Throwing

@@ -1,12 +1,12 @@
 import type { Logger } from '../log.js';
 import {
   topicMatches,
-  WORK_QUEUES,
   type ConsumeOptions,
   type Consumer,
   type EventBus,
   type EventHandler,
   type LiveOptions,
+  type WorkQueues,
 } from './bus.js';
 import { parseEvent, PoisonMessageError, type AnyEvent, type EventEnvelope } from './envelope.js';
 import { sleep } from './timing.js';
@@ -35,6 +35,8 @@ export interface MemoryBusOptions {
   log: Logger;
   /** Wait before a message whose handler failed is delivered again. Default 1000 ms. */
   retryDelayMs?: number;
+  /** Every service's durable work queues, declared at once: see `WorkQueues`. */
+  queues?: WorkQueues;
 }
 
 interface Message {
@@ -102,7 +104,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
   };
   // As on RabbitMQ, the contract's work queues exist before any consumer: nothing published
   // before a service's consumers start is lost.
-  for (const [name, bindings] of Object.entries(WORK_QUEUES)) declareQueue(name, bindings);
+  for (const [name, bindings] of Object.entries(options.queues ?? {})) declareQueue(name, bindings);
 
   const route = (message: Message) => {
     for (const queue of queues.values()) {

@@ -11,6 +11,8 @@ import { createAmqpBus } from '#lib/events/amqp.js';
 import type { Consumer, EventBus } from '#lib/events/bus.js';
 import { PoisonMessageError, type AnyEvent, type EventEnvelope } from '#lib/events/envelope.js';
 import { createMemoryBus } from '#lib/events/memory.js';
+import { workQueues } from '#lib/subgraph/descriptor.js';
+import { subgraphs } from '../../subgraphs/index.js';
 import { TEST_AMQP_URL, uniqueName } from '../support/services.js';
 import { waitFor } from '../support/wait.js';
 
@@ -33,14 +35,25 @@ interface Harness {
   teardown(): Promise<void>;
 }
 
-const QUEUES = ['t.basic', 't.work', 't.users', 't.order', 't.poison', 't.retry', 't.stop'];
+/** The deployment's work queues, which every bus declares on connect. */
+const DECLARED = workQueues(subgraphs);
+const QUEUES = [
+  't.basic',
+  't.work',
+  't.users',
+  't.order',
+  't.poison',
+  't.retry',
+  't.stop',
+  ...Object.keys(DECLARED),
+];
 
 const transports: [string, () => Promise<Harness>][] = [
   [
     'memory',
     async () => {
       const { log, lines } = captureLogger();
-      const bus = createMemoryBus({ log, retryDelayMs: RETRY_DELAY_MS });
+      const bus = createMemoryBus({ log, retryDelayMs: RETRY_DELAY_MS, queues: DECLARED });
       return {
         bus,
         replica: async () => bus,
@@ -61,6 +74,7 @@ const transports: [string, () => Promise<Harness>][] = [
           url: TEST_AMQP_URL,
           log,
           namespace,
+          queues: DECLARED,
           service: 'contract-test',
           retryDelayMs: RETRY_DELAY_MS,
         });

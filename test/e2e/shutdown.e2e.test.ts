@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'amqplib';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SUBGRAPHS } from '#lib/config.js';
 import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
+import { subgraphs } from '../../subgraphs/index.js';
 import { freePort } from '../support/ports.js';
 import {
   createTestDatabase,
@@ -26,7 +26,7 @@ let routerUrl: string;
 let exitCode: Promise<number | null>;
 
 beforeAll(async () => {
-  databases = await Promise.all(SUBGRAPHS.map(name => createTestDatabase(`${name}_sigterm`)));
+  databases = await Promise.all(subgraphs.map(({ name }) => createTestDatabase(`${name}_sigterm`)));
   const [router, users, tasks, notifications] = await Promise.all([
     freePort(),
     freePort(),

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lib/config.js';
 import { createLogger } from '#lib/log.js';
-import { startTasks } from '../../subgraphs/tasks/src/start.js';
+import { runSubgraph } from '#lib/subgraph/run.js';
+import { subgraphs } from '../../subgraphs/index.js';
+import { tasks } from '../../subgraphs/tasks/src/subgraph.js';
 import { startSupergraph } from '../../supergraph.js';
 import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask } from '../support/tasks.js';
@@ -42,7 +44,7 @@ describe('an upstream socket that drops', () => {
     // The tasks subgraph goes away (its sockets close) and comes back on the same port.
     await first.stop();
     const log = createLogger({ level: 'silent' });
-    const second = await startTasks({
+    const second = await runSubgraph(tasks, {
       config: sg.config,
       bus: sg.bus,
       log,
@@ -70,13 +72,16 @@ describe('an upstream socket that drops', () => {
 describe('the embedded one-process default', () => {
   it('serves subscriptions on PGlite and the in-process bus', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'supergraph-embedded-'));
-    const config = loadConfig({
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      ROUTER_SECRET: randomBytes(32).toString('hex'),
-    });
+    const config = loadConfig(
+      {
+        NODE_ENV: 'test',
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        ROUTER_SECRET: randomBytes(32).toString('hex'),
+      },
+      subgraphs,
+    );
     const supergraph = await startSupergraph({
       config,
       log: createLogger({ level: 'silent' }),

@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signClaims } from '#lib/auth/claims.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import { createLogger } from '#lib/log.js';
-import { startTasks } from '../../subgraphs/tasks/src/start.js';
+import { runSubgraph } from '#lib/subgraph/run.js';
+import { tasks } from '../../subgraphs/tasks/src/subgraph.js';
 import { TEST_AMQP_URL } from '../support/services.js';
 import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { assignWhenKnown, createTask, tasksKnow } from '../support/tasks.js';
@@ -439,7 +440,7 @@ describe('sharing and teardown', () => {
   it('a change made through a second tasks replica reaches a subscriber served by the first', async () => {
     const log = createLogger({ level: 'silent' });
     const busB = await createAmqpBus({ url: TEST_AMQP_URL, log, namespace: sg.namespace });
-    const replicaB = await startTasks({
+    const replicaB = await runSubgraph(tasks, {
       config: sg.config,
       bus: busB,
       log,

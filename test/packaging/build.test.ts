@@ -25,7 +25,7 @@ const secrets = {
 
 /** Starts a compiled entry with only the given environment; resolves with its URL once it listens. */
 function start(entry: string, env: Record<string, string>): Promise<string> {
-  const child = spawn(process.execPath, ['--enable-source-maps', entry], {
+  const child = spawn(process.execPath, ['--enable-source-maps', ...entry.split(' ')], {
     cwd: app,
     env: {
       PATH: process.env.PATH ?? '',
@@ -89,10 +89,11 @@ describe('the compiled tree', () => {
     for (const file of [
       'package.json',
       'router/index.js',
+      'subgraphs/main.js',
       'lib/config.js',
       'schema/supergraph.graphql',
       ...['users', 'tasks', 'notifications'].flatMap(n => [
-        `subgraphs/${n}/src/index.js`,
+        `subgraphs/${n}/src/subgraph.js`,
         `subgraphs/${n}/schema.graphql`,
         `subgraphs/${n}/drizzle/meta/_journal.json`,
       ]),
@@ -104,7 +105,7 @@ describe('the compiled tree', () => {
   });
 
   it('runs users on Postgres and the router in front with plain node', async () => {
-    const users = await start('subgraphs/users/src/index.js', {
+    const users = await start('subgraphs/main.js users', {
       USERS_PORT: '0',
       USERS_DATABASE_URL: db.url,
     });

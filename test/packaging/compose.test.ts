@@ -93,7 +93,7 @@ describe('the checks catch', () => {
     expect(problems).toContain('router: USERS_URL uses port 4002, users listens on 4001');
   });
 
-  it('a dependency that is only started, a service without healthcheck, a healthcheck on the wrong port', () => {
+  it('a dependency that is only started, a service without healthcheck, a healthcheck of /health', () => {
     const c = compose();
     service(c, 'router').depends_on = ['users', 'tasks', 'notifications'];
     service(c, 'users').depends_on = {
@@ -101,9 +101,7 @@ describe('the checks catch', () => {
       rabbitmq: { condition: 'service_healthy' },
     };
     delete service(c, 'rabbitmq').healthcheck;
-    service(c, 'tasks').healthcheck = {
-      test: ['CMD', 'node', '-e', "fetch('http://127.0.0.1:4001/ready')"],
-    };
+    service(c, 'tasks').healthcheck = { test: ['CMD', 'node', 'docker/healthcheck.mjs'] };
     const problems = checkDependencies(c);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -111,7 +109,23 @@ describe('the checks catch', () => {
         'users: depends on postgres without condition: service_healthy',
         'rabbitmq: has no healthcheck',
         'users: depends on rabbitmq, which has no healthcheck',
-        'tasks: healthcheck should ask /ready on port 4002',
+        'tasks: healthcheck should be node docker/healthcheck.mjs /ready',
+      ]),
+    );
+  });
+
+  it('a subgraph of subgraphs/index.ts that no service runs, one without its port, an unknown one', () => {
+    const c = compose();
+    delete c.services.notifications;
+    delete service(c, 'users').environment.USERS_PORT;
+    service(c, 'tasks').command = ['node', 'subgraphs/main.js', 'taskz'];
+    const problems = checkEnvironment(c);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'no service runs the notifications subgraph (subgraphs/main.js notifications)',
+        'no service runs the tasks subgraph (subgraphs/main.js tasks)',
+        'users: USERS_PORT is not set (docker/healthcheck.mjs reads it)',
+        "tasks: command does not run a role's compiled entry (router/index.js or subgraphs/main.js <name>)",
       ]),
     );
   });

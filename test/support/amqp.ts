@@ -1,6 +1,8 @@
 import { connect, type Channel, type ChannelModel } from 'amqplib';
-import { busNames, WORK_QUEUES } from '#lib/events/bus.js';
+import { busNames } from '#lib/events/bus.js';
 import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
+import { workQueues } from '#lib/subgraph/descriptor.js';
+import { subgraphs } from '../../subgraphs/index.js';
 import { TEST_AMQP_URL } from './services.js';
 
 /**
@@ -42,7 +44,9 @@ export async function deleteNamespace(
   const conn = await connect(TEST_AMQP_URL);
   try {
     const ch = await conn.createChannel();
-    for (const q of [...new Set([...queues, ...Object.keys(WORK_QUEUES)])].map(names.queue))
+    for (const q of [...new Set([...queues, ...Object.keys(workQueues(subgraphs))])].map(
+      names.queue,
+    ))
       await ch.deleteQueue(q);
     await ch.deleteQueue(names.deadLetterQueue);
     await ch.deleteExchange(names.exchange);

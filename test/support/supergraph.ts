@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfig, SUBGRAPHS, type Config, type SubgraphName } from '#lib/config.js';
+import { loadConfig, type Config } from '#lib/config.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import type { EventBus } from '#lib/events/bus.js';
 import { createLogger } from '#lib/log.js';
+import { workQueues } from '#lib/subgraph/descriptor.js';
+import { subgraphs, type SubgraphName } from '../../subgraphs/index.js';
 import { startSupergraph, type RunningSupergraph } from '../../supergraph.js';
 import { deleteNamespace } from './amqp.js';
 import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from './services.js';
@@ -70,26 +72,39 @@ export async function startTestSupergraph(
 ): Promise<TestSupergraph> {
   const namespace = `${uniqueName('t')}.`;
   const databases = Object.fromEntries(
-    await Promise.all(SUBGRAPHS.map(async name => [name, await createTestDatabase(name)] as const)),
+    await Promise.all(subgraphs.map(async ({ name }) => [name, await createTestDatabase(name)])),
   ) as Record<SubgraphName, TestDatabase>;
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-    JWT_SECRET: randomBytes(32).toString('hex'),
-    ROUTER_SECRET: randomBytes(32).toString('hex'),
-    AMQP_URL: TEST_AMQP_URL,
-  });
+  const databaseUrls = Object.fromEntries(
+    Object.entries(databases).map(([name, db]) => [name, db.url]),
+  ) as Record<SubgraphName, string>;
+  const config = loadConfig(
+    {
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      ROUTER_SECRET: randomBytes(32).toString('hex'),
+      AMQP_URL: TEST_AMQP_URL,
+    },
+    subgraphs,
+  );
   const log = createLogger({ level: config.logLevel });
-  const bus = await createAmqpBus({ url: options.amqpUrl ?? TEST_AMQP_URL, log, namespace });
-  const queries: Record<SubgraphName, string[]> = { users: [], tasks: [], notifications: [] };
+  const bus = await createAmqpBus({
+    url: options.amqpUrl ?? TEST_AMQP_URL,
+    log,
+    namespace,
+    queues: workQueues(subgraphs),
+  });
+  const queries = Object.fromEntries(
+    subgraphs.map(({ name }): [string, string[]] => [name, []]),
+  ) as Record<SubgraphName, string[]>;
   const supergraph = await startSupergraph({
     config,
     log,
     bus,
     ephemeralPorts: true,
-    databaseUrls: Object.fromEntries(SUBGRAPHS.map(n => [n, databases[n].url])),
-    onQuery: (service, query) => queries[service].push(query),
+    databaseUrls,
+    onQuery: (service, query) => queries[service as SubgraphName].push(query),
   });
   const url = `${supergraph.url}/graphql`;
   return {
@@ -98,10 +113,7 @@ export async function startTestSupergraph(
     supergraph,
     bus,
     namespace,
-    databaseUrls: Object.fromEntries(SUBGRAPHS.map(n => [n, databases[n].url])) as Record<
-      SubgraphName,
-      string
-    >,
+    databaseUrls,
     queries,
     gql: (query, options) => postGraphQL(url, query, options),
     stop: async () => {

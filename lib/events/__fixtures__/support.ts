@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { pino } from 'pino';
 import type { Logger } from '../../log.js';
-import { busNames, WORK_QUEUES } from '../bus.js';
+import { busNames } from '../bus.js';
 import { createEvent, type EventEnvelope, type TaskEventRow } from '../envelope.js';
 
 /** Test helpers for the event bus: sample events, a log you can read, RabbitMQ admin. */
@@ -121,9 +121,7 @@ export class AmqpAdmin {
   /** Removes the namespace's exchanges and the given queues (short names) plus the dead queue. */
   async cleanup(queues: readonly string[] = []): Promise<void> {
     const names = this.names;
-    for (const queue of [...queues, ...Object.keys(WORK_QUEUES)]
-      .map(q => names.queue(q))
-      .concat(names.deadLetterQueue)) {
+    for (const queue of queues.map(q => names.queue(q)).concat(names.deadLetterQueue)) {
       await this.channel.deleteQueue(queue).catch(() => {});
     }
     await this.channel.deleteExchange(names.exchange).catch(() => {});

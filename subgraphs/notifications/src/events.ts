@@ -1,9 +1,10 @@
-import { isUuid, type Database, type Executor } from '#lib/db.js';
-import type { Consumer, EventBus } from '#lib/events/bus.js';
+import { isUuid, type Executor } from '#lib/db.js';
+import type { EventHandler } from '#lib/events/bus.js';
 import { createEvent, PoisonMessageError, type AnyEvent } from '#lib/events/envelope.js';
 import { applyOnce } from '#lib/events/inbox.js';
 import { enqueueEvents } from '#lib/events/outbox.js';
-import type { Logger } from '#lib/log.js';
+import type { ConsumerInfo } from '#lib/subgraph/descriptor.js';
+import type { NotificationsDeps } from './context.js';
 import * as q from './db/queries.js';
 import type { NotificationRow, schema } from './db/schema.js';
 import { actorName, messageOf, recipientsOf, type TaskEvent } from './rules.js';
@@ -13,10 +14,6 @@ import { actorName, messageOf, recipientsOf, type TaskEvent } from './rules.js';
  * become notifications) and `user.*` (the names messages use, and account deletions); it
  * publishes `notification.created` for every notification it writes.
  */
-
-/** Work queues, also the consumer names under which applied events are recorded. */
-const TASK_EVENTS_QUEUE = 'notifications.task-events';
-const USER_SYNC_QUEUE = 'notifications.user-sync';
 
 type Db = Executor<typeof schema>;
 type UserEvent = Extract<AnyEvent, { type: `user.${string}` }>;
@@ -104,59 +101,41 @@ async function applyUserEvent(tx: Db, event: UserEvent): Promise<void> {
   }
 }
 
-export interface ConsumersOptions {
-  db: Database<typeof schema>;
-  bus: EventBus;
-  log: Logger;
-  /** Called after a transaction that wrote to the outbox commits, so the relay publishes now. */
-  onOutboxWrite: () => void;
+/** What the consumers need: the database and the relay's wake-up after commit. */
+type ConsumerDeps = Pick<NotificationsDeps, 'db' | 'onOutboxWrite'>;
+
+/** Handles `task.*` (queue `notifications.task-events`): notifications, each applied once. */
+export function taskEventsHandler(deps: ConsumerDeps, { queue, log }: ConsumerInfo): EventHandler {
+  return async event => {
+    if (!isTaskEvent(event))
+      throw new PoisonMessageError(`"${event.type}" does not belong on ${queue}`);
+    const { task } = event.data;
+    requireUuids(event, [
+      event.actorId,
+      task.id,
+      task.ownerId,
+      task.assigneeId,
+      event.type === 'task.assigned' ? event.data.previousAssigneeId : null,
+    ]);
+    let written: NotificationRow[] = [];
+    const applied = await applyOnce(deps.db, queue, event, async tx => {
+      written = await applyTaskEvent(tx, event);
+    });
+    if (written.length > 0) deps.onOutboxWrite();
+    log.debug(
+      { eventId: event.id, type: event.type, applied, notifications: written.length },
+      'task event handled',
+    );
+  };
 }
 
-/** Starts the two work queues. Each event is applied once, however often it is delivered. */
-export async function startConsumers(options: ConsumersOptions): Promise<Consumer[]> {
-  const { db, bus, log } = options;
-  const taskEvents = await bus.consume({
-    queue: TASK_EVENTS_QUEUE,
-    bindings: ['task.*'],
-    handler: async event => {
-      if (!isTaskEvent(event))
-        throw new PoisonMessageError(`"${event.type}" does not belong on ${TASK_EVENTS_QUEUE}`);
-      const { task } = event.data;
-      requireUuids(event, [
-        event.actorId,
-        task.id,
-        task.ownerId,
-        task.assigneeId,
-        event.type === 'task.assigned' ? event.data.previousAssigneeId : null,
-      ]);
-      let written: NotificationRow[] = [];
-      const applied = await applyOnce(db, TASK_EVENTS_QUEUE, event, async tx => {
-        written = await applyTaskEvent(tx, event);
-      });
-      if (written.length > 0) options.onOutboxWrite();
-      log.debug(
-        { eventId: event.id, type: event.type, applied, notifications: written.length },
-        'task event handled',
-      );
-    },
-  });
-  const userSync = await bus
-    .consume({
-      queue: USER_SYNC_QUEUE,
-      bindings: ['user.*'],
-      handler: async event => {
-        if (!isUserEvent(event))
-          throw new PoisonMessageError(`"${event.type}" does not belong on ${USER_SYNC_QUEUE}`);
-        requireUuids(event, [event.data.id]);
-        const applied = await applyOnce(db, USER_SYNC_QUEUE, event, tx =>
-          applyUserEvent(tx, event),
-        );
-        log.debug({ eventId: event.id, type: event.type, applied }, 'user event handled');
-      },
-    })
-    .catch(async (err: unknown) => {
-      await taskEvents.stop();
-      throw err;
-    });
-  return [taskEvents, userSync];
+/** Handles `user.*` (queue `notifications.user-sync`): stubs and deletions, each applied once. */
+export function userEventsHandler(deps: ConsumerDeps, { queue, log }: ConsumerInfo): EventHandler {
+  return async event => {
+    if (!isUserEvent(event))
+      throw new PoisonMessageError(`"${event.type}" does not belong on ${queue}`);
+    requireUuids(event, [event.data.id]);
+    const applied = await applyOnce(deps.db, queue, event, tx => applyUserEvent(tx, event));
+    log.debug({ eventId: event.id, type: event.type, applied }, 'user event handled');
+  };
 }

@@ -39,7 +39,12 @@ describe.each<Driver>(['postgres', 'pglite'])('user sync on %s', driver => {
   beforeAll(async () => {
     opened = await openTasksDb(driver);
     db = opened.db;
-    deps = { db, onOutboxWrite: () => void wakes++, log: pino({ level: 'silent' }) };
+    deps = {
+      db,
+      onOutboxWrite: () => void wakes++,
+      log: pino({ level: 'silent' }),
+      queue: 'tasks.user-sync',
+    };
   });
   beforeEach(() => {
     wakes = 0;
@@ -148,7 +153,12 @@ describe('user sync racing task changes on postgres', () => {
 
   beforeEach(async () => {
     opened = await openTasksDb('postgres');
-    deps = { db: opened.db, onOutboxWrite: () => {}, log: pino({ level: 'silent' }) };
+    deps = {
+      db: opened.db,
+      onOutboxWrite: () => {},
+      log: pino({ level: 'silent' }),
+      queue: 'tasks.user-sync',
+    };
   });
   afterEach(async () => {
     await opened?.close();

@@ -1,5 +1,4 @@
 import { isUuid, type Database } from '#lib/db.js';
-import type { Consumer, EventBus } from '#lib/events/bus.js';
 import { PoisonMessageError, type AnyEvent } from '#lib/events/envelope.js';
 import { applyOnce } from '#lib/events/inbox.js';
 import { enqueueEvents } from '#lib/events/outbox.js';
@@ -8,14 +7,14 @@ import * as q from './db/queries.js';
 import type { schema } from './db/schema.js';
 import { taskAssigned, taskDeleted } from './events.js';
 
-/** The durable work queue that keeps `user_stubs` in step with the users service. */
-const USER_SYNC_QUEUE = 'tasks.user-sync';
-
+/** What keeping `user_stubs` in step with the users service needs (queue `tasks.user-sync`). */
 export interface UserSyncDeps {
   db: Database<typeof schema>;
   /** Called after a transaction that wrote to the outbox commits. */
   onOutboxWrite: () => void;
   log: Logger;
+  /** The work queue's full name: the consumer under which applied events are recorded. */
+  queue: string;
 }
 
 /**
@@ -31,7 +30,7 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
     case 'user.updated': {
       const { id, username, displayName, role } = event.data;
       if (!isUuid(id)) throw new PoisonMessageError(`user id "${id}" is not a uuid`);
-      await applyOnce(deps.db, USER_SYNC_QUEUE, event, tx =>
+      await applyOnce(deps.db, deps.queue, event, tx =>
         q.upsertStub(tx, { id, username, displayName, role, syncedAt: new Date(event.occurredAt) }),
       );
       return;
@@ -40,7 +39,7 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
       const { id } = event.data;
       if (!isUuid(id)) throw new PoisonMessageError(`user id "${id}" is not a uuid`);
       let published = 0;
-      await applyOnce(deps.db, USER_SYNC_QUEUE, event, async tx => {
+      await applyOnce(deps.db, deps.queue, event, async tx => {
         // The tombstone first: it waits for any task creation or assignment that holds the
         // stub, so the statements below see what those wrote.
         await q.tombstoneStub(tx, id, new Date(event.occurredAt));
@@ -66,12 +65,4 @@ export async function applyUserEvent(deps: UserSyncDeps, event: AnyEvent): Promi
       // Bound to user.* only; anything else is not ours to apply.
       return;
   }
-}
-
-export function startUserSync(bus: EventBus, deps: UserSyncDeps): Promise<Consumer> {
-  return bus.consume({
-    queue: USER_SYNC_QUEUE,
-    bindings: ['user.*'],
-    handler: event => applyUserEvent(deps, event),
-  });
 }

@@ -1,10 +1,10 @@
 import type { JwtOptions } from '#lib/auth/jwt.js';
 import type { Database } from '#lib/db.js';
-import type { SubgraphContext } from '#lib/subgraph.js';
+import type { SubgraphContext } from '#lib/subgraph/descriptor.js';
 import type { schema } from './db/schema.js';
 import type { UsersLoaders } from './loaders.js';
 
-/** What the users service is built from; `index.ts` opens them, tests build their own. */
+/** What the users service is built from; its descriptor (subgraph.ts) builds them, tests build their own. */
 export interface UsersDeps {
   db: Database<typeof schema>;
   jwt: JwtOptions;

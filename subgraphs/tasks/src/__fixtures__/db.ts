@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import { openDatabase, type Database } from '#lib/db.js';
 import { createTestDatabase } from '../../../../test/support/services.js';
 import { schema } from '../db/schema.js';
-import { TASKS_MIGRATIONS } from '../server.js';
+import { tasks } from '../subgraph.js';
+
+const TASKS_MIGRATIONS = tasks.migrationsFolder;
 
 export type TasksDb = Database<typeof schema>;
 export type Driver = 'postgres' | 'pglite';

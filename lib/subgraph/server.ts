@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import { parse } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -8,49 +8,15 @@ import { WebSocketServer } from 'ws';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { commonApolloOptions } from './apollo.js';
-import { verifyClaims, type Claims } from './auth/claims.js';
-import type { Config } from './config.js';
-import { unauthenticated } from './errors.js';
-import { createGraphQLHandler, type RequestContext } from './http.js';
-import type { Logger } from './log.js';
+import { commonApolloOptions } from '../apollo.js';
+import { CLAIMS_EXTENSION, verifyClaims } from '../auth/claims.js';
+import type { Config } from '../config.js';
+import { unauthenticated } from '../errors.js';
+import { createGraphQLHandler } from '../http.js';
+import type { Logger } from '../log.js';
+import type { SubgraphContext } from './descriptor.js';
 
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
-
-/** Where a subscribe message carries the viewer's signed claims (the headers of HTTP). */
-export const CLAIMS_EXTENSION = 'claims';
-
-/** What every subgraph resolver sees: the router-signed claims and the request's logger. */
-export interface SubgraphContext extends RequestContext {
-  claims: Claims;
-}
-
-/** What every subgraph's `create…Service` factory takes besides its own dependencies. */
-export interface SubgraphServiceOptions<TDeps> {
-  deps: TDeps;
-  routerSecret: string;
-  production: boolean;
-  bodyLimit: number;
-  log: Logger;
-  ready?: () => Promise<void>;
-}
-
-/** The service options a subgraph's `start` takes from the config. */
-export function serviceOptions<TDeps>(
-  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit'>,
-  deps: TDeps,
-  log: Logger,
-  ready: () => Promise<void>,
-): SubgraphServiceOptions<TDeps> {
-  return {
-    deps,
-    routerSecret: config.routerSecret,
-    production: config.production,
-    bodyLimit: config.bodyLimit,
-    log,
-    ready,
-  };
-}
 
 export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   /** The subgraph's name, in metrics and logs. */
@@ -59,16 +25,12 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
   resolvers: object;
-  routerSecret: string;
-  production: boolean;
-  bodyLimit: number;
+  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit'>;
   log: Logger;
-  /** Adds per-request state (loaders, db) to the verified base context. */
-  context: (
-    base: SubgraphContext,
-    req: IncomingMessage | undefined,
-  ) => TContext | Promise<TContext>;
-  ready?: () => Promise<void>;
+  /** Adds per-request state (loaders, deps) to the verified base context. */
+  context: (base: SubgraphContext) => TContext;
+  /** Throws while the subgraph cannot serve (database or broker down): `/ready` answers 503. */
+  ready: () => Promise<void>;
 }
 
 /**
@@ -87,7 +49,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     schema,
     ...commonApolloOptions<TContext>({
       service: options.name,
-      production: options.production,
+      production: options.config.production,
       landingPage: 'none',
     }),
   });
@@ -97,13 +59,13 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
   const handler = createGraphQLHandler<TContext>({
     apollo,
     log: options.log,
-    bodyLimit: options.bodyLimit,
-    ...(options.ready ? { ready: options.ready } : {}),
+    bodyLimit: options.config.bodyLimit,
+    ready: options.ready,
     context: async (req, base) => {
-      const claims = verifyClaims(req.headers, options.routerSecret);
+      const claims = verifyClaims(req.headers, options.config.routerSecret);
       if (!claims) throw unauthenticated('Requests must come through the router', 401);
       const log = claims.userId ? base.log.child({ userId: claims.userId }) : base.log;
-      return options.context({ ...base, log, claims }, req);
+      return options.context({ ...base, log, claims });
     },
   });
   /**
@@ -118,7 +80,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     const claimsOf = (payload: SubscribePayload) => {
       const signed = payload.extensions?.[CLAIMS_EXTENSION];
       if (!signed || typeof signed !== 'object') return null;
-      return verifyClaims(signed as Record<string, string>, options.routerSecret);
+      return verifyClaims(signed as Record<string, string>, options.config.routerSecret);
     };
     const disposable = useServer<Record<string, unknown> | undefined>(
       {
@@ -127,7 +89,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
           if (
             verifyClaims(
               (ctx.connectionParams ?? {}) as Record<string, string>,
-              options.routerSecret,
+              options.config.routerSecret,
             ) === null
           )
             return false;
@@ -153,7 +115,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             requestId,
             ...(claims.userId ? { userId: claims.userId } : {}),
           });
-          return options.context({ requestId, log, claims }, undefined);
+          return options.context({ requestId, log, claims });
         },
       },
       wss,
@@ -171,5 +133,8 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     };
   };
 
-  return { apollo, handler, schema, attach };
+  /** Whether the schema has subscriptions to serve over graphql-ws (`attach`). */
+  const subscribes =
+    schema.getSubscriptionType() !== null && schema.getSubscriptionType() !== undefined;
+  return { apollo, handler, attach, subscribes };
 }

@@ -1,0 +1,22 @@
+import { defineSubgraph, subgraphFiles } from '#lib/subgraph/descriptor.js';
+import type { UsersContext, UsersDeps } from './context.js';
+import { schema } from './db/schema.js';
+import { createLoaders } from './loaders.js';
+import { resolvers } from './resolvers/index.js';
+
+/** Identity, profile, roles, credentials and tokens; publishes `user.*`, consumes nothing. */
+export const users = defineSubgraph({
+  name: 'users',
+  port: 4001,
+  ...subgraphFiles(import.meta.url),
+  resolvers,
+  tables: schema,
+  codegen: { context: '../context.js#UsersContext', mappers: { User: '../models.js#UserModel' } },
+  deps: ({ config, db, onOutboxWrite }): UsersDeps => ({
+    db,
+    jwt: config.jwt,
+    refreshTokenTtl: config.jwt.refreshTokenTtl,
+    onOutboxWrite,
+  }),
+  context: (base, deps): UsersContext => ({ ...base, deps, loaders: createLoaders(deps.db) }),
+});

@@ -13,7 +13,9 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # All dependencies, for the compiler.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
+# patches/: fixes carried on top of dependencies, applied by npm ci's postinstall (patch-package).
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 
 # `npm run build`: dist/ is the app root, laid out like the source (package.json's "imports"
@@ -31,6 +33,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist/ ./
 COPY docker/healthcheck.mjs ./docker/

@@ -65,6 +65,10 @@ export async function openDatabase<TSchema extends Schema>(
       max: options.poolSize ?? 10,
       onnotice: () => {},
       connect_timeout: 10,
+      // Seconds before reconnecting after a failed connection: postgres.js's default grows to
+      // 20 s after a handful of failures (it counts them for the whole pool), which keeps a
+      // service unready long after a short database blip. Capped at 2 s.
+      backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2),
     });
     const db = drizzlePostgres(client, { schema: options.schema, ...(logger ? { logger } : {}) });
     const lock = await client.reserve();

@@ -68,7 +68,11 @@ export async function postGraphQL<T>(
  * RabbitMQ topology of its own, so test files run side by side without sharing state.
  */
 export async function startTestSupergraph(
-  options: { amqpUrl?: string } = {},
+  options: {
+    amqpUrl?: string;
+    /** Where each subgraph reaches its fresh database (a test may put a proxy in between). */
+    databaseUrl?: (name: SubgraphName, url: string) => string | Promise<string>;
+  } = {},
 ): Promise<TestSupergraph> {
   const namespace = `${uniqueName('t')}.`;
   const databases = Object.fromEntries(
@@ -103,7 +107,14 @@ export async function startTestSupergraph(
     log,
     bus,
     ephemeralPorts: true,
-    databaseUrls,
+    databaseUrls: Object.fromEntries(
+      await Promise.all(
+        Object.entries(databaseUrls).map(async ([name, url]) => [
+          name,
+          options.databaseUrl ? await options.databaseUrl(name as SubgraphName, url) : url,
+        ]),
+      ),
+    ),
     onQuery: (service, query) => queries[service as SubgraphName].push(query),
   });
   const url = `${supergraph.url}/graphql`;

@@ -9,9 +9,9 @@ import {
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
-import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
+import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims } from '#lib/auth/claims.js';
 import type { Config, OperationLimits, SubgraphName } from '#lib/config.js';
-import { closeServer, createGraphQLHandler, type RequestContext } from '#lib/http.js';
+import { closeServer, createGraphQLHandler } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
@@ -22,13 +22,10 @@ import {
   splitEntityResponse,
   type EntityFetch,
 } from './batching.js';
+import type { RouterContext } from './context.js';
 import { createSubgraphFetcher, type SubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
 import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
-
-export interface RouterContext extends RequestContext {
-  claims: Claims;
-}
 
 export interface RouterOptions {
   supergraphSdl: string;

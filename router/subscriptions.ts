@@ -34,7 +34,7 @@ import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets, sampleSubscriptions } from '#lib/metrics.js';
 import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
 import type { Authenticator, Viewer } from './auth.js';
-import type { RouterContext } from './server.js';
+import type { RouterContext } from './context.js';
 
 /** Close code for a refused or expired token: clients reconnect with a fresh one. */
 const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403

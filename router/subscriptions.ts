@@ -27,6 +27,7 @@ import {
   type ServiceMap,
 } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
 import { ANONYMOUS, signClaims, type Claims } from '#lib/auth/claims.js';
 import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
@@ -495,7 +496,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const plan = planState.planner.buildQueryPlan(operation);
     if (plan.node?.kind !== 'Subscription') {
       return {
-        errors: [new GraphQLError('Not a subscription', { extensions: { code: 'BAD_REQUEST' } })],
+        errors: [
+          new GraphQLError('Not a subscription', {
+            extensions: { code: ApolloServerErrorCode.BAD_REQUEST },
+          }),
+        ],
       };
     }
     const { primary, rest } = plan.node;
@@ -561,7 +566,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         } catch (err) {
           return [
             new GraphQLError((err as GraphQLError).message, {
-              extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+              extensions: { code: ApolloServerErrorCode.GRAPHQL_PARSE_FAILED },
             }),
           ];
         }
@@ -574,7 +579,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
             e =>
               new GraphQLError(e.message, {
                 nodes: e.nodes ?? null,
-                extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+                extensions: { code: ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED },
               }),
           );
         }
@@ -582,7 +587,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         if (!operation) {
           return [
             new GraphQLError('Could not determine which operation to run', {
-              extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+              extensions: { code: ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE },
             }),
           ];
         }

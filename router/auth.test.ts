@@ -1,3 +1,4 @@
+import jsonwebtoken from 'jsonwebtoken';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { issueAccessToken } from '#lib/auth/jwt.js';
 import { createAuthenticator } from './auth.js';
@@ -30,10 +31,25 @@ describe('createAuthenticator with its cache', () => {
   });
 
   it('never caches a refused token, and anonymous stays anonymous', () => {
+    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
     const authenticate = createAuthenticator(jwt, { cache: true });
-    const forged = `Bearer ${token().slice(0, -2)}xx`;
-    expect(() => authenticate(forged)).toThrow();
-    expect(() => authenticate(forged)).toThrow();
+    // Refused now (not valid before 30 s from now), accepted later: a remembered refusal
+    // would still refuse it then.
+    const notYetValid = `Bearer ${jsonwebtoken.sign(
+      { role: 'USER', username: 'alice' },
+      jwt.secret,
+      {
+        algorithm: 'HS256',
+        subject: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        notBefore: 30,
+        expiresIn: 60,
+      },
+    )}`;
+    expect(() => authenticate(notYetValid)).toThrow(/invalid access token/i);
+    vi.setSystemTime(new Date('2026-01-01T00:00:31Z'));
+    expect(authenticate(notYetValid).claims.username).toBe('alice');
     expect(authenticate(undefined).claims.userId).toBeNull();
   });
 

@@ -3,6 +3,7 @@ import { Session } from 'node:inspector/promises';
 import { loadConfig } from '#lib/config.js';
 import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
+import { tokenVerification } from '../router/auth.js';
 import { createRouter, routerOptions } from '../router/server.js';
 import { startHiveGateway } from './hive.js';
 import type { GatewayMessage, GatewayRequest, GatewaySpec } from './shared.js';
@@ -41,7 +42,7 @@ async function main() {
   } else {
     const hive = await startHiveGateway({
       subgraphUrls: spec.subgraphUrls,
-      jwt: config.jwt,
+      jwt: tokenVerification(config.jwt),
       routerSecret: config.routerSecret,
     });
     stop = () => hive.stop();

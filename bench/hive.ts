@@ -8,12 +8,12 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
 import { CLAIMS_EXTENSION } from '#lib/subgraph.js';
-import { createAuthenticator } from '../router/auth.js';
+import { createAuthenticator, type TokenVerification } from '../router/auth.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 
 export interface HiveOptions {
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
-  jwt: { secret: string; issuer: string; audience: string };
+  jwt: TokenVerification;
   routerSecret: string;
 }
 

@@ -1,9 +1,9 @@
 import jsonwebtoken from 'jsonwebtoken';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { issueAccessToken } from '#lib/auth/jwt.js';
+import { issueAccessToken, jwtSecretKey } from '#lib/auth/jwt.js';
 import { createAuthenticator } from './auth.js';
 
-const jwt = { secret: 'a'.repeat(40), issuer: 'supergraph', audience: 'supergraph' };
+const jwt = { secret: jwtSecretKey('a'.repeat(40)), issuer: 'supergraph', audience: 'supergraph' };
 const token = (ttl = 60) =>
   issueAccessToken(
     { id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' },

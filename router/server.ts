@@ -15,7 +15,7 @@ import { closeServer, createGraphQLHandler } from '#lib/http.js';
 import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
-import { createAuthenticator, type TokenVerification } from './auth.js';
+import { createAuthenticator, tokenVerification, type TokenVerification } from './auth.js';
 import {
   entityFetchOf,
   mergeEntityFetches,
@@ -188,7 +188,7 @@ export function routerOptions(
     supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
     subgraphUrls,
     routerSecret: config.routerSecret,
-    jwt: config.jwt,
+    jwt: tokenVerification(config.jwt),
     production: config.production,
     bodyLimit: config.bodyLimit,
     subgraphTimeoutMs: config.subgraphTimeoutMs,

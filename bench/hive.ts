@@ -88,8 +88,8 @@ export async function startHiveGateway(
     (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
 
   const hive = await loadHive();
-  // The same verified-token cache as our router's (router/auth.ts), so both pay the same for JWTs.
-  const authenticate = createAuthenticator(options.jwt, { cache: true });
+  // The same token verification as our router's (router/auth.ts), so both pay the same for JWTs.
+  const authenticate = createAuthenticator(options.jwt);
   const trustBoundary: HivePlugin = {
     onContextBuilding({ context, extendContext }) {
       const fromSocket = context.connectionParams?.authorization;

@@ -59,7 +59,7 @@ export interface RouterParts {
 }
 
 /**
- * The router's production parts: verified tokens remembered until they expire (auth.ts);
+ * The router's production parts: every bearer token verified with a key made once (auth.ts);
  * subgraph requests over undici's keep-alive pools within the subgraph timeout, identical
  * in-flight queries of one viewer sharing one request (fetcher.ts, datasource.ts); the
  * entity fetches of one request to one subgraph sent as one operation (batching.ts); a
@@ -71,7 +71,7 @@ function routerParts(
 ): RouterParts {
   const fetcher = createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs });
   return {
-    authenticate: createAuthenticator(options.jwt, { cache: true }),
+    authenticate: createAuthenticator(options.jwt),
     dataSource: ({ name, url }) =>
       batchEntityFetches(
         createSubgraphDataSource({ name, url, secret: options.routerSecret, fetcher }),

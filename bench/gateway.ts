@@ -3,7 +3,9 @@ import { Session } from 'node:inspector/promises';
 import { loadConfig } from '#lib/config.js';
 import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
+import { tokenVerification } from '../router/auth.js';
 import { createRouter, routerOptions } from '../router/server.js';
+import { beforeParts } from './baseline.js';
 import { startHiveGateway } from './hive.js';
 import type { GatewayMessage, GatewayRequest, GatewaySpec } from './shared.js';
 
@@ -29,10 +31,8 @@ async function main() {
     Awaited<ReturnType<typeof createRouter>>['subscriptionStats']
   > = () => undefined;
   if (spec.kind === 'router') {
-    const router = await createRouter({
-      ...routerOptions(config, log, spec.subgraphUrls),
-      ...(spec.baseline ? { optimizations: false } : {}),
-    });
+    const options = routerOptions(config, log, spec.subgraphUrls);
+    const router = await createRouter(options, spec.baseline ? beforeParts(options) : undefined);
     const { server, url } = await listen(router.handler, 0, '127.0.0.1');
     router.attach(server);
     subscriptionStats = () => router.subscriptionStats();
@@ -41,7 +41,7 @@ async function main() {
   } else {
     const hive = await startHiveGateway({
       subgraphUrls: spec.subgraphUrls,
-      jwt: config.jwt,
+      jwt: tokenVerification(config.jwt),
       routerSecret: config.routerSecret,
     });
     stop = () => hive.stop();

@@ -13,12 +13,12 @@ import {
   signClaims,
   type Claims,
 } from '#lib/auth/claims.js';
-import { createAuthenticator } from '../router/auth.js';
+import { createAuthenticator, type TokenVerification } from '../router/auth.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 
 export interface HiveOptions {
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
-  jwt: { secret: string; issuer: string; audience: string };
+  jwt: TokenVerification;
   routerSecret: string;
 }
 
@@ -93,8 +93,8 @@ export async function startHiveGateway(
     (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
 
   const hive = await loadHive();
-  // The same verified-token cache as our router's (router/auth.ts), so both pay the same for JWTs.
-  const authenticate = createAuthenticator(options.jwt, { cache: true });
+  // The same token verification as our router's (router/auth.ts), so both pay the same for JWTs.
+  const authenticate = createAuthenticator(options.jwt);
   const trustBoundary: HivePlugin = {
     onContextBuilding({ context, extendContext }) {
       const fromSocket = context.connectionParams?.authorization;

@@ -32,7 +32,7 @@ export interface GatewaySpec {
   /** Label in the results, e.g. `router (before)`. */
   label: string;
   kind: GatewayKind;
-  /** Router only: `createRouter` with `optimizations: false` (the "before" column). */
+  /** Router only: `createRouter` with the plainer parts of bench/baseline.ts (the "before" column). */
   baseline?: boolean;
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
   jwtSecret: string;

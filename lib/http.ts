@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
+import { ErrorCode, HttpErrorCode } from './errors.js';
 import { REQUEST_ID_HEADER, type Logger } from './log.js';
 import { registry } from './metrics.js';
 
@@ -28,7 +30,7 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly code: string,
+    readonly code: ApolloServerErrorCode | HttpErrorCode,
   ) {
     super(message);
   }
@@ -54,7 +56,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
 }
 
 const tooLarge = (limit: number) =>
-  new HttpError(413, `Request body is larger than ${limit} bytes`, 'PAYLOAD_TOO_LARGE');
+  new HttpError(413, `Request body is larger than ${limit} bytes`, HttpErrorCode.PAYLOAD_TOO_LARGE);
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -99,7 +101,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       }
       if (url.pathname !== path) {
         return sendJson(res, 404, {
-          errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }],
+          errors: [{ message: 'Not found', extensions: { code: ErrorCode.NOT_FOUND } }],
         });
       }
       let body: unknown = undefined;
@@ -110,7 +112,11 @@ export function createGraphQLHandler<TContext extends BaseContext>(
           try {
             body = JSON.parse(text);
           } catch {
-            throw new HttpError(400, 'Request body is not valid JSON', 'BAD_REQUEST');
+            throw new HttpError(
+              400,
+              'Request body is not valid JSON',
+              ApolloServerErrorCode.BAD_REQUEST,
+            );
           }
         } else {
           body = text;
@@ -142,7 +148,10 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       if (!res.headersSent) {
         sendJson(res, 500, {
           errors: [
-            { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+            {
+              message: 'Internal server error',
+              extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+            },
           ],
         });
       } else {

@@ -1,8 +1,9 @@
+import jsonwebtoken from 'jsonwebtoken';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { issueAccessToken } from '#lib/auth/jwt.js';
+import { issueAccessToken, jwtSecretKey } from '#lib/auth/jwt.js';
 import { createAuthenticator } from './auth.js';
 
-const jwt = { secret: 'a'.repeat(40), issuer: 'supergraph', audience: 'supergraph' };
+const jwt = { secret: jwtSecretKey('a'.repeat(40)), issuer: 'supergraph', audience: 'supergraph' };
 const token = (ttl = 60) =>
   issueAccessToken(
     { id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' },
@@ -13,36 +14,51 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('createAuthenticator with its cache', () => {
-  it('verifies a token once and answers the same viewer until it expires', () => {
+describe('createAuthenticator', () => {
+  it('answers the viewer of a token until it expires, then 401 UNAUTHENTICATED', () => {
     vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
-    const authenticate = createAuthenticator(jwt, { cache: true });
+    const authenticate = createAuthenticator(jwt);
     const header = `Bearer ${token(60)}`;
-    const first = authenticate(header);
-    expect(first.claims).toEqual({
+    const alice = {
       userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
       role: 'USER',
       username: 'alice',
+    };
+    expect(authenticate(header)).toEqual({
+      claims: alice,
+      expiresAt: Date.parse('2026-01-01T00:01:00Z'),
     });
-    expect(authenticate(header)).toBe(first);
+    vi.setSystemTime(new Date('2026-01-01T00:00:59.999Z'));
+    expect(authenticate(header).claims).toEqual(alice);
     vi.setSystemTime(new Date('2026-01-01T00:01:00Z')); // exactly at exp
-    expect(() => authenticate(header)).toThrow(/expired/i);
+    expect(() => authenticate(header)).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/expired/i),
+        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+      }),
+    );
   });
 
-  it('never caches a refused token, and anonymous stays anonymous', () => {
-    const authenticate = createAuthenticator(jwt, { cache: true });
-    const forged = `Bearer ${token().slice(0, -2)}xx`;
-    expect(() => authenticate(forged)).toThrow();
-    expect(() => authenticate(forged)).toThrow();
+  it('never remembers a refused token, and anonymous stays anonymous', () => {
+    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    const authenticate = createAuthenticator(jwt);
+    // Refused now (not valid before 30 s from now), accepted later: a remembered refusal
+    // would still refuse it then.
+    const notYetValid = `Bearer ${jsonwebtoken.sign(
+      { role: 'USER', username: 'alice' },
+      jwt.secret,
+      {
+        algorithm: 'HS256',
+        subject: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        notBefore: 30,
+        expiresIn: 60,
+      },
+    )}`;
+    expect(() => authenticate(notYetValid)).toThrow(/invalid access token/i);
+    vi.setSystemTime(new Date('2026-01-01T00:00:31Z'));
+    expect(authenticate(notYetValid).claims.username).toBe('alice');
     expect(authenticate(undefined).claims.userId).toBeNull();
-  });
-
-  it('keeps at most maxEntries tokens', () => {
-    const authenticate = createAuthenticator(jwt, { cache: true, maxEntries: 1 });
-    const a = `Bearer ${token(60)}`;
-    const b = `Bearer ${token(61)}`;
-    const viewerA = authenticate(a);
-    authenticate(b);
-    expect(authenticate(a)).not.toBe(viewerA); // evicted, verified again
   });
 });

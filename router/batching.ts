@@ -1,7 +1,6 @@
 import {
   Kind,
   OperationTypeNode,
-  parse,
   print,
   visit,
   type DocumentNode,
@@ -9,6 +8,10 @@ import {
   type GraphQLFormattedError,
   type OperationDefinitionNode,
 } from 'graphql';
+import { LRUCache } from 'lru-cache';
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { RouterContext } from './context.js';
+import { documentOf } from './operation.js';
 
 /**
  * Batching of entity fetches. A query plan often fetches entities of one subgraph at
@@ -26,32 +29,14 @@ export interface EntityFetch {
   operationName: string | undefined;
 }
 
-const MAX_CACHED = 1_000;
-const remember = <K, V>(cache: Map<K, V>, key: K, value: V): V => {
-  if (cache.size >= MAX_CACHED) {
-    const oldest = cache.keys().next();
-    if (!oldest.done) cache.delete(oldest.value);
-  }
-  cache.set(key, value);
-  return value;
-};
-
-const entityFetches = new Map<string, EntityFetch | null>();
-
 /**
  * The operation if it is a plain entity fetch: one query operation, no fragment definitions,
- * a single root field `_entities` without alias or directives. Plans are cached by the
- * gateway, so the same few operation strings come back: the answer is cached by string.
+ * a single root field `_entities` without alias or directives. The text is parsed once
+ * (operation.ts); what is left here is a few property reads.
  */
 export function entityFetchOf(query: string, document?: DocumentNode): EntityFetch | null {
-  const cached = entityFetches.get(query);
-  if (cached !== undefined) return cached;
-  let doc: DocumentNode;
-  try {
-    doc = document ?? parse(query);
-  } catch {
-    return remember(entityFetches, query, null);
-  }
+  const doc = documentOf(query, document);
+  if (!doc) return null;
   const [definition, ...others] = doc.definitions;
   const field =
     definition?.kind === Kind.OPERATION_DEFINITION
@@ -67,60 +52,58 @@ export function entityFetchOf(query: string, document?: DocumentNode): EntityFet
     field.name.value === '_entities' &&
     !field.alias &&
     (field.directives?.length ?? 0) === 0;
-  return remember(
-    entityFetches,
-    query,
-    batchable ? { definition, operationName: definition.name?.value } : null,
-  );
+  return batchable ? { definition, operationName: definition.name?.value } : null;
 }
 
 const aliasOf = (index: number) => `_${index}_entities`;
 
 interface MergedShape {
   query: string;
+  document: DocumentNode;
   operationName: string | undefined;
 }
-const merged = new Map<string, MergedShape>();
+/** Merged operations by the texts they merge: plans, and so their fetches, recur. */
+const merged = new LRUCache<string, MergedShape>({ max: 1_000 });
+
+type FetchToMerge = { query: string; fetch: EntityFetch; variables: Record<string, unknown> };
+
+function mergedShape(fetches: ReadonlyArray<FetchToMerge>): MergedShape {
+  const parts = fetches.map(({ fetch }, i) =>
+    visit(fetch.definition, {
+      Variable: node => ({ ...node, name: { ...node.name, value: `${node.name.value}_${i}` } }),
+    }),
+  );
+  const operationName = fetches[0]?.fetch.operationName
+    ? `${fetches[0].fetch.operationName}__batch`
+    : undefined;
+  const definition: OperationDefinitionNode = {
+    kind: Kind.OPERATION_DEFINITION,
+    operation: OperationTypeNode.QUERY,
+    ...(operationName ? { name: { kind: Kind.NAME, value: operationName } } : {}),
+    variableDefinitions: parts.flatMap(p => p.variableDefinitions ?? []),
+    directives: [],
+    selectionSet: {
+      kind: Kind.SELECTION_SET,
+      selections: parts.map((p, i) => ({
+        ...(p.selectionSet.selections[0] as FieldNode),
+        alias: { kind: Kind.NAME, value: aliasOf(i) },
+      })),
+    },
+  };
+  const document: DocumentNode = { kind: Kind.DOCUMENT, definitions: [definition] };
+  return { query: print(document), document, operationName };
+}
 
 /** One operation doing every fetch: variables suffixed `_<i>`, root fields aliased `_<i>_entities`. */
 export function mergeEntityFetches(
-  fetches: ReadonlyArray<{ query: string; fetch: EntityFetch; variables: Record<string, unknown> }>,
-): { query: string; operationName: string | undefined; variables: Record<string, unknown> } {
+  fetches: ReadonlyArray<FetchToMerge>,
+): MergedShape & { variables: Record<string, unknown> } {
   const key = fetches.map(f => f.query).join('\u0000');
-  const shape =
-    merged.get(key) ??
-    remember(
-      merged,
-      key,
-      ((): MergedShape => {
-        const parts = fetches.map(({ fetch }, i) =>
-          visit(fetch.definition, {
-            Variable: node => ({
-              ...node,
-              name: { ...node.name, value: `${node.name.value}_${i}` },
-            }),
-          }),
-        );
-        const operationName = fetches[0]?.fetch.operationName
-          ? `${fetches[0].fetch.operationName}__batch`
-          : undefined;
-        const definition: OperationDefinitionNode = {
-          kind: Kind.OPERATION_DEFINITION,
-          operation: 'query' as OperationDefinitionNode['operation'],
-          ...(operationName ? { name: { kind: Kind.NAME, value: operationName } } : {}),
-          variableDefinitions: parts.flatMap(p => p.variableDefinitions ?? []),
-          directives: [],
-          selectionSet: {
-            kind: Kind.SELECTION_SET,
-            selections: parts.map((p, i) => ({
-              ...(p.selectionSet.selections[0] as FieldNode),
-              alias: { kind: Kind.NAME, value: aliasOf(i) },
-            })),
-          },
-        };
-        return { query: print({ kind: Kind.DOCUMENT, definitions: [definition] }), operationName };
-      })(),
-    );
+  let shape = merged.get(key);
+  if (!shape) {
+    shape = mergedShape(fetches);
+    merged.set(key, shape);
+  }
   const variables: Record<string, unknown> = {};
   fetches.forEach((f, i) => {
     for (const [name, value] of Object.entries(f.variables)) variables[`${name}_${i}`] = value;
@@ -143,4 +126,81 @@ export function splitEntityResponse<R extends ResponseLike>(response: R, index: 
     .map(e => (e.path ? { ...e, path: ['_entities', ...e.path.slice(1)] } : e));
   const { errors: _all, ...rest } = response;
   return { ...rest, data, ...(errors.length > 0 ? { errors } : {}) } as R;
+}
+
+type Process = GraphQLDataSource<RouterContext>['process'];
+type GatewayGraphQLResponse = Awaited<ReturnType<Process>>;
+
+/** The options of a fetch that a client operation's plan makes (not a health check). */
+type OperationFetchOptions = Extract<
+  GraphQLDataSourceProcessOptions<RouterContext>,
+  { incomingRequestContext: unknown }
+>;
+
+interface PendingFetch {
+  options: OperationFetchOptions;
+  fetch: EntityFetch;
+  resolve: (response: GatewayGraphQLResponse) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * `source`, sending the entity fetches of one request (one context object: one viewer)
+ * that are issued in the same tick as one merged operation. Anything else — other
+ * operations, health checks, a fetch alone in its tick — goes to `source` as it is.
+ */
+export function batchEntityFetches(
+  source: GraphQLDataSource<RouterContext>,
+): GraphQLDataSource<RouterContext> {
+  /** Entity fetches waiting for the end of the current tick, by the request (context) they serve. */
+  const pending = new Map<object, PendingFetch[]>();
+
+  const flush = (key: object): void => {
+    const batch = pending.get(key) ?? [];
+    pending.delete(key);
+    const [first] = batch;
+    if (!first) return;
+    if (batch.length === 1) {
+      source.process(first.options).then(first.resolve, first.reject);
+      return;
+    }
+    const { query, document, operationName, variables } = mergeEntityFetches(
+      batch.map(b => ({
+        query: b.options.request.query ?? '',
+        fetch: b.fetch,
+        variables: b.options.request.variables ?? {},
+      })),
+    );
+    source
+      .process({
+        ...first.options,
+        // The merged operation's own document, so the data source need not parse it.
+        document,
+        request: { ...first.options.request, query, variables, operationName },
+      })
+      .then(
+        response => batch.forEach((b, i) => b.resolve(splitEntityResponse(response, i))),
+        (err: unknown) => batch.forEach(b => b.reject(err)),
+      );
+  };
+
+  return {
+    process: options => {
+      if (!('incomingRequestContext' in options) || !options.request.query)
+        return source.process(options);
+      const fetch = entityFetchOf(options.request.query, options.document);
+      if (!fetch) return source.process(options);
+      const key = options.context as object;
+      return new Promise<GatewayGraphQLResponse>((resolve, reject) => {
+        let batch = pending.get(key);
+        if (!batch) {
+          batch = [];
+          pending.set(key, batch);
+          // After the promise jobs queued now: a plan's parallel fetches all get here first.
+          process.nextTick(() => flush(key));
+        }
+        batch.push({ options, fetch, resolve, reject });
+      });
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import { CLAIM_HEADERS } from '#lib/auth/claims.js';
 
 /** The part of a fetch Response that `RemoteGraphQLDataSource` reads. */
-export class SubgraphResponse {
+class SubgraphResponse implements SubgraphFetchResponse {
   readonly ok: boolean;
   readonly redirected = false;
   bodyUsed = false;
@@ -57,25 +57,53 @@ interface RawResponse {
 }
 
 /**
- * The identity of a query for in-flight de-duplication: the subgraph, the viewer (the claims,
- * not their signature's timestamp) and the exact request body. Only queries (the body the
- * data source serialises starts with the query text; mutations are never shared) are keyed.
+ * What a subgraph request must give back: the part of a fetch Response that
+ * `RemoteGraphQLDataSource` reads. The global fetch's Response has it too.
  */
-function dedupeKey(url: string, init: SubgraphRequestInit): string | undefined {
-  const body = typeof init.body === 'string' ? init.body : undefined;
-  if (!body || !(body.startsWith('{"query":"query') || body.startsWith('{"query":"{')))
-    return undefined;
+export interface SubgraphFetchResponse {
+  readonly ok: boolean;
+  readonly url: string;
+  readonly status: number;
+  readonly statusText: string;
+  readonly redirected: boolean;
+  readonly bodyUsed: boolean;
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  clone(): SubgraphFetchResponse;
+}
+
+/** How one request may be sent, as the data source decides it from the operation. */
+export interface SubgraphFetchOptions {
+  /**
+   * The request is a query (never a mutation): an identical request of the same viewer to
+   * the same subgraph that is in flight at the same time may answer it too.
+   */
+  shareInFlight: boolean;
+}
+
+export interface SubgraphFetcher {
+  fetch(
+    url: string,
+    init: SubgraphRequestInit,
+    options: SubgraphFetchOptions,
+  ): Promise<SubgraphFetchResponse>;
+  /** Closes the idle keep-alive sockets (the router is stopping). */
+  close(): void;
+}
+
+/**
+ * The identity of a shareable request: the subgraph, the viewer (the claims, not their
+ * signature's timestamp) and the exact request body.
+ */
+function inFlightKey(url: string, init: SubgraphRequestInit): string {
   const h = init.headers ?? {};
   const claims = [CLAIM_HEADERS.userId, CLAIM_HEADERS.role, CLAIM_HEADERS.username].map(
     name => h[name] ?? '',
   );
+  const body = typeof init.body === 'string' ? init.body : (init.body?.toString('utf8') ?? '');
   return `${url}\n${claims.join('\n')}\n${body}`;
-}
-
-export interface SubgraphFetcher {
-  fetch(url: string, init: SubgraphRequestInit): Promise<SubgraphResponse>;
-  /** Closes the idle keep-alive sockets (the router is stopping). */
-  close(): void;
 }
 
 /**
@@ -86,14 +114,14 @@ export interface SubgraphFetcher {
  * into one Buffer. The whole exchange must finish within `timeoutMs`; network failures reject
  * as fetch's do, with "fetch failed" and the reason as `cause` (so no address reaches a client).
  *
- * With `dedupe`, identical queries of one viewer to one subgraph that are in flight at the
- * same time share one request (as Apollo Router's and Hive Gateway's query de-duplication
- * do): a burst of the same page asked by one user costs the subgraph one execution.
+ * Requests the caller marks `shareInFlight` (queries) that are identical, of one viewer, to
+ * one subgraph and in flight at the same time share one request (as Apollo Router's and Hive
+ * Gateway's query de-duplication do): a burst of the same page asked by one user costs the
+ * subgraph one execution.
  */
 export function createSubgraphFetcher(options: {
+  /** The whole exchange, connection to last byte, must finish within this. */
   timeoutMs: number;
-  /** Share one subgraph request among identical queries of one viewer in flight at once. */
-  dedupe?: boolean;
 }): SubgraphFetcher {
   const agent = new Agent({ keepAliveTimeout: 4_000 });
   const inFlight = new Map<string, Promise<RawResponse>>();
@@ -129,8 +157,8 @@ export function createSubgraphFetcher(options: {
   };
 
   return {
-    fetch: async (url, init) => {
-      const key = options.dedupe ? dedupeKey(url, init) : undefined;
+    fetch: async (url, init, { shareInFlight }) => {
+      const key = shareInFlight ? inFlightKey(url, init) : undefined;
       let raw: Promise<RawResponse> | undefined = key === undefined ? undefined : inFlight.get(key);
       if (!raw) {
         raw = send(url, init);

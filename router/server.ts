@@ -1,34 +1,27 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { ExecutionResult } from 'graphql';
-import {
-  ApolloGateway,
-  RemoteGraphQLDataSource,
-  type GraphQLDataSourceProcessOptions,
-} from '@apollo/gateway';
+import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
-import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
 import type { Config, OperationLimits } from '#lib/config.js';
-import { closeServer, createGraphQLHandler, type RequestContext } from '#lib/http.js';
-import { REQUEST_ID_HEADER, type Logger } from '#lib/log.js';
-import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
+import { closeServer, createGraphQLHandler } from '#lib/http.js';
+import type { Logger } from '#lib/log.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
-import { createAuthenticator, type TokenVerification } from './auth.js';
 import {
-  entityFetchOf,
-  mergeEntityFetches,
-  splitEntityResponse,
-  type EntityFetch,
-} from './batching.js';
-import { createSubgraphFetcher, type SubgraphFetcher } from './fetcher.js';
+  createAuthenticator,
+  tokenVerification,
+  type Authenticator,
+  type TokenVerification,
+} from './auth.js';
+import { batchEntityFetches } from './batching.js';
+import type { RouterContext } from './context.js';
+import { createSubgraphDataSource } from './datasource.js';
+import { createSubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
+import { shareResolutions, type EventSharing } from './sharing.js';
 import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
-
-export interface RouterContext extends RequestContext {
-  claims: Claims;
-}
 
 export interface RouterOptions {
   supergraphSdl: string;
@@ -41,144 +34,51 @@ export interface RouterOptions {
   subgraphTimeoutMs: number;
   limits: OperationLimits;
   log: Logger;
-  /**
-   * The performance work of issue #7, on by default: verified tokens remembered until they
-   * expire (auth.ts); subgraph requests over undici's keep-alive pools, with identical
-   * in-flight queries of one viewer sharing one request (fetcher.ts); a subscription event
-   * resolved once for every viewer when the subgraphs answer PUBLIC (subscriptions.ts).
-   * `false` gives the plain gateway (global fetch, every token verified anew, every event
-   * resolved per viewer): `npm run bench` measures it as the "before" column.
-   */
-  optimizations?: boolean;
-  /**
-   * Sends the entity fetches of one request to one subgraph, issued together, as one
-   * operation (batching.ts): one round trip and one SQL statement per subgraph instead of
-   * one per reference path. On by default (off when `optimizations` is false).
-   */
-  entityBatching?: boolean;
 }
 
-type GatewayGraphQLResponse = Awaited<
-  ReturnType<RemoteGraphQLDataSource<RouterContext>['process']>
->;
-/** The options of a fetch that a client operation's plan makes (not a health check). */
-type OperationFetchOptions = Extract<
-  GraphQLDataSourceProcessOptions<RouterContext>,
-  { incomingRequestContext: unknown }
->;
-
-interface PendingFetch {
-  options: OperationFetchOptions;
-  fetch: EntityFetch;
-  resolve: (response: GatewayGraphQLResponse) => void;
-  reject: (err: unknown) => void;
+/** One subgraph as the router reaches it: its name in the supergraph, its GraphQL URL. */
+export interface SubgraphTarget {
+  name: string;
+  url: string;
 }
 
 /**
- * Sends each subgraph request with the viewer's claims, signed. Whatever forwarded
- * header names a request carries are dropped first, so no client value survives.
+ * The pieces a router is assembled from. `createRouter` uses production's,
+ * `routerParts(options)`, unless given others: the benchmark assembles its "before" router
+ * from plainer ones (bench/baseline.ts).
  */
-class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
-  constructor(
-    name: string,
-    url: string,
-    private readonly secret: string,
-    timeoutMs: number,
-    /** Keep-alive node:http requests (see fetcher.ts); the global fetch without it. */
-    subgraphFetcher?: SubgraphFetcher,
-    /** Sends the entity fetches of one request issued together as one operation (batching.ts). */
-    private readonly batching = false,
-  ) {
-    super({
-      url,
-      fetcher: async (input, init) => {
-        const stop = subgraphFetchDuration.startTimer({ subgraph: name });
-        try {
-          const res = subgraphFetcher
-            ? await subgraphFetcher.fetch(String(input), init ?? {})
-            : await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-          if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
-          return res as Awaited<ReturnType<RemoteGraphQLDataSource['fetcher']>>;
-        } catch (err) {
-          subgraphFetchErrors.inc({ subgraph: name });
-          throw err;
-        } finally {
-          stop();
-        }
-      },
-    });
-  }
+export interface RouterParts {
+  /** Turns an `Authorization` value (HTTP header, graphql-ws `connection_init`) into a viewer. */
+  authenticate: Authenticator;
+  /** The data source through which the gateway, and subscription events, reach one subgraph. */
+  dataSource(subgraph: SubgraphTarget): GraphQLDataSource<RouterContext>;
+  /** How a subscription event is resolved for its viewers (sharing.ts). */
+  sharing: EventSharing;
+  /** Releases what the parts hold (idle keep-alive sockets) once the router has stopped. */
+  close(): void;
+}
 
-  /** Entity fetches waiting for the end of the current tick, by the request (context) they serve. */
-  private readonly pending = new Map<object, PendingFetch[]>();
-
-  override process(
-    options: GraphQLDataSourceProcessOptions<RouterContext>,
-  ): Promise<GatewayGraphQLResponse> {
-    if (!this.batching || !('incomingRequestContext' in options) || !options.request.query) {
-      return super.process(options);
-    }
-    const fetch = entityFetchOf(options.request.query, options.document);
-    if (!fetch) return super.process(options);
-    // Only fetches of one request (one context object: one viewer) are ever sent together.
-    const key = options.context as object;
-    return new Promise<GatewayGraphQLResponse>((resolve, reject) => {
-      let batch = this.pending.get(key);
-      if (!batch) {
-        batch = [];
-        this.pending.set(key, batch);
-        // After the promise jobs queued now: a plan's parallel fetches all get here first.
-        process.nextTick(() => this.flush(key));
-      }
-      batch.push({ options, fetch, resolve, reject });
-    });
-  }
-
-  private flush(key: object): void {
-    const batch = this.pending.get(key) ?? [];
-    this.pending.delete(key);
-    const [first] = batch;
-    if (!first) return;
-    if (batch.length === 1) {
-      super.process(first.options).then(first.resolve, first.reject);
-      return;
-    }
-    const merged = mergeEntityFetches(
-      batch.map(b => ({
-        query: b.options.request.query ?? '',
-        fetch: b.fetch,
-        variables: b.options.request.variables ?? {},
-      })),
-    );
-    const { document: _document, ...firstOptions } = first.options;
-    super
-      .process({
-        ...firstOptions,
-        request: {
-          ...first.options.request,
-          query: merged.query,
-          variables: merged.variables,
-          operationName: merged.operationName,
-        },
-      })
-      .then(
-        response => batch.forEach((b, i) => b.resolve(splitEntityResponse(response, i))),
-        (err: unknown) => batch.forEach(b => b.reject(err)),
-      );
-  }
-
-  override willSendRequest(options: GraphQLDataSourceProcessOptions<RouterContext>): void {
-    const headers = options.request.http?.headers;
-    if (!headers) return;
-    for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
-    // Health checks and schema loads carry no client request: they go out anonymous.
-    const context = 'incomingRequestContext' in options ? options.context : undefined;
-    for (const [name, value] of Object.entries(
-      signClaims(context?.claims ?? ANONYMOUS, this.secret),
-    ))
-      headers.set(name, value);
-    if (context) headers.set(REQUEST_ID_HEADER, context.requestId);
-  }
+/**
+ * The router's production parts: every bearer token verified with a key made once (auth.ts);
+ * subgraph requests over undici's keep-alive pools within the subgraph timeout, identical
+ * in-flight queries of one viewer sharing one request (fetcher.ts, datasource.ts); the
+ * entity fetches of one request to one subgraph sent as one operation (batching.ts); a
+ * subscription event resolved once for every viewer when the subgraphs answer PUBLIC
+ * (sharing.ts).
+ */
+function routerParts(
+  options: Pick<RouterOptions, 'jwt' | 'routerSecret' | 'subgraphTimeoutMs'>,
+): RouterParts {
+  const fetcher = createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs });
+  return {
+    authenticate: createAuthenticator(options.jwt),
+    dataSource: ({ name, url }) =>
+      batchEntityFetches(
+        createSubgraphDataSource({ name, url, secret: options.routerSecret, fetcher }),
+      ),
+    sharing: shareResolutions(),
+    close: () => fetcher.close(),
+  };
 }
 
 /** Router options from the loaded config: the committed supergraph, `subgraphUrls` where they run. */
@@ -191,7 +91,7 @@ export function routerOptions(
     supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
     subgraphUrls,
     routerSecret: config.routerSecret,
-    jwt: config.jwt,
+    jwt: tokenVerification(config.jwt),
     production: config.production,
     bodyLimit: config.bodyLimit,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
@@ -206,31 +106,22 @@ const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toStrin
 /**
  * The router: `@apollo/gateway` on the committed supergraph inside Apollo Server,
  * verifying the bearer token and forwarding signed claims. A pure factory: `index.ts`
- * and the tests build exactly this.
+ * and the tests build exactly this, from production's parts unless `parts` are given.
  */
-export async function createRouter(options: RouterOptions) {
-  const optimized = options.optimizations ?? true;
-  const entityBatching = options.entityBatching ?? optimized;
+export async function createRouter(
+  options: RouterOptions,
+  parts: RouterParts = routerParts(options),
+) {
+  const { authenticate } = parts;
   const urls = new Map<string, string>();
-  const dataSources = new Map<string, SignedDataSource>();
-  const subgraphFetcher = optimized
-    ? createSubgraphFetcher({ timeoutMs: options.subgraphTimeoutMs, dedupe: true })
-    : undefined;
-  const authenticate = createAuthenticator(options.jwt, { cache: optimized });
+  const dataSources = new Map<string, GraphQLDataSource<RouterContext>>();
   const gateway = new ApolloGateway({
     supergraphSdl: options.supergraphSdl,
     buildService: ({ name, url }) => {
       const target = options.subgraphUrls[name] ?? url;
       if (!target) throw new Error(`no URL for subgraph ${name}`);
       urls.set(name, target);
-      const source = new SignedDataSource(
-        name,
-        target,
-        options.routerSecret,
-        options.subgraphTimeoutMs,
-        subgraphFetcher,
-        entityBatching,
-      );
+      const source = parts.dataSource({ name, url: target });
       dataSources.set(name, source);
       return source;
     },
@@ -304,7 +195,7 @@ export async function createRouter(options: RouterOptions) {
         log: options.log,
         validationRules: armor.validationRules,
         parseOptions: armor.parseOptions,
-        shareResolutions: optimized,
+        sharing: parts.sharing,
         executeOperation: async (request, contextValue) => {
           const response = await apollo.executeOperation(
             {
@@ -331,7 +222,7 @@ export async function createRouter(options: RouterOptions) {
       if (httpServer) await closeServer(httpServer);
       supergraph.stop();
       await apollo.stop();
-      subgraphFetcher?.close();
+      parts.close();
     },
   };
 }

@@ -27,13 +27,15 @@ import {
   type ServiceMap,
 } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode, type QueryPlan } from '@apollo/query-planner';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
 import { ANONYMOUS, CLAIMS_EXTENSION, signClaims, type Claims } from '#lib/auth/claims.js';
 import { ErrorCode, formatError, unauthenticated } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets, sampleSubscriptions } from '#lib/metrics.js';
 import type { Authenticator, Viewer } from './auth.js';
-import type { RouterContext } from './server.js';
+import type { RouterContext } from './context.js';
+import { newCachePolicy, shareabilityOf, type EventSharing, type Resolution } from './sharing.js';
 
 /** Close code for a refused or expired token: clients reconnect with a fresh one. */
 const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
@@ -53,8 +55,11 @@ export interface SubscriptionServerOptions {
   /** Extra validation rules (the operation limits), applied as on HTTP. */
   validationRules: readonly ValidationRule[];
   parseOptions: ParseOptions;
-  /** Resolve an identical event once for every viewer when the subgraphs allow (`resolveShared`); default true. */
-  shareResolutions?: boolean;
+  /**
+   * How an event is resolved for its viewers: `shareResolutions()` (sharing.ts) resolves an
+   * identical event once for every viewer when the subgraphs allow.
+   */
+  sharing: EventSharing;
   /** Runs queries and mutations sent over the socket through the gateway, as on HTTP. */
   executeOperation: (request: SubscribePayload, context: RouterContext) => Promise<ExecutionResult>;
 }
@@ -69,7 +74,7 @@ export interface SubscriptionStats {
   upstreamSockets: number;
   /** Events resolved through the plan's `rest` (subgraph fetches made for them). */
   eventsResolved: number;
-  /** Events answered with another viewer's identical resolution (see `resolveShared`). */
+  /** Events answered with another viewer's identical resolution (see `shareResolutions`). */
   eventsShared: number;
 }
 
@@ -84,53 +89,6 @@ export interface PlannerState {
 const EVENT_SOURCE = '__subscription_event__';
 
 type RequestContextOf = Parameters<typeof executeQueryPlan>[2];
-
-/**
- * The longest one viewer's resolution of an event serves other viewers, whatever max-age the
- * subgraphs allow: enough for one event's fan-out to every subscriber, too short for anything
- * stale to linger.
- */
-const SHARE_MS = 1_000;
-/** How long an operation whose resolutions depend on the viewer is not offered for sharing. */
-const PRIVATE_FOR_MS = 60_000;
-/** Bounds on what is remembered for sharing. */
-const MAX_SHARED = 10_000;
-
-type CacheHint = { maxAge?: number; scope?: 'PUBLIC' | 'PRIVATE' };
-
-/**
- * The overall cache policy of one event's resolution, as Apollo Server keeps one per request:
- * the gateway's data sources restrict it with each subgraph response's `Cache-Control`
- * (`honorSubgraphCacheControlHeader`; a response without one restricts it to max-age 0).
- * Written out here because `@apollo/server` does not export its `newCachePolicy`.
- */
-function cachePolicy() {
-  return {
-    maxAge: undefined as number | undefined,
-    scope: undefined as CacheHint['scope'],
-    restrict(hint: CacheHint) {
-      if (hint.maxAge !== undefined && (this.maxAge === undefined || hint.maxAge < this.maxAge))
-        this.maxAge = hint.maxAge;
-      if (hint.scope !== undefined && this.scope !== 'PRIVATE') this.scope = hint.scope;
-    },
-    replace(hint: CacheHint) {
-      if (hint.maxAge !== undefined) this.maxAge = hint.maxAge;
-      if (hint.scope !== undefined) this.scope = hint.scope;
-    },
-    policyIfCacheable() {
-      if (this.maxAge === undefined || this.maxAge === 0) return null;
-      return { maxAge: this.maxAge, scope: this.scope ?? 'PUBLIC' };
-    },
-  };
-}
-
-/** A resolved event, and for how long (ms) it may serve other viewers (0: not at all). */
-interface Resolution {
-  result: ExecutionResult;
-  shareableForMs: number;
-  /** A subgraph answered PRIVATE or without a max-age: the answer depends on the viewer. */
-  private: boolean;
-}
 
 /**
  * Federated subscriptions for `@apollo/gateway`, which plans subscriptions but will not
@@ -278,7 +236,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
           private: false,
         };
       current = upstream.data;
-      const policy = cachePolicy();
+      const policy = newCachePolicy();
       // executeQueryPlan reads request.variables, context, logger and metrics of this object.
       const requestContext = {
         request: { query, variables: request.variables, operationName: request.operationName },
@@ -303,103 +261,23 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       const errors = [...(upstream.errors ?? []), ...(result.errors ?? [])].map(e =>
         toGraphQLError(e),
       );
-      // No subgraph answered (no `rest`, or only null entities to fetch): the result is the event's own.
-      const untouched = policy.maxAge === undefined && policy.scope === undefined;
-      const cacheable =
-        rest && !untouched
-          ? policy.policyIfCacheable()
-          : { maxAge: Number.POSITIVE_INFINITY, scope: 'PUBLIC' };
-      const isPublic = cacheable?.scope === 'PUBLIC';
       return {
         result: {
           data: (result.data ?? null) as ExecutionResult['data'],
           ...(errors.length > 0 ? { errors } : {}),
         },
-        // A failed fetch is this resolution's own bad luck: not shared, but not a sign of privacy.
-        shareableForMs:
-          errors.length === 0 && cacheable && isPublic
-            ? Math.min(SHARE_MS, cacheable.maxAge * 1_000)
-            : 0,
-        private: errors.length === 0 && !isPublic,
+        ...shareabilityOf(policy, { rest: rest !== undefined, failed: errors.length > 0 }),
       };
     };
   }
 
-  // ---------------------------------------------------------------- events resolved once for many viewers
-  const resolutions = new Map<string, { resolution: Promise<Resolution>; until: number }>();
-  /** Operations whose last resolution depended on its viewer, until when. */
-  const privateOperations = new Map<string, number>();
-  const share = options.shareResolutions ?? true;
   let eventsResolved = 0;
-  let eventsShared = 0;
+  /** A resolution that failed outright (executeQueryPlan threw): this viewer's error alone. */
   const unshared = (err: unknown): Resolution => ({
     result: { errors: [toGraphQLError(err)] },
     shareableForMs: 0,
     private: false,
   });
-  /** Drops expired entries from the front (oldest first), and the oldest beyond the bound. */
-  const prune = <V>(map: Map<string, V>, expiry: (v: V) => number, now: number) => {
-    for (const [key, value] of map) {
-      if (expiry(value) > now && map.size < MAX_SHARED) break;
-      map.delete(key);
-    }
-  };
-
-  /**
-   * Every viewer subscribed to the same operation gets its own upstream subscription (the
-   * subgraph decides what each may see), so one change reaches the router once per viewer,
-   * as identical events when they saw the same thing. Resolving each of them through `rest`
-   * would ask the other subgraphs the same question once per viewer: with a thousand viewers,
-   * a thousand identical `_entities` requests per event. So an event is resolved once, and its
-   * result serves every identical event of the same operation (same document and variables)
-   * that arrives while it is in flight or within the shorter of its max-age and `SHARE_MS` —
-   * but only when every subgraph in `rest` answered PUBLIC with a max-age (Apollo's
-   * `@cacheControl` hints, e.g. `User.displayName`): then the answer cannot depend on who asked.
-   * A resolution that turns out PRIVATE serves no one else: the viewers that waited on it
-   * resolve their own, and the operation is not offered for sharing for a while. One with
-   * errors (a subgraph down) is not shared either; the next event is offered again.
-   */
-  async function resolveShared(
-    operationKey: string,
-    upstream: ExecutionResult,
-    resolveOwn: (upstream: ExecutionResult) => Promise<Resolution>,
-  ) {
-    const now = Date.now();
-    const privateUntil = privateOperations.get(operationKey);
-    if (
-      !share ||
-      !upstream.data ||
-      upstream.errors?.length ||
-      (privateUntil !== undefined && privateUntil > now)
-    ) {
-      return (await resolveOwn(upstream).catch(unshared)).result;
-    }
-    const key = `${operationKey}\n${JSON.stringify(upstream.data)}`;
-    const existing = resolutions.get(key);
-    if (existing && existing.until > now) {
-      const theirs = await existing.resolution.catch(unshared);
-      if (theirs.shareableForMs > 0) {
-        eventsShared += 1;
-        return theirs.result;
-      }
-      return (await resolveOwn(upstream).catch(unshared)).result;
-    }
-    const resolution = resolveOwn(upstream).catch(unshared);
-    const entry = { resolution, until: now + SHARE_MS };
-    prune(resolutions, e => e.until, now);
-    resolutions.set(key, entry);
-    const own = await resolution;
-    if (own.shareableForMs > 0) {
-      entry.until = Math.min(entry.until, Date.now() + own.shareableForMs);
-    } else {
-      if (resolutions.get(key) === entry) resolutions.delete(key);
-      if (own.private) {
-        prune(privateOperations, until => until, now);
-        privateOperations.set(operationKey, Date.now() + PRIVATE_FOR_MS);
-      }
-    }
-    return own.result;
-  }
 
   function openHub(
     key: string,
@@ -422,6 +300,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     );
     const claims: Claims = request.context.claims;
     const resolveEvent = eventResolver(planState, primary, rest, request);
+    const resolveOwn = (upstream: ExecutionResult) => resolveEvent(upstream).catch(unshared);
     // Events are resolved one after another, so a client sees them in upstream order.
     let queue: Promise<void> = Promise.resolve();
     const broadcast = (result: ExecutionResult) => {
@@ -442,7 +321,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       {
         next: upstream => {
           queue = queue
-            .then(() => resolveShared(operationKey, upstream as ExecutionResult, resolveEvent))
+            .then(() =>
+              options.sharing.resolve(operationKey, upstream as ExecutionResult, resolveOwn),
+            )
             .then(broadcast, (err: unknown) => broadcast({ errors: [toGraphQLError(err)] }));
         },
         error: err => {
@@ -494,7 +375,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const plan = planState.planner.buildQueryPlan(operation);
     if (plan.node?.kind !== 'Subscription') {
       return {
-        errors: [new GraphQLError('Not a subscription', { extensions: { code: 'BAD_REQUEST' } })],
+        errors: [
+          new GraphQLError('Not a subscription', {
+            extensions: { code: ApolloServerErrorCode.BAD_REQUEST },
+          }),
+        ],
       };
     }
     const { primary, rest } = plan.node;
@@ -560,7 +445,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         } catch (err) {
           return [
             new GraphQLError((err as GraphQLError).message, {
-              extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+              extensions: { code: ApolloServerErrorCode.GRAPHQL_PARSE_FAILED },
             }),
           ];
         }
@@ -573,7 +458,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
             e =>
               new GraphQLError(e.message, {
                 nodes: e.nodes ?? null,
-                extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+                extensions: { code: ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED },
               }),
           );
         }
@@ -581,7 +466,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         if (!operation) {
           return [
             new GraphQLError('Could not determine which operation to run', {
-              extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+              extensions: { code: ApolloServerErrorCode.OPERATION_RESOLUTION_FAILURE },
             }),
           ];
         }
@@ -655,7 +540,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       upstreamSubscriptions: hubs.size,
       upstreamSockets: connected.size,
       eventsResolved,
-      eventsShared,
+      eventsShared: options.sharing.eventsShared(),
     }),
     /** Closes client sockets with 1001 (going away) and every upstream socket. */
     close: async () => {

@@ -1,6 +1,12 @@
 import jwt from 'jsonwebtoken';
 import { describe, expect, it } from 'vitest';
-import { bearerToken, InvalidTokenError, issueAccessToken, verifyAccessToken } from './jwt.js';
+import {
+  bearerToken,
+  InvalidTokenError,
+  issueAccessToken,
+  jwtSecretKey,
+  verifyAccessToken,
+} from './jwt.js';
 
 const options = {
   secret: 's'.repeat(40),
@@ -24,6 +30,18 @@ describe('access tokens', () => {
     const decoded = jwt.decode(token, { complete: true });
     expect(decoded?.header.alg).toBe('HS256');
     expect(decoded?.payload).toMatchObject({ iss: 'supergraph', aud: 'supergraph', sub: user.id });
+  });
+
+  it('signs and verifies with the key of a secret as with the secret itself', () => {
+    const keyed = { ...options, secret: jwtSecretKey(options.secret) };
+    const byKey = issueAccessToken(user, keyed).token;
+    const bySecret = issueAccessToken(user, options).token;
+    expect(verifyAccessToken(byKey, options).claims).toEqual(
+      verifyAccessToken(bySecret, keyed).claims,
+    );
+    expect(() =>
+      verifyAccessToken(byKey, { ...keyed, secret: jwtSecretKey('x'.repeat(40)) }),
+    ).toThrow(InvalidTokenError);
   });
 
   const refused: Array<[string, () => string]> = [

@@ -1,3 +1,4 @@
+import { jwtSecretKey } from '#lib/auth/jwt.js';
 import { defineSubgraph, subgraphFiles } from '#lib/subgraph/descriptor.js';
 import type { UsersContext, UsersDeps } from './context.js';
 import { schema } from './db/schema.js';
@@ -14,7 +15,8 @@ export const users = defineSubgraph({
   codegen: { context: '../context.js#UsersContext', mappers: { User: '../models.js#UserModel' } },
   deps: ({ config, db, onOutboxWrite }): UsersDeps => ({
     db,
-    jwt: config.jwt,
+    // The key made once: jsonwebtoken would import a string secret anew on every sign.
+    jwt: { ...config.jwt, secret: jwtSecretKey(config.jwt.secret) },
     refreshTokenTtl: config.jwt.refreshTokenTtl,
     onOutboxWrite,
   }),

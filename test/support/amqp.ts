@@ -4,6 +4,7 @@ import { connect, type Channel, type ChannelModel } from 'amqplib';
 import { busNames, WORK_QUEUES } from '#lib/events/bus.js';
 import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
 import { TEST_AMQP_URL, uniqueName } from './services.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 /**
  * A queue of our own bound to a namespaced exchange, recording every event published
@@ -56,6 +57,19 @@ export async function deleteNamespace(
   } finally {
     await conn.close().catch(() => {});
   }
+}
+
+/**
+ * A proxy the test can cut (`proxy.stop()`) and restore (`proxy.start()`) in front of the
+ * test broker, and the broker's URL through it: a broker outage without touching RabbitMQ.
+ */
+export async function proxyToBroker(): Promise<{ proxy: TcpProxy; url: string }> {
+  const url = new URL(TEST_AMQP_URL);
+  const proxy = new TcpProxy(url.hostname, Number(url.port || 5672));
+  await proxy.start();
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { proxy, url: url.toString() };
 }
 
 /** A virtual host of the test broker, made for one test; `url` is TEST_AMQP_URL pointed at it. */

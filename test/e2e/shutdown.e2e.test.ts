@@ -48,6 +48,9 @@ beforeAll(async () => {
       TASKS_DATABASE_URL: databases[1]!.url,
       NOTIFICATIONS_DATABASE_URL: databases[2]!.url,
       AMQP_URL: vhost.url,
+      // Thirty scrypt hashes at once take seconds, more on a busy CI machine: a subgraph fetch
+      // timing out then is a slow machine, not a request the shutdown cut short.
+      SUBGRAPH_TIMEOUT_MS: '60000',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -22,6 +22,7 @@ RUN npm ci --no-audit --no-fund
 # maps #lib/* to ./lib/*, and migrations and schemas are read next to the compiled modules).
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json main.ts supergraph.ts ./
+COPY scripts/build.ts ./scripts/
 COPY lib ./lib
 COPY router ./router
 COPY schema ./schema

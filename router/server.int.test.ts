@@ -7,11 +7,12 @@ import { createRouter, routerOptions } from './server.js';
 
 /** The router in production mode: no Sandbox, no introspection; subgraphs down: not ready. */
 let url: string;
-let stop: () => Promise<void>;
+const stops: (() => Promise<void>)[] = [];
 
-beforeAll(async () => {
+/** A router built as `index.ts` builds it for `NODE_ENV`, on port 0; stopped after the file. */
+async function startRouter(nodeEnv: 'production' | 'development'): Promise<string> {
   const config = loadConfig({
-    NODE_ENV: 'production',
+    NODE_ENV: nodeEnv,
     HOST: '127.0.0.1',
     JWT_SECRET: randomBytes(32).toString('hex'),
     ROUTER_SECRET: randomBytes(32).toString('hex'),
@@ -26,18 +27,44 @@ beforeAll(async () => {
   );
   const { server, url: base } = await listen(router.handler, 0, '127.0.0.1');
   router.attach(server);
-  url = base;
-  stop = async () => {
+  stops.push(async () => {
     await router.stop();
     await closeServer(server);
-  };
+  });
+  return base;
+}
+
+beforeAll(async () => {
+  url = await startRouter('production');
 });
-afterAll(() => stop?.());
+afterAll(async () => {
+  for (const stop of stops) await stop();
+});
+
+/** What a browser sends when someone opens the GraphQL URL. */
+const BROWSER = {
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+};
+const SANDBOX = /embeddable-sandbox/;
 
 describe('the router in production', () => {
-  it('shows no Sandbox landing page', async () => {
-    const res = await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } });
-    expect(await res.text()).not.toMatch(/sandbox|embeddable-sandbox|<html/i);
+  it('shows no Sandbox landing page, where a development router shows one', async () => {
+    // The same request finds Sandbox on a development router: the probe sees it when it is there.
+    const development = await fetch(`${await startRouter('development')}/graphql`, {
+      headers: BROWSER,
+    });
+    expect(development.status).toBe(200);
+    expect(development.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await development.text()).toMatch(SANDBOX);
+
+    // In production the page is not there: the request is taken as a GraphQL one, and refused.
+    const res = await fetch(`${url}/graphql`, { headers: BROWSER });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const text = await res.text();
+    expect(text).not.toMatch(SANDBOX);
+    expect(text).not.toMatch(/<html/i);
+    expect((JSON.parse(text) as { errors?: unknown[] }).errors).toHaveLength(1);
   });
 
   it('refuses introspection', async () => {

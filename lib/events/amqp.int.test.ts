@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { proxyToBroker } from '../../test/support/amqp.js';
 import { TEST_AMQP_URL, uniqueName } from '../../test/support/services.js';
-import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { waitFor } from '../../test/support/wait.js';
 import { AmqpAdmin, captureLogger, taskCreated } from './__fixtures__/support.js';
 import { BrokerUnavailableError, createAmqpBus } from './amqp.js';
@@ -32,18 +32,6 @@ async function setup(queues: string[] = []) {
     return bus;
   };
   return { admin, open, lines };
-}
-
-function parseUrl(url: string) {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port || 5672) };
-}
-
-function viaProxy(proxy: TcpProxy): string {
-  const url = new URL(TEST_AMQP_URL);
-  url.hostname = '127.0.0.1';
-  url.port = String(proxy.port);
-  return url.toString();
 }
 
 describe('amqp transport', () => {
@@ -103,12 +91,10 @@ describe('amqp transport', () => {
   });
 
   it('re-attaches consumers and live subscribers after the connection drops', async () => {
-    const { host, port } = parseUrl(TEST_AMQP_URL);
-    const proxy = new TcpProxy(host, port);
-    await proxy.start();
+    const { proxy, url } = await proxyToBroker();
     cleanups.push(() => proxy.stop());
     const { open } = await setup(['tasks.restart']);
-    const flaky = await open(viaProxy(proxy));
+    const flaky = await open(url);
     const direct = await open();
     const work: AnyEvent[] = [];
     const live: AnyEvent[] = [];

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isNotNull, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { proxyToBroker } from '../../test/support/amqp.js';
 import { createTestDatabase, TEST_AMQP_URL, uniqueName } from '../../test/support/services.js';
-import { TcpProxy } from '../../test/support/tcp-proxy.js';
 import { waitFor } from '../../test/support/wait.js';
 import { openDatabase, queryRows, type Database } from '../db.js';
 import { AmqpAdmin, captureLogger, taskCreated, userCreated } from './__fixtures__/support.js';
@@ -72,11 +72,6 @@ const drivers: [string, (cleanup: (fn: () => Promise<void>) => void) => Promise<
     },
   ],
 ];
-
-function parseTarget() {
-  const url = new URL(TEST_AMQP_URL);
-  return { host: url.hostname, port: Number(url.port || 5672) };
-}
 
 /** One database per suite (PGlite is slow to open); each test starts from empty tables. */
 function useDatabase(openDb: (cleanup: (fn: () => Promise<void>) => void) => Promise<Opened>) {
@@ -199,14 +194,9 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
   });
 
   it('keeps events while the broker is unreachable and publishes each once when it is back', async () => {
-    const { host, port } = parseTarget();
-    const proxy = new TcpProxy(host, port);
-    await proxy.start();
+    const { proxy, url } = await proxyToBroker();
     cleanup(() => proxy.stop());
-    const url = new URL(TEST_AMQP_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const flaky = await bus(url.toString());
+    const flaky = await bus(url);
     expect(flaky.connected()).toBe(true);
     const { log, lines } = captureLogger();
     const r = relay(db, flaky, log);

@@ -1,31 +1,29 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'amqplib';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parseEvent, type AnyEvent } from '#lib/events/envelope.js';
 import { subgraphs } from '../../subgraphs/index.js';
+import { createTestVhost, tapEvents, type EventTap, type TestVhost } from '../support/amqp.js';
 import { freePort } from '../support/ports.js';
-import {
-  createTestDatabase,
-  TEST_AMQP_URL,
-  uniqueName,
-  type TestDatabase,
-} from '../support/services.js';
+import { createTestDatabase, type TestDatabase } from '../support/services.js';
 import { postGraphQL } from '../support/supergraph.js';
 import { waitFor } from '../support/wait.js';
 
 /**
  * `npm start`'s process on real Postgres and RabbitMQ, sent SIGTERM while registrations are
  * in flight: every registration it acknowledged is stored and its user.created event is on
- * RabbitMQ; it exits 0.
+ * RabbitMQ; it exits 0. main.ts declares the production exchange and queue names, so it runs
+ * in a RabbitMQ virtual host of its own, deleted afterwards with all it declared.
  */
 let child: ChildProcess;
 let databases: TestDatabase[] = [];
+let vhost: TestVhost;
+let tap: EventTap | undefined;
 let routerUrl: string;
 let exitCode: Promise<number | null>;
 
 beforeAll(async () => {
+  vhost = await createTestVhost('sigterm');
   databases = await Promise.all(subgraphs.map(({ name }) => createTestDatabase(`${name}_sigterm`)));
   const [router, users, tasks, notifications] = await Promise.all([
     freePort(),
@@ -49,7 +47,10 @@ beforeAll(async () => {
       USERS_DATABASE_URL: databases[0]!.url,
       TASKS_DATABASE_URL: databases[1]!.url,
       NOTIFICATIONS_DATABASE_URL: databases[2]!.url,
-      AMQP_URL: TEST_AMQP_URL,
+      AMQP_URL: vhost.url,
+      // Thirty scrypt hashes at once take seconds, more on a busy CI machine: a subgraph fetch
+      // timing out then is a slow machine, not a request the shutdown cut short.
+      SUBGRAPH_TIMEOUT_MS: '60000',
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -60,34 +61,20 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+  if (child && child.exitCode === null) {
+    child.kill('SIGKILL');
+    await exitCode;
+  }
+  await tap?.close();
   await Promise.all(databases.map(d => d.drop()));
-  // This process used the real (un-namespaced) names: remove its durable work queues.
-  const conn = await connect(TEST_AMQP_URL);
-  const ch = await conn.createChannel();
-  for (const q of ['tasks.user-sync', 'notifications.task-events', 'notifications.user-sync'])
-    await ch.deleteQueue(q);
-  await conn.close();
+  await vhost?.delete();
 });
 
 it('finishes in-flight requests and publishes their events on SIGTERM', async () => {
-  // A queue of our own on the real exchange, as another team's consumer would bind.
-  const conn = await connect(TEST_AMQP_URL);
-  const ch = await conn.createChannel();
-  await ch.assertExchange('supergraph.events', 'topic', { durable: true });
-  const { queue } = await ch.assertQueue(uniqueName('sigterm_tap'), {
-    exclusive: true,
-    autoDelete: true,
-  });
-  await ch.bindQueue(queue, 'supergraph.events', 'user.created');
-  const events: AnyEvent[] = [];
-  await ch.consume(
-    queue,
-    msg => {
-      if (msg) events.push(parseEvent(msg.content, msg.fields.routingKey));
-    },
-    { noAck: true },
-  );
+  // A queue of our own on the exchange main.ts publishes to (no namespace: the contract's
+  // name, in this test's virtual host), as another team's consumer would bind.
+  tap = await tapEvents('', 'user.created', vhost.url);
+  const { events } = tap;
 
   const tag = randomBytes(3).toString('hex');
   const register = (i: number) =>
@@ -126,5 +113,4 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
   await waitFor(() =>
     acknowledged.every(id => events.some(e => e.type === 'user.created' && e.data.id === id)),
   );
-  await conn.close();
 }, 60_000);

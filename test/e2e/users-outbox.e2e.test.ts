@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { tapEvents, type EventTap } from '../support/amqp.js';
+import { proxyToBroker, tapEvents, type EventTap } from '../support/amqp.js';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { registerUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 
@@ -15,9 +15,9 @@ let proxy: TcpProxy;
 let tap: EventTap;
 
 beforeAll(async () => {
-  proxy = new TcpProxy('127.0.0.1', 5672);
-  await proxy.start();
-  sg = await startTestSupergraph({ amqpUrl: `amqp://guest:guest@127.0.0.1:${proxy.port}` });
+  const broker = await proxyToBroker();
+  proxy = broker.proxy;
+  sg = await startTestSupergraph({ amqpUrl: broker.url });
   tap = await tapEvents(sg.namespace, 'user.*');
 });
 afterAll(async () => {

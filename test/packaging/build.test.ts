@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
 /**
- * `npm run build` makes a tree that plain `node` runs (no tsx) when it is laid out as the
- * image lays it (dist/* at the app root, next to node_modules): `#lib/*` resolves to the
- * compiled lib, and migrations and schemas are found beside the compiled modules.
+ * `npm run build` (scripts/build.ts) makes a tree that plain `node` runs (no tsx) when it is
+ * laid out as the image lays it (dist/* at the app root, next to node_modules): `#lib/*`
+ * resolves to the compiled lib, and migrations and schemas are found beside the compiled modules.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,10 +65,14 @@ function start(entry: string, env: Record<string, string>): Promise<string> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
+  // What `npm run build` makes in dist/, made here in a directory of the test's own: a test
+  // never writes into the checkout.
   app = mkdtempSync(join(tmpdir(), 'supergraph-app-'));
-  cpSync(join(ROOT, 'dist'), app, { recursive: true });
+  const build = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/build.ts', app], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  expect(build.status, `${build.stdout}\n${build.stderr}`).toBe(0);
   symlinkSync(join(ROOT, 'node_modules'), join(app, 'node_modules'), 'dir');
   db = await createTestDatabase('packaging');
 }, 180_000);

@@ -1,7 +1,17 @@
+import { maybeCacheControlFromInfo } from '@apollo/cache-control-types';
 import type { UserResolvers } from '../__generated__/resolvers-types.js';
 
 export const User: UserResolvers = {
-  __resolveReference: (ref, { loaders }) => loaders.user.load(ref.id),
+  /**
+   * The router's entity fetch of a user by id reads the same row for every viewer, for a
+   * second; each field it selects then narrows that with its own hint (schema.graphql), so
+   * the answer is PUBLIC only when every field is. Without this the fetch (a root field
+   * without a hint) would answer max-age 0 whatever it selects, and nothing would be shared.
+   */
+  __resolveReference: (ref, { loaders }, info) => {
+    maybeCacheControlFromInfo(info)?.cacheHint.restrict({ maxAge: 1 });
+    return loaders.user.load(ref.id);
+  },
   /** Only the user themself and admins see an email address. */
   email: (user, _args, { claims }) =>
     user.authenticatedSelf || claims.userId === user.id || claims.role === 'ADMIN'

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask, tasksKnow, type TaskNode } from '../support/tasks.js';
@@ -327,5 +328,56 @@ describe('control characters in a single-line field', () => {
       ],
       /must be valid Unicode/,
     );
+  });
+});
+
+describe('ids of the wrong shape', () => {
+  const assign = (assigneeId: string) => ({
+    query: 'mutation ($id: ID!, $a: ID) { assignTask(id: $id, assigneeId: $a) { id } }',
+    variables: { id: task.id, a: assigneeId },
+    as: alice,
+  });
+
+  it('an assigneeId of no user, "" included, is BAD_USER_INPUT naming it', async () => {
+    const cases = ['', NUL, 'not-a-uuid', randomUUID()].flatMap((id): Case[] => [
+      {
+        name: `createTask ${JSON.stringify(id)}`,
+        ...createTaskWith({ assigneeId: id }),
+        field: 'input.assigneeId',
+      },
+      { name: `assignTask ${JSON.stringify(id)}`, ...assign(id), field: 'assigneeId' },
+    ]);
+    await expectRefused(cases, /No such user/);
+  });
+
+  it('elsewhere name nothing: null, NOT_FOUND or an empty list, as the API documents', async () => {
+    for (const id of ['', NUL, 'not-a-uuid', `${randomUUID()}${NUL}`]) {
+      const label = JSON.stringify(id);
+      const read = await sg.gql('query ($id: ID!) { task(id: $id) { id } user(id: $id) { id } }', {
+        variables: { id },
+        token: alice.accessToken,
+      });
+      expect(read, label).toMatchObject({ data: { task: null, user: null } });
+      expect(read.errors, label).toBeUndefined();
+      const listed = await sg.gql('query ($f: TaskFilter) { tasks(filter: $f) { totalCount } }', {
+        variables: { f: { ownerId: id, assigneeId: id } },
+        token: alice.accessToken,
+      });
+      expect(listed, label).toMatchObject({ data: { tasks: { totalCount: 0 } } });
+      expect(listed.errors, label).toBeUndefined();
+      for (const [mutation, user] of [
+        ['updateTask(id: $id, input: { title: "x" }) { id }', alice],
+        ['deleteTask(id: $id)', alice],
+        ['assignTask(id: $id, assigneeId: null) { id }', alice],
+        ['markNotificationRead(id: $id) { id }', alice],
+        ['setUserRole(userId: $id, role: ADMIN) { id }', admin],
+      ] as const) {
+        const res = await sg.gql(`mutation ($id: ID!) { ${mutation} }`, {
+          variables: { id },
+          token: user.accessToken,
+        });
+        expect(errorOf(res)?.code, `${mutation} ${label}`).toBe('NOT_FOUND');
+      }
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { text, type TextKind } from './input.js';
+import { isCalendarDate, isTimestamp, text, type TextKind } from './input.js';
 
 /** What `text` answers: the value, or the code, field and message of its error. */
 function answer(value: string, kind: TextKind) {
@@ -55,6 +55,41 @@ describe('text arguments', () => {
       expect(answer(value, 'secret'), JSON.stringify(value)).toEqual(
         refused('must not contain NUL characters'),
       );
+    }
+  });
+});
+
+describe('dates and timestamps', () => {
+  it('are ISO, on a real calendar day, of a year Postgres and Date both take (1 to 9999)', () => {
+    for (const good of ['2026-01-31', '2024-02-29', '2000-02-29', '0001-01-01', '9999-12-31']) {
+      expect(isCalendarDate(good), good).toBe(true);
+      expect(isTimestamp(`${good}T00:00:00Z`), good).toBe(true);
+      expect(isTimestamp(`${good}T23:59:59.999Z`), good).toBe(true);
+    }
+    for (const bad of [
+      '0000-01-01',
+      '0000-02-29',
+      '1900-02-29',
+      '2026-02-30',
+      '2026-13-01',
+      '10000-01-01',
+      '+010000-01-01',
+      '-000001-01-01',
+      '2026-1-01',
+      ' 2026-01-01',
+      'NaN',
+      '',
+    ]) {
+      expect(isCalendarDate(bad), bad).toBe(false);
+      expect(isTimestamp(`${bad}T00:00:00.000Z`), bad).toBe(false);
+    }
+    for (const bad of [
+      '2026-01-01',
+      '2026-01-01T24:00:00Z',
+      '2026-01-01T00:00:00',
+      'Invalid Date',
+    ]) {
+      expect(isTimestamp(bad), bad).toBe(false);
     }
   });
 });

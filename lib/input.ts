@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { badUserInput } from './errors.js';
 
 /**
@@ -45,3 +46,17 @@ export function text(value: string, field: string, kind: TextKind = 'line'): str
   if (LONE_SURROGATE.test(value)) throw badUserInput(`${name} must be valid Unicode text`, field);
   return value;
 }
+
+// zod's ISO patterns check the calendar (month lengths, leap years) and allow years 0000 to
+// 9999; Postgres has no year 0, so a cursor or an argument holding one would reach it and fail.
+const isoDate = z.iso.date();
+const isoTimestamp = z.iso.datetime();
+const yearZero = (value: string) => value.startsWith('0000');
+
+/** A real calendar date as YYYY-MM-DD, years 0001 to 9999. */
+export const isCalendarDate = (value: string): boolean =>
+  isoDate.safeParse(value).success && !yearZero(value);
+
+/** An ISO-8601 timestamp in UTC (`…Z`, as `toISOString` writes it), years 0001 to 9999. */
+export const isTimestamp = (value: string): boolean =>
+  isoTimestamp.safeParse(value).success && !yearZero(value);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCursor } from '#lib/pagination.js';
+import { notificationsArrive } from '../support/notifications.js';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask, tasksKnow, type TaskNode } from '../support/tasks.js';
 import {
@@ -378,6 +380,143 @@ describe('ids of the wrong shape', () => {
         });
         expect(errorOf(res)?.code, `${mutation} ${label}`).toBe('NOT_FOUND');
       }
+    }
+  });
+});
+
+describe('forged cursors', () => {
+  // Well-formed dates of a year Postgres has no date for, and what is no date at all.
+  const badTimestamps: unknown[] = [
+    '0000-01-01T00:00:00.000Z',
+    '0000-12-31T23:59:59Z',
+    '10000-01-01T00:00:00.000Z',
+    '+010000-01-01T00:00:00.000Z',
+    '-000001-01-01T00:00:00.000Z',
+    'NaN',
+    'Invalid Date',
+    1e308,
+    -8.64e15,
+    null,
+  ];
+  const badDates: unknown[] = [
+    '0000-01-01',
+    '0000-02-29',
+    '10000-01-01',
+    '+010000-01-01',
+    'NaN',
+    1e308,
+  ];
+
+  /** A forged cursor sent through one list field. */
+  interface Forged {
+    name: string;
+    query: string;
+    after: string;
+    as: TestUser;
+  }
+
+  /** Every forged cursor must be BAD_USER_INPUT naming `after`; compared all at once. */
+  const expectCursorsRefused = (forged: Forged[]) =>
+    expectRefused(
+      forged.map(f => ({
+        name: f.name,
+        query: f.query,
+        variables: { a: f.after },
+        as: f.as,
+        field: 'after',
+      })),
+      /after is not a cursor issued by this API/,
+    );
+
+  it('of tasks, holding a date Postgres cannot take, are BAD_USER_INPUT naming after', async () => {
+    const orderings = [
+      ['CREATED_AT', badTimestamps],
+      ['UPDATED_AT', badTimestamps],
+      ['DUE_DATE', badDates],
+    ] as const;
+    const forged = orderings.flatMap(([field, values]) =>
+      ['ASC', 'DESC'].flatMap(direction => {
+        const order = `{ field: ${field}, direction: ${direction} }`;
+        return values.flatMap(value => {
+          const after = encodeCursor(`tasks:${field}:${direction}`, [value, task.id]);
+          const label = `${field} ${direction} ${JSON.stringify(value)}`;
+          return [
+            {
+              name: `tasks ${label}`,
+              query: `query ($a: String) { tasks(orderBy: ${order}, after: $a) { totalCount } }`,
+              after,
+              as: alice,
+            },
+            {
+              name: `User.tasks ${label}`,
+              query: `query ($a: String) { me { tasks(orderBy: ${order}, after: $a) { totalCount } } }`,
+              after,
+              as: alice,
+            },
+          ];
+        });
+      }),
+    );
+    await expectCursorsRefused(forged);
+  });
+
+  it('of notifications, holding a date Postgres cannot take, are BAD_USER_INPUT naming after', async () => {
+    await expectCursorsRefused(
+      badTimestamps.flatMap(value => {
+        const after = encodeCursor('notifications', [value, randomUUID()]);
+        return [
+          {
+            name: `notifications ${JSON.stringify(value)}`,
+            query: 'query ($a: String) { notifications(after: $a) { totalCount } }',
+            after,
+            as: bob,
+          },
+          {
+            name: `User.notifications ${JSON.stringify(value)}`,
+            query: 'query ($a: String) { me { notifications(after: $a) { totalCount } } }',
+            after,
+            as: bob,
+          },
+        ];
+      }),
+    );
+  });
+
+  it('of users, holding what no username is, are BAD_USER_INPUT naming after', async () => {
+    await expectCursorsRefused(
+      [`ali${NUL}ce`, NUL, 'bell\u0007', 'a\nb', '', 'UPPER', 42].map(value => ({
+        name: `users ${JSON.stringify(value)}`,
+        query: 'query ($a: String) { users(after: $a) { totalCount } }',
+        after: encodeCursor('users', value),
+        as: admin,
+      })),
+    );
+  });
+
+  it('that this API issued still page on, whatever their position holds', async () => {
+    // Bob's notification of his assignment arrives by an event: wait for it, not a while.
+    await notificationsArrive(sg, bob, 1);
+    // The tasks have no due date (a null position); the other cursors hold timestamps.
+    const lists = {
+      created: 'tasks(first: 1, after: $a) { pageInfo { endCursor } }',
+      updated:
+        'tasks(first: 1, after: $a, orderBy: { field: UPDATED_AT, direction: ASC }) { pageInfo { endCursor } }',
+      due: 'tasks(first: 1, after: $a, orderBy: { field: DUE_DATE, direction: ASC }) { pageInfo { endCursor } }',
+      users: 'users(first: 1, after: $a) { pageInfo { endCursor } }',
+      notifications: 'notifications(first: 1, after: $a) { pageInfo { endCursor } }',
+    };
+    for (const [name, list] of Object.entries(lists)) {
+      const page = async (after: string | null) => {
+        const res = await sg.gql<Record<string, { pageInfo: { endCursor: string | null } }>>(
+          `query ($a: String) { list: ${list} }`,
+          { variables: { a: after }, token: (name === 'notifications' ? bob : admin).accessToken },
+        );
+        expect(res.errors, name).toBeUndefined();
+        return res.data!.list!.pageInfo.endCursor;
+      };
+      const cursor = await page(null);
+      expect(cursor, name).toEqual(expect.any(String));
+      await page(cursor);
     }
   });
 });

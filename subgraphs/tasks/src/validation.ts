@@ -1,5 +1,5 @@
 import { badUserInput } from '#lib/errors.js';
-import { text } from '#lib/input.js';
+import { isCalendarDate, text } from '#lib/input.js';
 
 /**
  * Input rules of the tasks API; each failure names the offending field. Text goes through
@@ -29,26 +29,14 @@ export function description(
   return value.trim() === '' ? null : value;
 }
 
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-
 /**
  * A real calendar date as YYYY-MM-DD, years 0001 to 9999 (Postgres has no year 0).
  * The `Date` scalar passes strings through and every resolver checks them here, so a
  * malformed date is BAD_USER_INPUT naming its field whether it came inline or as a variable.
  */
 export function calendarDate(value: string, field: string): string {
-  const match = DATE.exec(value);
-  const [year, month, day] = match
-    ? [Number(match[1]), Number(match[2]), Number(match[3])]
-    : [0, 0, 0];
-  const date = new Date(Date.UTC(2000, month - 1, day));
-  date.setUTCFullYear(year);
-  const valid =
-    year >= 1 &&
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day;
-  if (!valid) throw badUserInput(`${field} must be a calendar date as YYYY-MM-DD`, field);
+  if (!isCalendarDate(value))
+    throw badUserInput(`${field} must be a calendar date as YYYY-MM-DD`, field);
   return value;
 }
 

@@ -12,8 +12,11 @@ const USERNAME = /^[a-z0-9_.-]{3,32}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const SEARCH_MAX = 100;
 
+/** Whether `value` could be a username: a cursor of `users` holds one, and nothing else. */
+export const isUsername = (value: string): boolean => USERNAME.test(value);
+
 export function username(value: string, field = 'input.username'): string {
-  if (!USERNAME.test(text(value, field))) {
+  if (!isUsername(text(value, field))) {
     throw badUserInput('username must be 3 to 32 characters of a-z, 0-9, _ . -', field);
   }
   return value;

@@ -19,7 +19,7 @@ export const Query: QueryResolvers = {
   users: async (_parent, args, { claims, deps }) => {
     await requireAdmin(deps, claims);
     const first = pageSize(args.first);
-    const after = decodeCursor(args.after, USERS_CURSOR, z.string());
+    const after = decodeCursor(args.after, USERS_CURSOR, z.string().refine(valid.isUsername));
     const search = valid.search(args.search);
     const { rows, totalCount } = await listUsers(deps.db, {
       search,

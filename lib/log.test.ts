@@ -89,6 +89,17 @@ describe('errors in logs', () => {
     expect(driver).toMatchObject({ detail: expect.stringContaining('secret-email') });
   });
 
+  it('of classes with getters only, as DOMException, are logged as they are', () => {
+    const { log, lines } = captureLog();
+    const aborted = new DOMException('This operation was aborted', 'AbortError');
+    log.error({ err: new Error('fetch failed', { cause: aborted }) }, 'aborted');
+    log.error({ err: aborted }, 'bare');
+    expect(lines.map(line => JSON.parse(line) as unknown)).toMatchObject([
+      { err: { message: 'fetch failed', cause: { name: 'AbortError', type: 'DOMException' } } },
+      { err: { message: 'This operation was aborted', name: 'AbortError' } },
+    ]);
+  });
+
   it('survive a cause chain that loops, and values that are no error', () => {
     const { log, lines } = captureLog();
     const a = dbError('a', { params: ['secret-a'] });

@@ -52,12 +52,22 @@ function withoutValues(err: ErrorLike, copies = new Map<ErrorLike, ErrorLike>())
   const copy = Object.create(Object.getPrototypeOf(err) as object | null) as ErrorLike;
   copies.set(err, copy);
   const redact = (value: unknown) => (isErrorLike(value) ? withoutValues(value, copies) : value);
+  // Defined, not assigned: a prototype may have getters only (DOMException's name, message).
+  const own = (value: unknown, enumerable = false) => ({
+    value,
+    enumerable,
+    writable: true,
+    configurable: true,
+  });
   // Every field the serializer would log (it reads them with for…in, as here).
   for (const key in err) {
-    copy[key] = VALUE_FIELDS.has(key) ? REDACTED : redact(err[key]);
+    Object.defineProperty(
+      copy,
+      key,
+      own(VALUE_FIELDS.has(key) ? REDACTED : redact(err[key]), true),
+    );
   }
   const message = err.message.replace(PARAMS_IN_MESSAGE, `\nparams: ${REDACTED}`);
-  const own = (value: unknown) => ({ value, writable: true, configurable: true });
   Object.defineProperty(copy, 'message', own(message));
   if (typeof err.stack === 'string') {
     // A stack starts with the message it was captured with.

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { isUuid } from './db.js';
 import { badUserInput } from './errors.js';
+import { isCalendarDate, isTimestamp } from './input.js';
 
 /** Page size when `first` is not given, and the most one page may hold (shared/DESIGN.md). */
 const DEFAULT_PAGE_SIZE = 20;
@@ -21,6 +23,19 @@ export function pageSize(first: number | null | undefined, field = 'first'): num
 export function encodeCursor(kind: string, position: unknown): string {
   return Buffer.from(JSON.stringify({ k: kind, p: position })).toString('base64url');
 }
+
+/**
+ * What a position may hold, for `decodeCursor`'s schema. A cursor is the client's to forge,
+ * and its values go to Postgres as parameters: each is checked to be one Postgres takes
+ * (years 1 to 9999, a uuid), so a forged one is BAD_USER_INPUT, not an internal error.
+ */
+export const cursorValue = {
+  /** An ISO timestamp, as `toISOString` writes it. */
+  timestamp: z.string().refine(isTimestamp),
+  /** A calendar date, YYYY-MM-DD. */
+  date: z.string().refine(isCalendarDate),
+  id: z.string().refine(isUuid),
+};
 
 export function decodeCursor<T>(
   cursor: string | null | undefined,

@@ -1,15 +1,14 @@
 import { z } from 'zod';
 import type { Claims } from '#lib/auth/claims.js';
-import { isUuid } from '#lib/db.js';
 import { forbidden, notFound, unauthenticated } from '#lib/errors.js';
-import { connection, decodeCursor, encodeCursor, pageSize } from '#lib/pagination.js';
+import { connection, cursorValue, decodeCursor, encodeCursor, pageSize } from '#lib/pagination.js';
 import type { NotificationsContext, NotificationsDeps } from './context.js';
 import * as q from './db/queries.js';
 import type { NotificationRow } from './db/schema.js';
 
 const NOTIFICATIONS_CURSOR = 'notifications';
 /** A cursor holds the last row's `[createdAt, id]`: the page order, newest first. */
-const positionSchema = z.tuple([z.iso.datetime(), z.string().refine(isUuid)]);
+const positionSchema = z.tuple([cursorValue.timestamp, cursorValue.id]);
 
 const NOT_FOUND = 'No such notification';
 

@@ -84,6 +84,20 @@ describe('task cursors', () => {
       code: 'BAD_USER_INPUT',
       field: 'after',
     });
+    // Well-formed, but of a year Postgres has no date for: refused before it reaches Postgres.
+    for (const [value, o] of [
+      ['0000-01-01', byDate],
+      ['0000-01-01T00:00:00.000Z', byTime],
+      ['0000-06-15T12:00:00Z', { field: 'UPDATED_AT', direction: 'ASC' }],
+    ] as const) {
+      expect(
+        thrown(() => decodeTaskCursor(forged([value, task.id], o), o)),
+        value,
+      ).toEqual({
+        code: 'BAD_USER_INPUT',
+        field: 'after',
+      });
+    }
     expect(thrown(() => decodeTaskCursor(encodeCursor('users', 'alice'), byTime))).toEqual({
       code: 'BAD_USER_INPUT',
       field: 'after',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { isUuid } from '#lib/db.js';
-import { decodeCursor, encodeCursor } from '#lib/pagination.js';
+import { cursorValue, decodeCursor, encodeCursor } from '#lib/pagination.js';
 import type { TaskRow } from './db/schema.js';
 
 export type TaskOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'DUE_DATE' | 'PRIORITY';
@@ -40,11 +39,10 @@ export function sortValueOf(
   }
 }
 
-const id = z.string().refine(isUuid);
 const valueSchemas: Record<TaskOrderField, z.ZodType<string | null>> = {
-  CREATED_AT: z.iso.datetime(),
-  UPDATED_AT: z.iso.datetime(),
-  DUE_DATE: z.iso.date().nullable(),
+  CREATED_AT: cursorValue.timestamp,
+  UPDATED_AT: cursorValue.timestamp,
+  DUE_DATE: cursorValue.date.nullable(),
   PRIORITY: z.enum(['LOW', 'MEDIUM', 'HIGH']),
 };
 
@@ -66,7 +64,7 @@ export function decodeTaskCursor(
   const position = decodeCursor(
     after,
     cursorKind(order),
-    z.tuple([valueSchemas[order.field], id]),
+    z.tuple([valueSchemas[order.field], cursorValue.id]),
     field,
   );
   return position && { value: position[0], id: position[1] };

@@ -94,7 +94,8 @@ export async function createTask(
     // commit and then deletes the new task with the rest, instead of missing it.
     const owner = await q.stubForShare(tx, viewer.id);
     if (owner?.deletedAt) throw unauthenticated('Your account no longer exists');
-    if (values.assigneeId)
+    // Any id given is checked, "" included: only a user's uuid may reach the uuid column.
+    if (values.assigneeId != null)
       await requireAssignable(tx, viewer, values.assigneeId, 'input.assigneeId');
     const task = await q.insertTask(tx, values);
     await enqueueEvents(tx, [
@@ -139,7 +140,7 @@ export async function assignTask(
     const current = requireVisible(viewer, await q.taskForUpdate(tx, id));
     requireManager(viewer, current, 'assign');
     if (current.assigneeId === target) return { task: current, changed: false };
-    if (target) await requireAssignable(tx, viewer, target, 'assigneeId');
+    if (target !== null) await requireAssignable(tx, viewer, target, 'assigneeId');
     const task = await q.updateTask(tx, current.id, { assigneeId: target });
     await enqueueEvents(tx, [taskAssigned(task, current.assigneeId, viewer.id)]);
     return { task, changed: true };

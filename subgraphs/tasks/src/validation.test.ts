@@ -3,10 +3,11 @@ import { thrown } from './__fixtures__/errors.js';
 import * as valid from './validation.js';
 
 describe('task input rules', () => {
-  it('title: trimmed, 1 to 200 characters', () => {
+  it('title: trimmed, 1 to 200 characters on one line', () => {
     expect(valid.title('  Plan  ')).toBe('Plan');
+    expect(valid.title('Plan\n')).toBe('Plan');
     expect(valid.title('t'.repeat(200))).toHaveLength(200);
-    for (const bad of ['', '   ', 't'.repeat(201), null]) {
+    for (const bad of ['', '   ', 't'.repeat(201), null, 'a\u0000b', 'a\nb', 'a\tb', '\ud800']) {
       expect(thrown(() => valid.title(bad))).toEqual({
         code: 'BAD_USER_INPUT',
         field: 'input.title',
@@ -14,14 +15,17 @@ describe('task input rules', () => {
     }
   });
 
-  it('description: at most 10,000 characters; blank is none', () => {
+  it('description: at most 10,000 characters, tabs and line breaks kept; blank is none', () => {
     expect(valid.description('d'.repeat(10_000))).toHaveLength(10_000);
+    expect(valid.description('one\r\n\ttwo')).toBe('one\r\n\ttwo');
     expect(valid.description('  ')).toBeNull();
     expect(valid.description(null)).toBeNull();
-    expect(thrown(() => valid.description('d'.repeat(10_001)))).toEqual({
-      code: 'BAD_USER_INPUT',
-      field: 'input.description',
-    });
+    for (const bad of ['d'.repeat(10_001), 'a\u0000', 'bell\u0007']) {
+      expect(thrown(() => valid.description(bad))).toEqual({
+        code: 'BAD_USER_INPUT',
+        field: 'input.description',
+      });
+    }
   });
 
   it('dates: real calendar dates as YYYY-MM-DD, years 1 to 9999', () => {
@@ -56,9 +60,11 @@ describe('task input rules', () => {
     expect(valid.search('  report ')).toBe('report');
     expect(valid.search('   ')).toBeNull();
     expect(valid.search(undefined)).toBeNull();
-    expect(thrown(() => valid.search('s'.repeat(201)))).toEqual({
-      code: 'BAD_USER_INPUT',
-      field: 'filter.search',
-    });
+    for (const bad of ['s'.repeat(201), 're\u0000port', 'a\u001bb']) {
+      expect(thrown(() => valid.search(bad))).toEqual({
+        code: 'BAD_USER_INPUT',
+        field: 'filter.search',
+      });
+    }
   });
 });

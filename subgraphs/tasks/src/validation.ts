@@ -1,13 +1,17 @@
 import { badUserInput } from '#lib/errors.js';
+import { isCalendarDate, text } from '#lib/input.js';
 
-/** Input rules of the tasks API; each failure names the offending field. */
+/**
+ * Input rules of the tasks API; each failure names the offending field. Text goes through
+ * `text` first (#lib/input: no NUL, no control characters where the field is one line).
+ */
 
 const TITLE_MAX = 200;
 const DESCRIPTION_MAX = 10_000;
 const SEARCH_MAX = 200;
 
 export function title(value: string | null | undefined, field = 'input.title'): string {
-  const trimmed = value?.trim() ?? '';
+  const trimmed = text(value?.trim() ?? '', field);
   if (trimmed.length === 0 || trimmed.length > TITLE_MAX) {
     throw badUserInput(`title must be 1 to ${TITLE_MAX} characters`, field);
   }
@@ -20,12 +24,10 @@ export function description(
   field = 'input.description',
 ): string | null {
   if (value == null) return null;
-  if (value.length > DESCRIPTION_MAX)
+  if (text(value, field, 'lines').length > DESCRIPTION_MAX)
     throw badUserInput(`description must be at most ${DESCRIPTION_MAX} characters`, field);
   return value.trim() === '' ? null : value;
 }
-
-const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /**
  * A real calendar date as YYYY-MM-DD, years 0001 to 9999 (Postgres has no year 0).
@@ -33,18 +35,8 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
  * malformed date is BAD_USER_INPUT naming its field whether it came inline or as a variable.
  */
 export function calendarDate(value: string, field: string): string {
-  const match = DATE.exec(value);
-  const [year, month, day] = match
-    ? [Number(match[1]), Number(match[2]), Number(match[3])]
-    : [0, 0, 0];
-  const date = new Date(Date.UTC(2000, month - 1, day));
-  date.setUTCFullYear(year);
-  const valid =
-    year >= 1 &&
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day;
-  if (!valid) throw badUserInput(`${field} must be a calendar date as YYYY-MM-DD`, field);
+  if (!isCalendarDate(value))
+    throw badUserInput(`${field} must be a calendar date as YYYY-MM-DD`, field);
   return value;
 }
 
@@ -54,7 +46,7 @@ export function optionalDate(value: string | null | undefined, field: string): s
 
 /** Case-insensitive search text; blank means no search. */
 export function search(value: string | null | undefined, field = 'filter.search'): string | null {
-  const trimmed = value?.trim() ?? '';
+  const trimmed = text(value?.trim() ?? '', field);
   if (trimmed.length > SEARCH_MAX)
     throw badUserInput(`search must be at most ${SEARCH_MAX} characters`, field);
   return trimmed === '' ? null : trimmed;

@@ -110,7 +110,9 @@ export async function login(
   deps: UsersDeps,
   input: { login: string; password: string },
 ): Promise<AuthResult> {
-  const user = await q.userByLogin(deps.db, input.login);
+  const login = valid.login(input.login);
+  valid.presentedPassword(input.password, 'input.password');
+  const user = await q.userByLogin(deps.db, login);
   if (!user) {
     await verifyAgainstDecoy(input.password);
     throw unauthenticated(BAD_CREDENTIALS);
@@ -137,6 +139,8 @@ export async function login(
   });
 }
 
+// Refresh tokens reach the database only as their digest: whatever a client sends (a NUL
+// included) is at worst a token that matches none, answered as any invalid token.
 export async function refresh(deps: UsersDeps, refreshToken: string): Promise<AuthResult> {
   const token = await q.refreshTokenByHash(deps.db, hashToken(refreshToken));
   if (!token || token.expiresAt.getTime() <= Date.now()) throw unauthenticated(BAD_REFRESH_TOKEN);
@@ -210,6 +214,7 @@ export async function changePassword(
   newPassword: string,
 ): Promise<boolean> {
   const userId = requireUser(claims);
+  valid.presentedPassword(currentPassword, 'currentPassword');
   valid.password(newPassword, 'newPassword');
   const [user] = await q.usersByIds(deps.db, [userId]);
   if (!user) throw unauthenticated('Your account no longer exists');
@@ -231,6 +236,7 @@ export async function deleteAccount(
   password: string,
 ): Promise<boolean> {
   const userId = requireUser(claims);
+  valid.presentedPassword(password, 'password');
   const [user] = await q.usersByIds(deps.db, [userId]);
   if (!user) throw unauthenticated('Your account no longer exists');
   if (!(await verifyPassword(password, user.passwordHash)))

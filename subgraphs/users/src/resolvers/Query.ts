@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { badUserInput } from '#lib/errors.js';
 import { connection, decodeCursor, encodeCursor, pageSize } from '#lib/pagination.js';
 import type { QueryResolvers } from '../__generated__/resolvers-types.js';
 import { requireAdmin, requireUser } from '../accounts.js';
 import { listUsers } from '../db/queries.js';
+import * as valid from '../validation.js';
 
 const USERS_CURSOR = 'users';
 
@@ -19,10 +19,8 @@ export const Query: QueryResolvers = {
   users: async (_parent, args, { claims, deps }) => {
     await requireAdmin(deps, claims);
     const first = pageSize(args.first);
-    const after = decodeCursor(args.after, USERS_CURSOR, z.string());
-    const search = args.search?.trim() || null;
-    if (search && search.length > 100)
-      throw badUserInput('search must be at most 100 characters', 'search');
+    const after = decodeCursor(args.after, USERS_CURSOR, z.string().refine(valid.isUsername));
+    const search = valid.search(args.search);
     const { rows, totalCount } = await listUsers(deps.db, {
       search,
       afterUsername: after,

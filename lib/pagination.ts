@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badUserInput } from './errors.js';
 
-/** Page size when `first` is not given, and the most one page may hold (shared/DESIGN.md). */
+/** Page size when `first` is not given, and the most one page may hold (docs/architecture.md). */
 const DEFAULT_PAGE_SIZE = 20;
 const MAX_PAGE_SIZE = 100;
 

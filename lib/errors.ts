@@ -2,7 +2,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 
-/** The codes a client may see in `extensions.code` (shared/DESIGN.md, "Errors"). */
+/** The codes a client may see in `extensions.code` (docs/architecture.md, "Errors"). */
 export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',

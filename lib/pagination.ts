@@ -3,7 +3,7 @@ import { isUuid } from './db.js';
 import { badUserInput } from './errors.js';
 import { isCalendarDate, isTimestamp } from './input.js';
 
-/** Page size when `first` is not given, and the most one page may hold (shared/DESIGN.md). */
+/** Page size when `first` is not given, and the most one page may hold (docs/architecture.md). */
 const DEFAULT_PAGE_SIZE = 20;
 const MAX_PAGE_SIZE = 100;
 

@@ -9,7 +9,8 @@ import { drizzleGenerate } from './drizzle.js';
 
 /**
  * Fails when a committed generated file is stale: the supergraph, the codegen resolver
- * types, or a subgraph's migrations (a schema change without its migration). CI runs it.
+ * types, or a subgraph's migrations (a schema change without its migration); or when a
+ * committed copy of a contract owned outside the repository differs from it. CI runs it.
  */
 const problems: string[] = [];
 const bin = (name: string) => join('node_modules', '.bin', name);
@@ -18,16 +19,17 @@ if (readFileSync(SUPERGRAPH_PATH, 'utf8') !== composeSupergraph()) {
   problems.push('schema/supergraph.graphql is stale: run `npm run compose`');
 }
 
-// The API contract is owned outside this repository (shared/contract); the committed copy
-// that test/contract checks against must be the current one wherever shared/ is at hand.
-const sharedContract = '../shared/contract/api.graphql';
-if (
-  existsSync(sharedContract) &&
-  readFileSync(sharedContract, 'utf8') !== readFileSync('schema/contract.graphql', 'utf8')
-) {
-  problems.push(
-    'schema/contract.graphql differs from ../shared/contract/api.graphql: copy it over',
-  );
+// The API and event contracts are owned outside this repository (../shared/contract); their
+// committed copies (test/contract checks the composed API against the first) must be the
+// current ones wherever shared/ is at hand. CI clones may not have it: then there is nothing
+// to compare with.
+const contractCopies = [
+  ['../shared/contract/api.graphql', 'schema/contract.graphql'],
+  ['../shared/contract/events.md', 'docs/events.md'],
+] as const;
+for (const [shared, copy] of contractCopies) {
+  if (existsSync(shared) && readFileSync(shared, 'utf8') !== readFileSync(copy, 'utf8'))
+    problems.push(`${copy} differs from ${shared}: copy it over`);
 }
 
 try {
@@ -74,4 +76,6 @@ if (problems.length > 0) {
   console.error(`Generated files are out of date:\n  ${problems.join('\n  ')}`);
   process.exit(1);
 }
-console.log('generated files are up to date (supergraph, resolver types, migrations)');
+console.log(
+  'generated files are up to date (supergraph, resolver types, migrations, contract copies)',
+);

@@ -40,7 +40,7 @@ export class BrokerUnavailableError extends Error {
 }
 
 /**
- * The RabbitMQ transport (shared/contract/events.md). Connects in the background: a broker
+ * The RabbitMQ transport (docs/events.md). Connects in the background: a broker
  * that is down at start delays readiness (`connected()` is false, `publish` rejects) but
  * never crashes the process. Topology is re-declared and consumers re-attached after every
  * reconnect.

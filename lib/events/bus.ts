@@ -1,6 +1,6 @@
 import type { AnyEvent, EventEnvelope } from './envelope.js';
 
-/** Name of the durable topic exchange every service publishes to (shared/contract/events.md). */
+/** Name of the durable topic exchange every service publishes to (docs/events.md). */
 const EXCHANGE = 'supergraph.events';
 /** Dead-letter exchange and queue for poison messages. */
 const DEAD_LETTER_EXCHANGE = 'supergraph.events.dlx';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /**
- * The event contract of shared/contract/events.md, as types and as validators. Consumers
+ * The event contract of docs/events.md, as types and as validators. Consumers
  * validate every message against these; a message that fails is a poison message.
  */
 

@@ -13,10 +13,10 @@ import { Supergraph } from '@apollo/federation-internals';
 import { SUPERGRAPH_PATH } from '../../schema/paths.js';
 
 /**
- * The public API contract (shared/contract/api.graphql): the composed API schema has every
+ * The public API contract (schema/contract.graphql): the composed API schema has every
  * type, field, argument, input field and enum value it names, with the same types.
  */
-// A committed copy of shared/contract/api.graphql; scripts/check-generated.ts keeps it in step.
+// A copy of a contract owned outside this repo; scripts/check-generated.ts keeps it in step.
 const CONTRACT_PATH = new URL('../../schema/contract.graphql', import.meta.url);
 const contract = buildSchema(readFileSync(CONTRACT_PATH, 'utf8'));
 const api = Supergraph.build(readFileSync(SUPERGRAPH_PATH, 'utf8')).apiSchema().toGraphQLJSSchema();

@@ -6,7 +6,7 @@ import type { TaskEventModel } from './models.js';
 
 /**
  * What the tasks service publishes: `task.created`, `task.updated`, `task.assigned`,
- * `task.deleted` (shared/contract/events.md). It consumes `user.*` (see user-sync.ts).
+ * `task.deleted` (docs/events.md). It consumes `user.*` (see user-sync.ts).
  */
 
 /** A task as it travels on the bus: timestamps as ISO strings, dueDate as YYYY-MM-DD. */

@@ -60,8 +60,8 @@ type CommonEnv = z.infer<typeof commonEnv>;
 
 /**
  * Every environment variable the code reads for a deployment of these subgraphs, with its
- * default. README's table and `.env.example` list exactly these (lib/config.test.ts keeps
- * them in step), and `npm run check:compose` holds the compose file to them.
+ * default. README's table and `.env.example` list exactly these (test/docs/config.docs.test.ts
+ * keeps them in step), and `npm run check:compose` holds the compose file to them.
  */
 export function envSchema(subgraphs: readonly SubgraphSpec[]) {
   return commonEnv.extend(

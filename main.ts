@@ -1,4 +1,5 @@
 import { loadConfig } from '#lib/config.js';
+import { startMetricsServer } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
 import { subgraphs } from './subgraphs/index.js';
@@ -9,6 +10,7 @@ const config = loadConfig(process.env, subgraphs);
 const log = createLogger({ level: config.logLevel });
 warnAboutConfig(config, log);
 const supergraph = await startSupergraph({ config, log });
+const metrics = await startMetricsServer(config, log);
 const databases = Object.values(config.subgraphs).some(s => s.databaseUrl)
   ? 'Postgres'
   : `embedded PGlite under ${config.dataDir}/`;
@@ -19,10 +21,14 @@ process.stdout.write(
     `  Supergraph ready (${databases}, ${bus})`,
     `  GraphQL + Apollo Sandbox   ${supergraph.url}/graphql`,
     `  Health                     ${supergraph.url}/health   ${supergraph.url}/ready`,
+    `  Metrics                    ${metrics ? `${metrics.url}/metrics` : `${supergraph.url}/metrics`}`,
     ...Object.values(supergraph.subgraphs).map(
       s => `  ${`${s.name} subgraph`.padEnd(27)}${s.url}/graphql`,
     ),
     '',
   ].join('\n') + '\n',
 );
-onShutdown(() => supergraph.stop(), log);
+onShutdown(async () => {
+  await supergraph.stop();
+  await metrics?.close();
+}, log);

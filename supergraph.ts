@@ -52,6 +52,8 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
           config,
           bus,
           log,
+          // Only the router is public: in one process, subgraphs answer on loopback alone.
+          host: '127.0.0.1',
           ...(options.ephemeralPorts ? { port: 0 } : {}),
           ...(databaseUrl ? { databaseUrl } : {}),
           ...(onQuery ? { onQuery: (query: string) => onQuery(name, query) } : {}),

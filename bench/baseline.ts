@@ -2,7 +2,7 @@ import { createAuthenticator } from '../router/auth.js';
 import { createSubgraphDataSource } from '../router/datasource.js';
 import type { SubgraphFetcher } from '../router/fetcher.js';
 import type { RouterOptions, RouterParts } from '../router/server.js';
-import type { EventSharing } from '../router/sharing.js';
+import type { EventSharing } from '../router/subscriptions/sharing.js';
 
 /**
  * Subgraph requests through the global fetch, as the gateway made them before issue #7:

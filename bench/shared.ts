@@ -1,4 +1,4 @@
-import type { SubscriptionStats } from '../router/subscriptions.js';
+import type { SubscriptionStats } from '../router/subscriptions/bridge.js';
 
 /**
  * What the benchmark's processes share: the operations under test, the messages they

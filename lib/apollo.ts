@@ -1,6 +1,6 @@
 import type { ApolloServerOptions, ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { causeOf, formatError, isUnexpected } from './errors.js';
+import { causeOf, errorFormatter, isUnexpected } from './errors.js';
 import type { RequestContext } from './http.js';
 import { metricsPlugin } from './metrics.js';
 
@@ -44,7 +44,7 @@ export function commonApolloOptions<TContext extends RequestContext & BaseContex
   | 'stopOnTerminationSignals'
 > {
   return {
-    formatError,
+    formatError: errorFormatter({ production: options.production }),
     // Our own SIGTERM handler drains in order (router, consumers, outbox, pools); Apollo's
     // would re-raise the signal and cut that short.
     stopOnTerminationSignals: false,

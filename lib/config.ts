@@ -8,7 +8,7 @@ const optionalUrl = z
   .transform(v => (v === '' ? undefined : v))
   .pipe(z.url().optional())
   .optional();
-const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** What the config loader knows of a subgraph: its name and its port when none is set. */
 export interface SubgraphSpec {
@@ -41,19 +41,40 @@ const commonEnv = z.object({
   JWT_SECRET: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
   JWT_ISSUER: z.string().min(1).default('supergraph'),
   JWT_AUDIENCE: z.string().min(1).default('supergraph'),
-  ACCESS_TOKEN_TTL: seconds(15 * 60),
-  REFRESH_TOKEN_TTL: seconds(30 * 24 * 60 * 60),
+  ACCESS_TOKEN_TTL: positiveInt(15 * 60),
+  REFRESH_TOKEN_TTL: positiveInt(30 * 24 * 60 * 60),
   ROUTER_SECRET: z.string().min(32, 'ROUTER_SECRET must be at least 32 characters').optional(),
   /** Largest accepted HTTP request body, in bytes. */
-  BODY_LIMIT: z.coerce.number().int().positive().default(1_000_000),
+  BODY_LIMIT: positiveInt(1_000_000),
   /** How long the router waits for a subgraph, in milliseconds. */
-  SUBGRAPH_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  /** Operation limits at the router (graphql-armor). */
-  MAX_DEPTH: z.coerce.number().int().positive().default(12),
-  MAX_ALIASES: z.coerce.number().int().positive().default(15),
-  MAX_TOKENS: z.coerce.number().int().positive().default(2_000),
-  MAX_DIRECTIVES: z.coerce.number().int().positive().default(50),
-  MAX_COST: z.coerce.number().int().positive().default(50_000),
+  SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
+  /** Operation limits at the router: shape (graphql-armor, graphql-js) and demand control. */
+  MAX_DEPTH: positiveInt(12),
+  MAX_ALIASES: positiveInt(15),
+  MAX_TOKENS: positiveInt(2_000),
+  MAX_DIRECTIVES: positiveInt(50),
+  MAX_COST: positiveInt(10_000),
+  /** The size demand control assumes for a list that has no `@listSize` in the schema. */
+  COST_DEFAULT_LIST_SIZE: positiveInt(10),
+  /** The backstop: a response that grows past this many bytes is cut off. */
+  MAX_RESPONSE_BYTES: positiveInt(5_000_000),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100),
+  /** Across every socket and stream of one viewer. */
+  MAX_SUBSCRIPTIONS_PER_VIEWER: positiveInt(200),
+  /** Open WebSockets from one client address. */
+  MAX_SOCKETS_PER_ADDRESS: positiveInt(50),
+  /**
+   * Proxies whose X-Forwarded-For is believed (comma-separated addresses, CIDR ranges, or
+   * `loopback`, `linklocal`, `uniquelocal`); empty: the socket's own address is the client's.
+   */
+  TRUSTED_PROXIES: z.string().default(''),
+  /**
+   * /metrics on a port of its own (on METRICS_HOST) instead of each service's port; and/or a
+   * bearer token /metrics asks for. In production one of them is required for /metrics at all.
+   */
+  METRICS_PORT: port(0),
+  METRICS_HOST: z.string().default('127.0.0.1'),
+  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
 });
 
 type CommonEnv = z.infer<typeof commonEnv>;
@@ -107,6 +128,14 @@ export interface Config {
   bodyLimit: number;
   subgraphTimeoutMs: number;
   limits: OperationLimits;
+  /** `TRUSTED_PROXIES`, as a list. */
+  trustedProxies: string[];
+  metrics: {
+    /** 0: no port of its own (served on each service's port, where allowed). */
+    port: number;
+    host: string;
+    token: string | undefined;
+  };
   /** Secrets generated for this run because none were set (development only). */
   generatedSecrets: string[];
 }
@@ -118,6 +147,11 @@ export interface OperationLimits {
   maxTokens: number;
   maxDirectives: number;
   maxCost: number;
+  costDefaultListSize: number;
+  maxResponseBytes: number;
+  maxSubscriptionsPerConnection: number;
+  maxSubscriptionsPerViewer: number;
+  maxSocketsPerAddress: number;
 }
 
 export class ConfigError extends Error {
@@ -198,7 +232,16 @@ export function loadConfig(
       maxTokens: e.MAX_TOKENS,
       maxDirectives: e.MAX_DIRECTIVES,
       maxCost: e.MAX_COST,
+      costDefaultListSize: e.COST_DEFAULT_LIST_SIZE,
+      maxResponseBytes: e.MAX_RESPONSE_BYTES,
+      maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxSubscriptionsPerViewer: e.MAX_SUBSCRIPTIONS_PER_VIEWER,
+      maxSocketsPerAddress: e.MAX_SOCKETS_PER_ADDRESS,
     },
+    trustedProxies: e.TRUSTED_PROXIES.split(',')
+      .map(entry => entry.trim())
+      .filter(Boolean),
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     generatedSecrets,
   };
 }

@@ -10,6 +10,14 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
   RATE_LIMITED: 'RATE_LIMITED',
+  /** Demand control: the operation's estimated cost is over MAX_COST (`extensions.cost`). */
+  COST_ESTIMATED_TOO_EXPENSIVE: 'COST_ESTIMATED_TOO_EXPENSIVE',
+  /** The response grew past MAX_RESPONSE_BYTES and was cut off. */
+  RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
+  /** A socket or a viewer holds as many subscriptions as it may (`extensions.limit`). */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  /** A subscription sent where nothing can stream its events (`extensions.transports`). */
+  SUBSCRIPTION_TRANSPORT_REQUIRED: 'SUBSCRIPTION_TRANSPORT_REQUIRED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -37,7 +45,7 @@ const REQUEST_ERROR_CODES = new Set<string>([
 ]);
 const PUBLIC_CODES = new Set<string>([...Object.values(ErrorCode), ...REQUEST_ERROR_CODES]);
 
-function error(
+export function error(
   code: ErrorCode,
   message: string,
   extensions: Record<string, unknown> = {},
@@ -60,27 +68,54 @@ export const conflict = (message: string, field?: string) =>
   error(ErrorCode.CONFLICT, message, field ? { field } : {});
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   error(ErrorCode.RATE_LIMITED, message, { retryAfter: retryAfterSeconds });
+/** A response cut off at `limit` bytes (MAX_RESPONSE_BYTES). */
+export const responseTooLarge = (limit: number) =>
+  error(
+    ErrorCode.RESPONSE_TOO_LARGE,
+    `The response is larger than ${limit} bytes: ask for less (smaller pages, fewer fields)`,
+    { limit },
+  );
 
 function isPublicCode(code: unknown): code is string {
   return typeof code === 'string' && PUBLIC_CODES.has(code);
 }
 
+/** graphql-js's hints at names the schema has ("Did you mean "me"?", "… the enum value …"). */
+const SUGGESTION = / ?Did you mean [^?]*\?/g;
+
 /**
- * Apollo Server `formatError`: errors raised on purpose (a public code) go out as they
- * are, minus stack traces; anything else becomes a bare INTERNAL_SERVER_ERROR, so no SQL,
- * stack or host name reaches a client. `errorLoggingPlugin` logs the original with the
- * request id.
+ * The `formatError` of every Apollo Server here, and of every transport at the router:
+ * errors raised on purpose (a public code) go out as they are, minus stack traces; anything
+ * else becomes a bare INTERNAL_SERVER_ERROR, so no SQL, stack or host name reaches a client
+ * (`errorLoggingPlugin` logs the original with the request id). In production the schema does
+ * not leak either: no "did you mean" suggestions, and no `serviceName` naming the subgraph
+ * that failed.
  */
-export function formatError(formatted: GraphQLFormattedError): GraphQLFormattedError {
-  const code = formatted.extensions?.code;
-  if (isPublicCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
-    const { stacktrace: _stack, exception: _exception, ...extensions } = formatted.extensions ?? {};
-    return { ...formatted, extensions };
-  }
-  return {
-    message: 'Internal server error',
-    ...(formatted.path ? { path: formatted.path } : {}),
-    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+export function errorFormatter(options: {
+  production: boolean;
+}): (formatted: GraphQLFormattedError) => GraphQLFormattedError {
+  return formatted => {
+    const code = formatted.extensions?.code;
+    if (!isPublicCode(code) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      return {
+        message: 'Internal server error',
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+      };
+    }
+    const {
+      stacktrace: _stack,
+      exception: _exception,
+      serviceName,
+      ...extensions
+    } = formatted.extensions ?? {};
+    if (!options.production) {
+      return {
+        ...formatted,
+        extensions: { ...extensions, ...(serviceName ? { serviceName } : {}) },
+      };
+    }
+    return { ...formatted, message: formatted.message.replace(SUGGESTION, ''), extensions };
   };
 }
 

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
-import { ErrorCode, HttpErrorCode } from './errors.js';
+import type { Config } from './config.js';
+import { ErrorCode, HttpErrorCode, responseTooLarge } from './errors.js';
 import { REQUEST_ID_HEADER, type Logger } from './log.js';
 import { registry } from './metrics.js';
 
@@ -24,6 +25,71 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   log: Logger;
   /** Where GraphQL is served. Default `/graphql`. */
   path?: string;
+  /** Who may read /metrics on this port (`metricsAccess`). */
+  metrics: MetricsAccess;
+  /** A response body larger than this is replaced by RESPONSE_TOO_LARGE (the router's backstop). */
+  maxResponseBytes?: number;
+}
+
+/**
+ * Who may read `/metrics` on a service's own port. In development anyone, unless METRICS_TOKEN
+ * is set; in production nobody without the token, so the figures are not open to the world.
+ * With METRICS_PORT they are served on that port alone (`startMetricsServer`).
+ */
+export interface MetricsAccess {
+  onServicePort: boolean;
+  /** Required as `Authorization: Bearer …` wherever /metrics is served, when set. */
+  token: string | undefined;
+}
+
+export function metricsAccess(config: Pick<Config, 'production' | 'metrics'>): MetricsAccess {
+  const { port, token } = config.metrics;
+  return { onServicePort: port === 0 && (!config.production || token !== undefined), token };
+}
+
+/** `/metrics`, for a caller that shows the token when one is required. */
+async function sendMetrics(req: IncomingMessage, res: ServerResponse, token: string | undefined) {
+  if (token !== undefined) {
+    const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '');
+    const expected = Buffer.from(token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+      return sendJson(res, 401, {
+        errors: [
+          { message: 'Metrics need the token', extensions: { code: ErrorCode.UNAUTHENTICATED } },
+        ],
+      });
+    }
+  }
+  const text = await registry.metrics();
+  res.writeHead(200, { 'content-type': registry.contentType });
+  res.end(text);
+}
+
+/**
+ * The process's metrics on a port of their own (METRICS_PORT, on METRICS_HOST, loopback by
+ * default): nothing else is served there. Undefined when no port is configured.
+ */
+export async function startMetricsServer(
+  config: Pick<Config, 'metrics'>,
+  log: Logger,
+): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  const { port, host, token } = config.metrics;
+  if (port === 0) return undefined;
+  const { server, url } = await listen(
+    (req, res) => {
+      if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') {
+        return sendJson(res, 404, {
+          errors: [{ message: 'Not found', extensions: { code: ErrorCode.NOT_FOUND } }],
+        });
+      }
+      return sendMetrics(req, res, token);
+    },
+    port,
+    host,
+  );
+  log.info({ url: `${url}/metrics` }, 'metrics listening');
+  return { url, close: () => closeServer(server) };
 }
 
 class HttpError extends Error {
@@ -85,11 +151,8 @@ export function createGraphQLHandler<TContext extends BaseContext>(
     const log = options.log.child({ requestId });
     try {
       if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
-      if (url.pathname === '/metrics') {
-        const text = await registry.metrics();
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-        return;
+      if (url.pathname === '/metrics' && options.metrics.onServicePort) {
+        return await sendMetrics(req, res, options.metrics.token);
       }
       if (url.pathname === '/ready') {
         try {
@@ -133,6 +196,11 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {
+        const limit = options.maxResponseBytes;
+        if (limit !== undefined && Buffer.byteLength(response.body.string) > limit) {
+          log.warn({ limit }, 'response over MAX_RESPONSE_BYTES replaced by an error');
+          return sendJson(res, 400, { errors: [responseTooLarge(limit).toJSON()] });
+        }
         res.end(response.body.string);
         return;
       }

@@ -6,6 +6,7 @@ import {
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims } from '#lib/auth/claims.js';
 import { REQUEST_ID_HEADER } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
+import { budgetScope } from './budget.js';
 import type { RouterContext } from './context.js';
 import type { SubgraphFetcher, SubgraphFetchOptions } from './fetcher.js';
 import { isQueryOperation } from './operation.js';
@@ -35,8 +36,9 @@ function instrumentedFetcher(
 ): GatewayFetcher {
   return async (url, init) => {
     const stop = subgraphFetchDuration.startTimer({ subgraph: name });
+    const budget = budgetScope.getStore();
     try {
-      const res = await fetcher.fetch(url, init ?? {}, share);
+      const res = await fetcher.fetch(url, init ?? {}, budget ? { ...share, budget } : share);
       if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
       // RemoteGraphQLDataSource reads only what SubgraphFetchResponse has (headers: get).
       return res as Awaited<ReturnType<GatewayFetcher>>;
@@ -99,7 +101,12 @@ export function createSubgraphDataSource(
       const { query, operationName } = request.request;
       const document = 'document' in request ? request.document : undefined;
       const isQuery = query !== undefined && isQueryOperation(query, document, operationName);
-      return (isQuery ? queries : others).process(request);
+      const source = isQuery ? queries : others;
+      // The fetcher counts what it reads against the operation's budget (budget.ts).
+      const budget = 'incomingRequestContext' in request ? request.context.budget : undefined;
+      return budget
+        ? budgetScope.run(budget, () => source.process(request))
+        : source.process(request);
     },
   };
 }

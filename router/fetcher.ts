@@ -1,6 +1,9 @@
 import { STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { GraphQLError } from 'graphql';
 import { Agent, request } from 'undici';
 import { CLAIM_HEADERS } from '#lib/auth/claims.js';
+import { responseTooLarge } from '#lib/errors.js';
+import type { ResponseBudget } from './budget.js';
 
 /** The part of a fetch Response that `RemoteGraphQLDataSource` reads. */
 class SubgraphResponse implements SubgraphFetchResponse {
@@ -81,6 +84,8 @@ export interface SubgraphFetchOptions {
    * the same subgraph that is in flight at the same time may answer it too.
    */
   shareInFlight: boolean;
+  /** The bytes the operation may still read (budget.ts); a response that would exceed it is cut off. */
+  budget?: ResponseBudget;
 }
 
 export interface SubgraphFetcher {
@@ -126,7 +131,11 @@ export function createSubgraphFetcher(options: {
   const agent = new Agent({ keepAliveTimeout: 4_000 });
   const inFlight = new Map<string, Promise<RawResponse>>();
 
-  const send = async (url: string, init: SubgraphRequestInit): Promise<RawResponse> => {
+  const send = async (
+    url: string,
+    init: SubgraphRequestInit,
+    maxBytes: number,
+  ): Promise<RawResponse> => {
     try {
       const res = await request(url, {
         dispatcher: agent,
@@ -135,7 +144,18 @@ export function createSubgraphFetcher(options: {
         body: init.body ?? '',
         signal: AbortSignal.timeout(options.timeoutMs),
       });
-      const body = Buffer.from(await res.body.arrayBuffer());
+      // Read chunk by chunk: an answer over the budget is dropped at the first chunk past it.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          res.body.destroy();
+          throw responseTooLarge(maxBytes);
+        }
+        chunks.push(chunk);
+      }
+      const body = Buffer.concat(chunks, size);
       return {
         status: res.statusCode,
         statusText: STATUS_CODES[res.statusCode] ?? '',
@@ -143,6 +163,7 @@ export function createSubgraphFetcher(options: {
         body,
       };
     } catch (err) {
+      if (err instanceof GraphQLError) throw err;
       const cause =
         err instanceof DOMException && err.name === 'TimeoutError'
           ? new DOMException(
@@ -157,11 +178,11 @@ export function createSubgraphFetcher(options: {
   };
 
   return {
-    fetch: async (url, init, { shareInFlight }) => {
+    fetch: async (url, init, { shareInFlight, budget }) => {
       const key = shareInFlight ? inFlightKey(url, init) : undefined;
       let raw: Promise<RawResponse> | undefined = key === undefined ? undefined : inFlight.get(key);
       if (!raw) {
-        raw = send(url, init);
+        raw = send(url, init, budget ? budget.limit - budget.used : Number.POSITIVE_INFINITY);
         if (key !== undefined) {
           inFlight.set(key, raw);
           const forget = () => inFlight.delete(key);
@@ -171,6 +192,11 @@ export function createSubgraphFetcher(options: {
       // Every caller gets a response of its own: the body is parsed anew for each, so no
       // two operations ever share (and mutate) the same objects.
       const { status, statusText, headers, body } = await raw;
+      if (budget) {
+        // A shared answer counts against the budget of every operation it serves.
+        budget.used += body.length;
+        if (budget.used > budget.limit) throw responseTooLarge(budget.limit);
+      }
       return new SubgraphResponse(url, status, statusText, headers, body);
     },
     close: () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '#lib/config.js';
-import { listen } from '#lib/http.js';
+import { listen, startMetricsServer } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
@@ -16,6 +16,8 @@ const router = await createRouter(routerOptions(config, log, urls));
 const { server, url } = await listen(router.handler, config.routerPort, config.host);
 router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');
+const metrics = await startMetricsServer(config, log);
 onShutdown(async () => {
   await router.stop();
+  await metrics?.close();
 }, log);

@@ -2,10 +2,12 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import type { OperationLimits } from '#lib/config.js';
 
 /**
- * Operation limits (graphql-armor): depth, aliases, directives and cost. An operation
- * over a limit fails validation: HTTP 400 with GRAPHQL_VALIDATION_FAILED and a message
- * naming the limit. The token limit is graphql-js's own (`parseOptions`): 400 with
- * GRAPHQL_PARSE_FAILED, before the document is even built. Introspection is exempt from depth and cost (Sandbox needs it).
+ * The shape limits of an operation (graphql-armor): depth, aliases (of real fields only) and
+ * directives. An operation over one fails validation: HTTP 400 with GRAPHQL_VALIDATION_FAILED
+ * and a message naming the limit. The token limit is graphql-js's own (`parseOptions`): 400
+ * with GRAPHQL_PARSE_FAILED, before the document is even built. Introspection is exempt from
+ * depth (Sandbox needs it). What an operation costs is demand control's (pipeline.ts), which
+ * sees the variables' values; graphql-armor's cost limit could read literals only.
  * In production, "did you mean …" suggestions are removed so the schema does not leak.
  */
 export function operationLimits(limits: OperationLimits, production: boolean) {
@@ -16,7 +18,7 @@ export function operationLimits(limits: OperationLimits, production: boolean) {
     // with a 500; graphql-js enforces the same limit in the parser itself (parseOptions).
     maxTokens: { enabled: false },
     maxDirectives: { n: limits.maxDirectives },
-    costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: production },
   }).protect();
   return { ...armor, parseOptions: { maxTokens: limits.maxTokens } };

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { ExecutionResult } from 'graphql';
 import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
 import type { Config, OperationLimits } from '#lib/config.js';
-import { closeServer, createGraphQLHandler } from '#lib/http.js';
+import { errorFormatter } from '#lib/errors.js';
+import { closeServer, createGraphQLHandler, metricsAccess, type MetricsAccess } from '#lib/http.js';
 import type { Logger } from '#lib/log.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import {
@@ -16,12 +16,19 @@ import {
   type TokenVerification,
 } from './auth.js';
 import { batchEntityFetches } from './batching.js';
+import { newBudget } from './budget.js';
+import { clientAddressOf } from './client-address.js';
 import type { RouterContext } from './context.js';
 import { createSubgraphDataSource } from './datasource.js';
 import { createSubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
-import { shareResolutions, type EventSharing } from './sharing.js';
-import { createSubscriptionServer, watchSupergraph } from './subscriptions.js';
+import { operationPolicy, runOperation, withSubscriptions } from './pipeline.js';
+import { subscriptionBridge } from './subscriptions/bridge.js';
+import { subscriptionQuota } from './subscriptions/quota.js';
+import { shareResolutions, type EventSharing } from './subscriptions/sharing.js';
+import { upstreamSockets } from './subscriptions/upstream.js';
+import { watchSupergraph } from './supergraph.js';
+import { serveWebSockets } from './transports/ws.js';
 
 export interface RouterOptions {
   supergraphSdl: string;
@@ -33,6 +40,10 @@ export interface RouterOptions {
   bodyLimit: number;
   subgraphTimeoutMs: number;
   limits: OperationLimits;
+  /** TRUSTED_PROXIES: whose X-Forwarded-For names the client (client-address.ts). */
+  trustedProxies: readonly string[];
+  /** Who may read /metrics on the router's port. */
+  metrics: MetricsAccess;
   log: Logger;
 }
 
@@ -96,6 +107,8 @@ export function routerOptions(
     bodyLimit: config.bodyLimit,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: config.limits,
+    trustedProxies: config.trustedProxies,
+    metrics: metricsAccess(config),
     log,
   };
 }
@@ -104,15 +117,18 @@ export function routerOptions(
 const healthUrl = (graphqlUrl: string) => new URL('/health', graphqlUrl).toString();
 
 /**
- * The router: `@apollo/gateway` on the committed supergraph inside Apollo Server,
- * verifying the bearer token and forwarding signed claims. A pure factory: `index.ts`
- * and the tests build exactly this, from production's parts unless `parts` are given.
+ * The router: `@apollo/gateway` on the committed supergraph inside Apollo Server, verifying
+ * the bearer token and forwarding signed claims. Every operation, whatever its transport, runs
+ * through the one request pipeline (pipeline.ts); subscriptions it accepts are streamed by the
+ * bridge (subscriptions/). A pure factory: `index.ts` and the tests build exactly this, from
+ * production's parts unless `parts` are given.
  */
 export async function createRouter(
   options: RouterOptions,
   parts: RouterParts = routerParts(options),
 ) {
   const { authenticate } = parts;
+  const { limits } = options;
   const urls = new Map<string, string>();
   const dataSources = new Map<string, GraphQLDataSource<RouterContext>>();
   const gateway = new ApolloGateway({
@@ -127,7 +143,7 @@ export async function createRouter(
     },
   });
   const supergraph = watchSupergraph(gateway);
-  const armor = operationLimits(options.limits, options.production);
+  const armor = operationLimits(limits, options.production);
   const common = commonApolloOptions<RouterContext>({
     service: 'router',
     production: options.production,
@@ -136,15 +152,40 @@ export async function createRouter(
       : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
   });
   const apollo = new ApolloServer<RouterContext>({
-    gateway,
+    gateway: withSubscriptions(gateway),
     ...common,
-    plugins: [...(common.plugins ?? []), ...(armor.plugins as ApolloServerPlugin<RouterContext>[])],
+    plugins: [
+      ...(common.plugins ?? []),
+      ...(armor.plugins as ApolloServerPlugin<RouterContext>[]),
+      operationPolicy({
+        supergraph,
+        maxCost: limits.maxCost,
+        defaultListSize: limits.costDefaultListSize,
+      }),
+    ],
     validationRules: armor.validationRules,
     parseOptions: armor.parseOptions,
     allowBatchedHttpRequests: false,
   });
   await apollo.start();
-  let subscriptions: ReturnType<typeof createSubscriptionServer> | undefined;
+  const clientAddress = clientAddressOf(options.trustedProxies);
+  const quota = subscriptionQuota({
+    perConnection: limits.maxSubscriptionsPerConnection,
+    perViewer: limits.maxSubscriptionsPerViewer,
+  });
+  const bridge = subscriptionBridge({
+    supergraph,
+    dataSources,
+    upstream: upstreamSockets({
+      subgraphUrls: urls,
+      routerSecret: options.routerSecret,
+      log: options.log,
+    }),
+    sharing: parts.sharing,
+    routerSecret: options.routerSecret,
+    log: options.log,
+  });
+  let webSockets: ReturnType<typeof serveWebSockets> | undefined;
   let httpServer: Server | undefined;
 
   /** Ready when every subgraph answers its /health. */
@@ -166,60 +207,59 @@ export async function createRouter(
     apollo,
     log: options.log,
     bodyLimit: options.bodyLimit,
+    maxResponseBytes: limits.maxResponseBytes,
+    metrics: options.metrics,
     ready,
     context: async (req, base) => {
       const viewer = authenticate(req.headers.authorization);
       const log = viewer.claims.userId
         ? base.log.child({ userId: viewer.claims.userId })
         : base.log;
-      return { ...base, log, claims: viewer.claims };
+      return {
+        ...base,
+        log,
+        claims: viewer.claims,
+        transport: 'http',
+        budget: newBudget(limits.maxResponseBytes),
+      };
     },
   });
   return {
     apollo,
     gateway,
-    handler: handler,
+    handler,
     /**
      * Serves subscriptions (graphql-ws) on the same server and path as HTTP. Call once
      * the server exists; `stop()` closes them too.
      */
     attach(server: Server) {
       httpServer = server;
-      subscriptions = createSubscriptionServer({
+      webSockets = serveWebSockets({
         server,
-        supergraph,
-        dataSources,
-        subgraphUrls: urls,
-        routerSecret: options.routerSecret,
+        run: (request, context) => runOperation(apollo, request, context),
+        bridge,
+        quota,
         authenticate,
-        log: options.log,
-        validationRules: armor.validationRules,
-        parseOptions: armor.parseOptions,
-        sharing: parts.sharing,
-        executeOperation: async (request, contextValue) => {
-          const response = await apollo.executeOperation(
-            {
-              query: request.query,
-              variables: request.variables ?? {},
-              ...(request.operationName ? { operationName: request.operationName } : {}),
-            },
-            { contextValue },
-          );
-          if (response.body.kind !== 'single')
-            throw new Error('incremental delivery is not supported over WebSocket');
-          return response.body.singleResult as ExecutionResult;
+        clientAddress,
+        formatError: errorFormatter({ production: options.production }),
+        limits: {
+          maxPayload: options.bodyLimit,
+          maxResponseBytes: limits.maxResponseBytes,
+          maxSocketsPerAddress: limits.maxSocketsPerAddress,
         },
+        log: options.log,
       });
-      return subscriptions;
+      return webSockets;
     },
-    subscriptionStats: () => subscriptions?.stats(),
+    subscriptionStats: () => bridge.stats(),
     /**
      * Graceful stop: close WebSockets (1001), stop accepting HTTP and let requests in
-     * flight finish, then stop the gateway.
+     * flight finish, then end the upstream subscriptions and stop the gateway.
      */
     stop: async () => {
-      await subscriptions?.close();
+      await webSockets?.close();
       if (httpServer) await closeServer(httpServer);
+      await bridge.close();
       supergraph.stop();
       await apollo.stop();
       parts.close();

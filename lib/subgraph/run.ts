@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../db.js';
 import type { Consumer, EventBus } from '../events/bus.js';
 import { startOutboxRelay, type OutboxRelay } from '../events/outbox.js';
-import { closeServer, listen } from '../http.js';
+import { closeServer, listen, startMetricsServer } from '../http.js';
 import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
 import { instrumentBus, sampleDeadLetters, sampleOutboxBacklog } from '../metrics.js';
@@ -25,6 +25,8 @@ export interface RunOptions {
   log: Logger;
   /** Overrides of the config for tests: port 0, a database of the test's own. */
   port?: number;
+  /** The interface to listen on, over HOST (the one-process supergraph keeps subgraphs on loopback). */
+  host?: string;
   databaseUrl?: string;
   /** Called for every SQL statement (tests and benchmarks count them). */
   onQuery?: (query: string) => void;
@@ -145,7 +147,7 @@ export async function runSubgraph<
     const { server, url, port } = await listen(
       subgraph.handler,
       options.port ?? own.port,
-      config.host,
+      options.host ?? config.host,
     );
     undo.push(() => closeServer(server));
     const subscriptions = subgraph.subscribes ? subgraph.attach(server) : undefined;
@@ -183,8 +185,10 @@ export async function runAlone(
   warnAboutConfig(config, log);
   const bus = await openEventBus(config, log, { service: subgraph.name, queues: workQueues(all) });
   const service = await runSubgraph(subgraph, { config, bus, log });
+  const metrics = await startMetricsServer(config, log);
   onShutdown(async () => {
     await service.stop();
+    await metrics?.close();
     await bus.close();
   }, log);
 }

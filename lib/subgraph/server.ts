@@ -12,7 +12,7 @@ import { commonApolloOptions } from '../apollo.js';
 import { CLAIMS_EXTENSION, verifyClaims } from '../auth/claims.js';
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
-import { createGraphQLHandler } from '../http.js';
+import { createGraphQLHandler, metricsAccess } from '../http.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
 
@@ -25,7 +25,7 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
   resolvers: object;
-  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit'>;
+  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit' | 'metrics'>;
   log: Logger;
   /** Adds per-request state (loaders, deps) to the verified base context. */
   context: (base: SubgraphContext) => TContext;
@@ -60,6 +60,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     apollo,
     log: options.log,
     bodyLimit: options.config.bodyLimit,
+    metrics: metricsAccess(options.config),
     ready: options.ready,
     context: async (req, base) => {
       const claims = verifyClaims(req.headers, options.config.routerSecret);

@@ -3,6 +3,7 @@ import type { GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLDataSourceRequestKind } from '@apollo/gateway/dist/datasources/types.js';
 import type { Claims } from '#lib/auth/claims.js';
 import { createLogger } from '#lib/log.js';
+import { newBudget } from '../budget.js';
 import type { RouterContext } from '../context.js';
 
 type OperationFetchOptions = Extract<
@@ -14,6 +15,8 @@ type OperationFetchOptions = Extract<
 export const routerContext = (claims: Claims, requestId = 'req-1'): RouterContext => ({
   requestId,
   claims,
+  transport: 'http',
+  budget: newBudget(5_000_000),
   log: createLogger({ level: 'silent' }),
 });
 

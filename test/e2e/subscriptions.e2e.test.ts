@@ -184,7 +184,7 @@ describe('taskChanged', () => {
     const sub = subscribe<TaskChanged>(socket(alice.accessToken), TASK_CHANGED, {
       filter: { taskId: task.id, kinds: ['DELETED'] },
     });
-    await waitFor(() => sg.supergraph.router.subscriptionStats()!.clientSubscriptions >= 1);
+    await waitFor(() => sg.supergraph.router.subscriptionStats().clientSubscriptions >= 1);
     await tasksServing(1);
     await sg.gql(
       `mutation { updateTask(id: "${task.id}", input: { title: "Filtered 2" }) { id } }`,
@@ -310,7 +310,7 @@ describe('authentication', () => {
 
 describe('sharing and teardown', () => {
   it('shares upstream sockets and identical subscriptions, and leaves nothing behind', async () => {
-    const stats = () => sg.supergraph.router.subscriptionStats()!;
+    const stats = () => sg.supergraph.router.subscriptionStats();
     await waitFor(
       () =>
         stats().clientSubscriptions === 0 &&
@@ -347,7 +347,7 @@ describe('sharing and teardown', () => {
   });
 
   it('resolves an event once for every viewer when the subgraphs answer PUBLIC, once per viewer when not', async () => {
-    const stats = () => sg.supergraph.router.subscriptionStats()!;
+    const stats = () => sg.supergraph.router.subscriptionStats();
     await waitFor(
       () =>
         stats().clientSubscriptions === 0 &&

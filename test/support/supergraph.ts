@@ -70,6 +70,8 @@ export async function postGraphQL<T>(
 export async function startTestSupergraph(
   options: {
     amqpUrl?: string;
+    /** Variables over the test defaults (limits, NODE_ENV=production, …). */
+    env?: Record<string, string>;
     /** Where each subgraph reaches its fresh database (a test may put a proxy in between). */
     databaseUrl?: (name: SubgraphName, url: string) => string | Promise<string>;
   } = {},
@@ -89,6 +91,7 @@ export async function startTestSupergraph(
       JWT_SECRET: randomBytes(32).toString('hex'),
       ROUTER_SECRET: randomBytes(32).toString('hex'),
       AMQP_URL: TEST_AMQP_URL,
+      ...options.env,
     },
     subgraphs,
   );

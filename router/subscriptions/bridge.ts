@@ -1,0 +1,210 @@
+import { GraphQLError, print, type ExecutionResult } from 'graphql';
+import { operationFromDocument } from '@apollo/federation-internals';
+import type { GraphQLDataSource } from '@apollo/gateway';
+import type { FetchNode, PlanNode } from '@apollo/query-planner';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
+import { Repeater } from '@repeaterjs/repeater';
+import { CLAIMS_EXTENSION, signClaims } from '#lib/auth/claims.js';
+import { ErrorCode } from '#lib/errors.js';
+import type { Logger } from '#lib/log.js';
+import { sampleSubscriptions } from '#lib/metrics.js';
+import type { PreparedSubscription, RouterContext } from '../context.js';
+import type { SupergraphState, SupergraphWatch } from '../supergraph.js';
+import { asClientError, eventResolver } from './events.js';
+import type { EventSharing, Resolution } from './sharing.js';
+import type { UpstreamSockets } from './upstream.js';
+
+/** What the router tracks of its subscriptions, for tests and metrics. */
+export interface SubscriptionStats {
+  /** Client subscriptions being served, whatever their transport. */
+  clientSubscriptions: number;
+  /** Distinct upstream subscriptions to subgraphs (identical ones of one viewer share one). */
+  upstreamSubscriptions: number;
+  /** Open upstream sockets. */
+  upstreamSockets: number;
+  /** Events resolved through the plan's `rest` (subgraph fetches made for them). */
+  eventsResolved: number;
+  /** Events answered with another viewer's identical resolution (see `shareResolutions`). */
+  eventsShared: number;
+}
+
+/**
+ * Federated subscriptions for `@apollo/gateway`, which plans subscriptions but will not execute
+ * them; every transport (graphql-ws, SSE, multipart HTTP) hands its subscriptions here once the
+ * request pipeline has accepted them.
+ */
+export interface SubscriptionBridge {
+  /** The event stream of one client subscription; ends when the client returns it. */
+  subscribe(prepared: PreparedSubscription): AsyncIterable<ExecutionResult> | ExecutionResult;
+  stats(): SubscriptionStats;
+  /** Ends every upstream subscription and closes the upstream sockets. */
+  close(): Promise<void>;
+}
+
+type Listener = { push: (result: ExecutionResult) => void; stop: () => void };
+
+/** One upstream subscription and the client subscriptions it feeds. */
+interface Hub {
+  listeners: Set<Listener>;
+  dispose: () => void;
+}
+
+const notReady = (message: string, code: string): ExecutionResult => ({
+  errors: [new GraphQLError(message, { extensions: { code } })],
+});
+
+/**
+ * For each client subscription: plan it with the gateway's planner; run the plan's `primary`
+ * fetch as a graphql-ws subscription on the subgraph that owns the root field, with the
+ * viewer's claims signed in its `extensions`; resolve every event through the rest of the plan
+ * (events.ts), once for many viewers when the subgraphs allow (sharing.ts). Identical
+ * subscriptions of one viewer share one upstream subscription; viewers never share one (the
+ * subgraph decides what each may see). Returning the last client subscription of an upstream
+ * one ends it at once.
+ */
+export function subscriptionBridge(options: {
+  supergraph: SupergraphWatch;
+  /** The router's signed data sources by subgraph name: `rest` of a plan is fetched through them. */
+  dataSources: ReadonlyMap<string, GraphQLDataSource<RouterContext>>;
+  upstream: UpstreamSockets;
+  sharing: EventSharing;
+  routerSecret: string;
+  log: Logger;
+}): SubscriptionBridge {
+  const log = options.log.child({ component: 'subscriptions' });
+  const hubs = new Map<string, Hub>();
+  let clientSubscriptions = 0;
+  let eventsResolved = 0;
+
+  /** A resolution that failed outright (executeQueryPlan threw): this viewer's error alone. */
+  const unshared = (err: unknown): Resolution => ({
+    result: { errors: [asClientError(err, log)] },
+    shareableForMs: 0,
+    private: false,
+  });
+
+  function openHub(
+    key: string,
+    operationKey: string,
+    state: SupergraphState,
+    primary: FetchNode,
+    rest: PlanNode | undefined,
+    request: PreparedSubscription,
+  ): Hub {
+    const listeners = new Set<Listener>();
+    const upstreamVariables = Object.fromEntries(
+      (primary.variableUsages ?? [])
+        .filter(v => v in request.variables)
+        .map(v => [v, request.variables[v]]),
+    );
+    const { claims } = request.context;
+    const resolveEvent = eventResolver({
+      state,
+      primary,
+      rest,
+      request,
+      dataSources: options.dataSources,
+      log,
+      onResolve: () => void (eventsResolved += 1),
+    });
+    const resolveOwn = (upstream: ExecutionResult) => resolveEvent(upstream).catch(unshared);
+    // Events are resolved one after another, so a client sees them in upstream order.
+    let queue: Promise<void> = Promise.resolve();
+    const broadcast = (result: ExecutionResult) => {
+      for (const listener of listeners) listener.push(result);
+    };
+    const dispose = options.upstream.client(primary.serviceName).subscribe(
+      {
+        query: primary.operation,
+        ...(primary.operationName ? { operationName: primary.operationName } : {}),
+        variables: upstreamVariables,
+        extensions: {
+          // Serialised anew each time graphql-ws sends this subscribe message, including
+          // after a reconnect, so the signature is always fresh.
+          [CLAIMS_EXTENSION]: { toJSON: () => signClaims(claims, options.routerSecret) },
+          requestId: request.context.requestId,
+        },
+      },
+      {
+        next: upstream => {
+          queue = queue
+            .then(() =>
+              options.sharing.resolve(operationKey, upstream as ExecutionResult, resolveOwn),
+            )
+            .then(broadcast, (err: unknown) => broadcast({ errors: [asClientError(err, log)] }));
+        },
+        error: err => {
+          const errors = Array.isArray(err)
+            ? err.map(e => asClientError(e, log))
+            : [asClientError(err, log)];
+          queue = queue.then(() => {
+            broadcast({ errors });
+            for (const listener of listeners) listener.stop();
+          });
+        },
+        complete: () => {
+          queue = queue.then(() => {
+            for (const listener of listeners) listener.stop();
+          });
+        },
+      },
+    );
+    const hub: Hub = {
+      listeners,
+      dispose: () => {
+        hubs.delete(key);
+        dispose();
+      },
+    };
+    hubs.set(key, hub);
+    return hub;
+  }
+
+  const unsample = [
+    sampleSubscriptions({ side: 'client' }, () => clientSubscriptions),
+    sampleSubscriptions({ side: 'upstream' }, () => hubs.size),
+  ];
+
+  return {
+    subscribe(request) {
+      const state = options.supergraph.current();
+      if (!state) return notReady('The router is not ready yet', ErrorCode.INTERNAL_SERVER_ERROR);
+      const operation = operationFromDocument(state.apiSchema, request.document, {
+        ...(request.operationName ? { operationName: request.operationName } : {}),
+      });
+      const plan = state.planner.buildQueryPlan(operation);
+      if (plan.node?.kind !== 'Subscription')
+        return notReady('Not a subscription', ApolloServerErrorCode.BAD_REQUEST);
+      const { primary, rest } = plan.node;
+      const { claims } = request.context;
+      const operationKey = JSON.stringify([
+        print(request.document),
+        request.operationName,
+        request.variables,
+      ]);
+      const key = JSON.stringify([claims.userId, claims.role, claims.username, operationKey]);
+      return new Repeater<ExecutionResult>(async (push, stop) => {
+        const hub = hubs.get(key) ?? openHub(key, operationKey, state, primary, rest, request);
+        const listener: Listener = { push: r => void push(r), stop: () => stop() };
+        hub.listeners.add(listener);
+        clientSubscriptions += 1;
+        await stop;
+        clientSubscriptions -= 1;
+        hub.listeners.delete(listener);
+        if (hub.listeners.size === 0) hub.dispose();
+      });
+    },
+    stats: () => ({
+      clientSubscriptions,
+      upstreamSubscriptions: hubs.size,
+      upstreamSockets: options.upstream.connected(),
+      eventsResolved,
+      eventsShared: options.sharing.eventsShared(),
+    }),
+    async close() {
+      for (const stop of unsample) stop();
+      for (const hub of [...hubs.values()]) hub.dispose();
+      await options.upstream.close();
+    },
+  };
+}

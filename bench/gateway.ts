@@ -28,8 +28,8 @@ async function main() {
   const log = createLogger({ level: 'error', name: spec.label });
   let stop: () => Promise<void>;
   let subscriptionStats: () =>
-    | ReturnType<Awaited<ReturnType<typeof createRouter>>['subscriptionStats']>
-    | undefined = () => undefined;
+    ReturnType<Awaited<ReturnType<typeof createRouter>>['subscriptionStats']> | undefined = () =>
+    undefined;
   if (spec.kind === 'router') {
     const options = routerOptions(config, log, spec.subgraphUrls);
     const router = await createRouter(options, spec.baseline ? beforeParts(options) : undefined);

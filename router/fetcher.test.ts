@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSubgraphStandIn } from './__fixtures__/subgraph.js';
+import { newBudget } from './budget.js';
 import { createSubgraphFetcher } from './fetcher.js';
 
 let subgraph: Awaited<ReturnType<typeof startSubgraphStandIn>>;
@@ -75,6 +76,25 @@ describe('subgraph fetcher', () => {
     await expect(
       fetcher.fetch('http://127.0.0.1:1/graphql', request('query A { x }', 'u1'), shared),
     ).rejects.toMatchObject({ message: 'fetch failed', cause: { code: 'ECONNREFUSED' } });
+    fetcher.close();
+  });
+
+  it("counts what it reads against the operation's budget and stops at the byte that exceeds it", async () => {
+    const fetcher = createSubgraphFetcher({ timeoutMs: 5_000 });
+    subgraph.setDelay(0);
+    // Each answer is `{"data":{"n":<k>}}`: 16 to 18 bytes, so the third goes past 40.
+    const budget = newBudget(40);
+    await fetcher.fetch(subgraph.url, request('query A { x }', 'u1'), { ...alone, budget });
+    await fetcher.fetch(subgraph.url, request('query A { x }', 'u1'), { ...alone, budget });
+    expect(budget.used).toBeGreaterThanOrEqual(32);
+    await expect(
+      fetcher.fetch(subgraph.url, request('query A { x }', 'u1'), { ...alone, budget }),
+    ).rejects.toMatchObject({ extensions: { code: 'RESPONSE_TOO_LARGE', limit: 40 } });
+    // Another operation has a budget of its own.
+    const other = newBudget(40);
+    await fetcher.fetch(subgraph.url, request('query A { x }', 'u1'), { ...alone, budget: other });
+    expect(other.used).toBeLessThan(20);
+    subgraph.setDelay(50);
     fetcher.close();
   });
 });

@@ -131,10 +131,11 @@ export function createSubgraphFetcher(options: {
   const agent = new Agent({ keepAliveTimeout: 4_000 });
   const inFlight = new Map<string, Promise<RawResponse>>();
 
+  /** `room`: the bytes the operation may still read; `limit`: its whole budget, for the error. */
   const send = async (
     url: string,
     init: SubgraphRequestInit,
-    maxBytes: number,
+    { room, limit }: { room: number; limit: number },
   ): Promise<RawResponse> => {
     try {
       const res = await request(url, {
@@ -149,9 +150,9 @@ export function createSubgraphFetcher(options: {
       let size = 0;
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > maxBytes) {
+        if (size > room) {
           res.body.destroy();
-          throw responseTooLarge(maxBytes);
+          throw responseTooLarge(limit);
         }
         chunks.push(chunk);
       }
@@ -182,7 +183,13 @@ export function createSubgraphFetcher(options: {
       const key = shareInFlight ? inFlightKey(url, init) : undefined;
       let raw: Promise<RawResponse> | undefined = key === undefined ? undefined : inFlight.get(key);
       if (!raw) {
-        raw = send(url, init, budget ? budget.limit - budget.used : Number.POSITIVE_INFINITY);
+        raw = send(
+          url,
+          init,
+          budget
+            ? { room: budget.limit - budget.used, limit: budget.limit }
+            : { room: Number.POSITIVE_INFINITY, limit: Number.POSITIVE_INFINITY },
+        );
         if (key !== undefined) {
           inFlight.set(key, raw);
           const forget = () => inFlight.delete(key);

@@ -5,7 +5,7 @@ import type { Logger } from '#lib/log.js';
 import { openEventBus } from '#lib/process.js';
 import { workQueues } from '#lib/subgraph/descriptor.js';
 import { runSubgraph, type RunningSubgraph } from '#lib/subgraph/run.js';
-import { createRouter, routerOptions } from './router/server.js';
+import { createRouter, routerOptions, type RouterOptions } from './router/server.js';
 import { subgraphs } from './subgraphs/index.js';
 
 export interface StartSupergraphOptions {
@@ -20,6 +20,8 @@ export interface StartSupergraphOptions {
   databaseUrls?: Readonly<Record<string, string>>;
   /** Counts SQL statements per subgraph (tests, benchmarks). */
   onQuery?: (service: string, query: string) => void;
+  /** Router options over those of `config` (tests shorten timings). */
+  router?: Pick<Partial<RouterOptions>, 'subscriptionClaims'>;
 }
 
 export interface RunningSupergraph {
@@ -61,9 +63,10 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
       );
     }
     const subgraphUrls = Object.fromEntries(started.map(s => [s.name, `${s.url}/graphql`]));
-    const router = await createRouter(
-      routerOptions(config, log.child({ service: 'router' }), subgraphUrls),
-    );
+    const router = await createRouter({
+      ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls),
+      ...options.router,
+    });
     const { server, url } = await listen(
       router.handler,
       options.ephemeralPorts ? 0 : config.routerPort,

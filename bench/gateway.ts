@@ -24,6 +24,9 @@ async function main() {
     HOST: '127.0.0.1',
     JWT_SECRET: spec.jwtSecret,
     ROUTER_SECRET: spec.routerSecret,
+    // Every subscriber of the fan-out connects from 127.0.0.1: one address, up to 1,000
+    // sockets (the production default of 50 per address would refuse most of them).
+    MAX_SOCKETS_PER_ADDRESS: '5000',
   });
   const log = createLogger({ level: 'error', name: spec.label });
   let stop: () => Promise<void>;

@@ -9,8 +9,11 @@ import { WebSocketServer } from 'ws';
 import {
   ANONYMOUS,
   CLAIMS_EXTENSION,
+  CONNECTION_SCOPE,
   FORWARDED_HEADER_NAMES,
+  MAX_CLAIMS_LIFETIME_MS,
   signClaims,
+  subscriptionScope,
   type Claims,
 } from '#lib/auth/claims.js';
 import { createAuthenticator, type TokenVerification } from '../router/auth.js';
@@ -31,6 +34,7 @@ export interface HiveOptions {
 interface HiveExecutionRequest {
   document: DocumentNode;
   operationName?: string;
+  variables?: Record<string, unknown>;
   context?: unknown;
   extensions?: Record<string, unknown>;
 }
@@ -40,11 +44,13 @@ interface HivePlugin {
     extendContext(extra: Partial<BenchContext>): void;
   }): void;
   onSubgraphExecute?(payload: {
+    subgraphName: string;
     executionRequest: HiveExecutionRequest;
     setExecutionRequest(request: HiveExecutionRequest): void;
   }): void;
   onFetch?(payload: {
-    options: { headers?: unknown };
+    url: string;
+    options: { headers?: unknown; body?: unknown };
     setOptions(options: object): void;
     context: unknown;
   }): void;
@@ -62,12 +68,24 @@ interface HiveModules {
 }
 const load = (specifier: string): Promise<unknown> => import(specifier);
 async function loadHive() {
-  const [runtime, http, ws] = (await Promise.all([
+  const [runtime, http, ws, common] = (await Promise.all([
     load('@graphql-hive/gateway-runtime'),
     load('@graphql-mesh/transport-http'),
     load('@graphql-mesh/transport-ws'),
-  ])) as [HiveModules, { default: unknown }, { default: unknown }];
-  return { ...runtime, transports: { http: http.default, ws: ws.default } };
+    // How Hive's graphql-ws executor prints an operation: the text a subscription's claims
+    // are bound to (`subscriptionScope`).
+    load('@graphql-tools/executor-common'),
+  ])) as [
+    HiveModules,
+    { default: unknown },
+    { default: unknown },
+    { defaultPrintFn(document: DocumentNode): string },
+  ];
+  return {
+    ...runtime,
+    transports: { http: http.default, ws: ws.default },
+    print: common.defaultPrintFn,
+  };
 }
 
 interface BenchContext {
@@ -93,6 +111,9 @@ export async function startHiveGateway(
     (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
 
   const hive = await loadHive();
+  const subgraphOf = new Map(
+    Object.entries(options.subgraphUrls).map(([name, url]) => [url, name]),
+  );
   // The same token verification as our router's (router/auth.ts), so both pay the same for JWTs.
   const authenticate = createAuthenticator(options.jwt);
   const trustBoundary: HivePlugin = {
@@ -103,13 +124,13 @@ export async function startHiveGateway(
           ? fromSocket
           : (context.request?.headers.get('authorization') ?? undefined);
       // Throws UNAUTHENTICATED (401) on a bad token, as our router does.
-      const { claims } = authenticate(authorization);
+      const { claims } = authenticate(authorization, null);
       extendContext({
         benchClaims: claims,
         benchViewer: `${claims.userId ?? ''}:${claims.role ?? ''}:${claims.username ?? ''}`,
       });
     },
-    onSubgraphExecute({ executionRequest, setExecutionRequest }) {
+    onSubgraphExecute({ subgraphName, executionRequest, setExecutionRequest }) {
       const operation = getOperationAST(executionRequest.document, executionRequest.operationName);
       if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
       // Over graphql-ws the claims travel in the subscribe message; `connectionParams` in
@@ -118,16 +139,36 @@ export async function startHiveGateway(
         ...executionRequest,
         extensions: {
           ...executionRequest.extensions,
-          [CLAIMS_EXTENSION]: signClaims(claimsOf(executionRequest.context), options.routerSecret),
-          connectionParams: signClaims(ANONYMOUS, options.routerSecret),
+          [CLAIMS_EXTENSION]: signClaims(
+            claimsOf(executionRequest.context),
+            options.routerSecret,
+            {
+              audience: subgraphName,
+              body: subscriptionScope({
+                query: hive.print(executionRequest.document),
+                operationName: executionRequest.operationName,
+                variables: executionRequest.variables,
+              }),
+            },
+            // As long as the bench runs: Hive has no way to renew them.
+            { lifetimeMs: MAX_CLAIMS_LIFETIME_MS },
+          ),
+          connectionParams: signClaims(ANONYMOUS, options.routerSecret, {
+            audience: subgraphName,
+            body: CONNECTION_SCOPE,
+          }),
         },
       });
     },
-    onFetch({ options: init, setOptions, context }) {
+    onFetch({ url, options: init, setOptions, context }) {
       const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
       for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
+      const audience = subgraphOf.get(url);
+      if (audience === undefined || typeof init.body !== 'string') {
+        throw new Error(`the bench cannot sign a fetch of ${url}`);
+      }
       for (const [name, value] of Object.entries(
-        signClaims(claimsOf(context), options.routerSecret),
+        signClaims(claimsOf(context), options.routerSecret, { audience, body: init.body }),
       ))
         headers.set(name, value);
       setOptions({ ...init, headers: Object.fromEntries(headers) });

@@ -97,7 +97,12 @@ function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => 
   type Page = { data?: { tasks: { edges: Array<{ node: { owner: Ref; assignee: Ref } }> } } };
   return async () => {
     // Signed per request, as the router signs per request.
-    const tasks = await post(agent, tasksUrl, tasksBody, signClaims(claims, target.routerSecret));
+    const tasks = await post(
+      agent,
+      tasksUrl,
+      tasksBody,
+      signClaims(claims, target.routerSecret, { audience: 'tasks', body: tasksBody }),
+    );
     if (!isData(tasks)) return false;
     const page = JSON.parse(tasks.body) as Page;
     const ids = new Set<string>();
@@ -111,7 +116,14 @@ function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => 
       operationName: 'BenchTasks__users__1',
       variables: { representations },
     });
-    return isData(await post(agent, usersUrl, usersBody, signClaims(claims, target.routerSecret)));
+    return isData(
+      await post(
+        agent,
+        usersUrl,
+        usersBody,
+        signClaims(claims, target.routerSecret, { audience: 'users', body: usersBody }),
+      ),
+    );
   };
 }
 

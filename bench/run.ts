@@ -483,13 +483,20 @@ async function main(): Promise<BenchResults> {
     userId: alice.user.id,
     role: alice.user.role,
     username: alice.user.username,
+    sessionId: randomUUID(),
+    clientAddress: null,
   };
   const floorOnce = async () => {
     const post = async (url: string, body: unknown) => {
+      const text = JSON.stringify(body);
+      const audience = url === subgraphUrls.tasks ? 'tasks' : 'users';
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...signClaims(viewer, routerSecret) },
-        body: JSON.stringify(body),
+        headers: {
+          'content-type': 'application/json',
+          ...signClaims(viewer, routerSecret, { audience, body: text }),
+        },
+        body: text,
       });
       return (await res.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
     };
@@ -572,15 +579,17 @@ async function main(): Promise<BenchResults> {
   // ---- HTTP: latency at 1 connection, then throughput at N, each target in turn
   // Viewers of their own for the "one viewer per connection" runs: ADMIN tokens minted for the
   // run (as the users service would issue them), so each sees the same page alice sees.
-  const loadViewers = Array.from({ length: PLAN.throughput.connections }, (_, i) => ({
-    claims: { userId: randomUUID(), role: 'ADMIN' as const, username: `loadviewer${i}` },
-  })).map(({ claims }) => ({
-    claims,
-    token: issueAccessToken(
-      { id: claims.userId, role: claims.role, username: claims.username },
-      config.jwt,
-    ).token,
-  }));
+  const loadViewers = Array.from({ length: PLAN.throughput.connections }, (_, i) => {
+    const claims: BenchClaims = {
+      userId: randomUUID(),
+      role: 'ADMIN',
+      username: `loadviewer${i}`,
+      sessionId: randomUUID(),
+      clientAddress: null,
+    };
+    const user = { id: claims.userId, role: claims.role, username: claims.username };
+    return { claims, token: issueAccessToken(user, claims.sessionId, config.jwt).token };
+  });
   const minted = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, loadViewers[0]!.token));
   if (minted !== reference)
     throw new Error('a minted ADMIN viewer does not see the page alice sees');
@@ -676,8 +685,11 @@ async function main(): Promise<BenchResults> {
   const viewers = Array.from(
     { length: Math.max(0, ...PLAN.fanout.sizes) },
     (_, i) =>
-      issueAccessToken({ id: randomUUID(), role: 'ADMIN', username: `viewer${i}` }, config.jwt)
-        .token,
+      issueAccessToken(
+        { id: randomUUID(), role: 'ADMIN', username: `viewer${i}` },
+        randomUUID(),
+        config.jwt,
+      ).token,
   );
   // "before" differs from "after" only where viewers are distinct (one viewer: one resolution per change either way).
   const fanoutRuns = specs.flatMap(spec =>

@@ -76,10 +76,13 @@ export interface HttpLoadSpec {
   warmupSeconds: number;
 }
 
+/** A viewer as the router would sign it for the floor (who calls the subgraphs directly). */
 export interface BenchClaims {
   userId: string;
   role: 'USER' | 'ADMIN';
   username: string;
+  sessionId: string;
+  clientAddress: null;
 }
 
 export interface HttpLoadResult {

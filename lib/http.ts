@@ -16,8 +16,12 @@ export interface RequestContext {
 
 export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   apollo: ApolloServer<TContext>;
-  /** Builds the context of one request; throw a GraphQLError with `http.status` to refuse it. */
-  context: (req: IncomingMessage, base: RequestContext) => Promise<TContext>;
+  /**
+   * Builds the context of one request; throw a GraphQLError with `http.status` to refuse it.
+   * `raw` is what the request carried as it came: the body of a POST, the query string of a GET
+   * (what a signature can be bound to).
+   */
+  context: (req: IncomingMessage, base: RequestContext, raw: string) => Promise<TContext>;
   /** Throws (or rejects) while the service cannot serve: database or broker down. */
   ready?: () => Promise<void>;
   /** Largest accepted body, in bytes; larger gets 413. */
@@ -168,8 +172,10 @@ export function createGraphQLHandler<TContext extends BaseContext>(
         });
       }
       let body: unknown = undefined;
+      let raw = url.search;
       if (req.method === 'POST') {
         const text = await readBody(req, options.bodyLimit);
+        raw = text;
         const type = req.headers['content-type'] ?? '';
         if (type.includes('application/json') && text !== '') {
           try {
@@ -191,7 +197,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       }
       const response = await options.apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-        context: () => options.context(req, { requestId, log }),
+        context: () => options.context(req, { requestId, log }, raw),
       });
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;

@@ -4,9 +4,11 @@ import { issueAccessToken, jwtSecretKey } from '#lib/auth/jwt.js';
 import { createAuthenticator } from './auth.js';
 
 const jwt = { secret: jwtSecretKey('a'.repeat(40)), issuer: 'supergraph', audience: 'supergraph' };
+const SESSION = '0b9d8c7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e';
 const token = (ttl = 60) =>
   issueAccessToken(
     { id: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d', role: 'USER', username: 'alice' },
+    SESSION,
     { ...jwt, accessTokenTtl: ttl },
   ).token;
 
@@ -23,15 +25,18 @@ describe('createAuthenticator', () => {
       userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
       role: 'USER',
       username: 'alice',
+      sessionId: SESSION,
+      clientAddress: '192.0.2.7',
     };
-    expect(authenticate(header)).toEqual({
+    expect(authenticate(header, '192.0.2.7')).toEqual({
       claims: alice,
+      issuedAt: Date.parse('2026-01-01T00:00:00Z'),
       expiresAt: Date.parse('2026-01-01T00:01:00Z'),
     });
     vi.setSystemTime(new Date('2026-01-01T00:00:59.999Z'));
-    expect(authenticate(header).claims).toEqual(alice);
+    expect(authenticate(header, '192.0.2.7').claims).toEqual(alice);
     vi.setSystemTime(new Date('2026-01-01T00:01:00Z')); // exactly at exp
-    expect(() => authenticate(header)).toThrow(
+    expect(() => authenticate(header, '192.0.2.7')).toThrow(
       expect.objectContaining({
         message: expect.stringMatching(/expired/i),
         extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
@@ -45,7 +50,7 @@ describe('createAuthenticator', () => {
     // Refused now (not valid before 30 s from now), accepted later: a remembered refusal
     // would still refuse it then.
     const notYetValid = `Bearer ${jsonwebtoken.sign(
-      { role: 'USER', username: 'alice' },
+      { role: 'USER', username: 'alice', sid: SESSION, iat_ms: Date.now() },
       jwt.secret,
       {
         algorithm: 'HS256',
@@ -56,9 +61,12 @@ describe('createAuthenticator', () => {
         expiresIn: 60,
       },
     )}`;
-    expect(() => authenticate(notYetValid)).toThrow(/invalid access token/i);
+    expect(() => authenticate(notYetValid, null)).toThrow(/invalid access token/i);
     vi.setSystemTime(new Date('2026-01-01T00:00:31Z'));
-    expect(authenticate(notYetValid).claims.username).toBe('alice');
-    expect(authenticate(undefined).claims.userId).toBeNull();
+    expect(authenticate(notYetValid, null).claims.username).toBe('alice');
+    expect(authenticate(undefined, '192.0.2.7').claims).toMatchObject({
+      userId: null,
+      clientAddress: '192.0.2.7',
+    });
   });
 });

@@ -25,9 +25,10 @@ export const tokenVerification = (jwt: {
   secret: jwtSecretKey(jwt.secret),
 });
 
-/** Who the caller is and until when: anonymous callers never expire. */
+/** Who the caller is, from where, and when their token was issued and ends: anonymous callers never expire. */
 export interface Viewer {
   claims: Claims;
+  issuedAt: number | null;
   expiresAt: number | null;
 }
 
@@ -35,20 +36,36 @@ export interface Viewer {
  * The viewer of an `Authorization` header value: anonymous without one; a malformed,
  * tampered, expired or foreign token is refused with 401 UNAUTHENTICATED.
  */
-function authenticate(authorization: string | undefined, jwt: TokenVerification): Viewer {
+function authenticate(
+  authorization: string | undefined,
+  clientAddress: string | null,
+  jwt: TokenVerification,
+): Viewer {
   try {
     const token = bearerToken(authorization);
-    if (token === null) return { claims: ANONYMOUS, expiresAt: null };
+    if (token === null) {
+      return { claims: { ...ANONYMOUS, clientAddress }, issuedAt: null, expiresAt: null };
+    }
     const verified = verifyAccessToken(token, jwt);
-    return { claims: verified.claims, expiresAt: verified.expiresAt };
+    return {
+      claims: { ...verified.claims, clientAddress },
+      issuedAt: verified.issuedAt,
+      expiresAt: verified.expiresAt,
+    };
   } catch (err) {
     if (err instanceof InvalidTokenError) throw unauthenticated(err.message, 401);
     throw err;
   }
 }
 
-/** Turns an `Authorization` header value into the viewer, or throws 401 UNAUTHENTICATED. */
-export type Authenticator = (authorization: string | undefined) => Viewer;
+/**
+ * Turns an `Authorization` value (HTTP header, graphql-ws `connection_init`) and the client's
+ * address into the viewer, or throws 401 UNAUTHENTICATED.
+ */
+export type Authenticator = (
+  authorization: string | undefined,
+  clientAddress: string | null,
+) => Viewer;
 
 /**
  * The router's authenticator: every token verified as it comes. Verification no longer needs
@@ -58,5 +75,5 @@ export type Authenticator = (authorization: string | undefined) => Viewer;
  * under 2% of the router's CPU under load, for state in the trust boundary.
  */
 export function createAuthenticator(jwt: TokenVerification): Authenticator {
-  return authorization => authenticate(authorization, jwt);
+  return (authorization, clientAddress) => authenticate(authorization, clientAddress, jwt);
 }

@@ -1,5 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-
 /**
  * The backstop behind demand control: however an operation was priced, the bytes its answer
  * is made of are bounded (MAX_RESPONSE_BYTES). Each client operation — each subscription event —
@@ -14,10 +12,3 @@ export interface ResponseBudget {
 }
 
 export const newBudget = (limit: number): ResponseBudget => ({ limit, used: 0 });
-
-/**
- * The budget of the operation a subgraph fetch is made for. The gateway calls the data
- * sources, and they the fetcher, without the operation's context; the data source runs its
- * fetch inside the budget's scope (datasource.ts) and the fetcher reads it here.
- */
-export const budgetScope = new AsyncLocalStorage<ResponseBudget>();

@@ -12,6 +12,8 @@ const alice: Claims = {
   userId: '6f1c2b8e-1d3a-4a55-9a5e-0d6f6a1b2c3d',
   role: 'USER',
   username: 'alice',
+  sessionId: '0b9d8c7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e',
+  clientAddress: '192.0.2.7',
 };
 
 let subgraph: Awaited<ReturnType<typeof startSubgraphStandIn>>;
@@ -89,7 +91,11 @@ describe('subgraph data source', () => {
     };
     await users.process(fetch);
     const [seen] = subgraph.seen;
-    expect(verifyClaims(seen!.headers, SECRET)).toEqual(alice);
+    const signed = { audience: 'users', body: seen!.body };
+    expect(verifyClaims(seen!.headers, SECRET, signed)?.claims).toEqual(alice);
+    // Bound to this subgraph and this body: worthless anywhere else.
+    expect(verifyClaims(seen!.headers, SECRET, { ...signed, audience: 'tasks' })).toBeNull();
+    expect(verifyClaims(seen!.headers, SECRET, { ...signed, body: '{}' })).toBeNull();
     expect(seen!.headers['x-user-role']).toBe('USER');
     expect(seen!.headers['x-request-id']).toBe('req-42');
   });

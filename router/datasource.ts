@@ -1,12 +1,13 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   RemoteGraphQLDataSource,
   type GraphQLDataSource,
   type GraphQLDataSourceProcessOptions,
 } from '@apollo/gateway';
-import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims } from '#lib/auth/claims.js';
+import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
 import { REQUEST_ID_HEADER } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
-import { budgetScope } from './budget.js';
+import type { ResponseBudget } from './budget.js';
 import type { RouterContext } from './context.js';
 import type { SubgraphFetcher, SubgraphFetchOptions } from './fetcher.js';
 import { isQueryOperation } from './operation.js';
@@ -26,19 +27,39 @@ export interface SubgraphDataSourceOptions {
 type GatewayFetcher = RemoteGraphQLDataSource['fetcher'];
 
 /**
- * The gateway's fetcher over `fetcher`, timed and counted per subgraph; `share` is this data
- * source's decision whether its requests may share an identical one in flight.
+ * The client operation a subgraph fetch is made for: the viewer to sign for, and the bytes it
+ * may still read (budget.ts). The gateway calls data sources, and they the fetcher, without
+ * the operation's context, so the data source runs each fetch inside this scope.
+ */
+const fetchScope = new AsyncLocalStorage<{ claims: Claims; budget: ResponseBudget }>();
+
+/**
+ * The gateway's fetcher over `fetcher`: the viewer's claims signed onto the request, bound to
+ * this subgraph and to the exact body that goes out (`signClaims`, a digest of it), then timed
+ * and counted per subgraph. `share` is this data source's decision whether its requests may
+ * share an identical one in flight. Health checks and schema loads carry no client operation:
+ * they go out anonymous.
  */
 function instrumentedFetcher(
   name: string,
   fetcher: SubgraphFetcher,
+  secret: string,
   share: SubgraphFetchOptions,
 ): GatewayFetcher {
-  return async (url, init) => {
+  return async (url, init = {}) => {
     const stop = subgraphFetchDuration.startTimer({ subgraph: name });
-    const budget = budgetScope.getStore();
+    const scope = fetchScope.getStore();
+    const body = typeof init.body === 'string' ? init.body : '';
+    const headers = {
+      ...init.headers,
+      ...signClaims(scope?.claims ?? ANONYMOUS, secret, { audience: name, body }),
+    };
     try {
-      const res = await fetcher.fetch(url, init ?? {}, budget ? { ...share, budget } : share);
+      const res = await fetcher.fetch(
+        url,
+        { ...init, headers, body },
+        scope ? { ...share, budget: scope.budget } : share,
+      );
       if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
       // RemoteGraphQLDataSource reads only what SubgraphFetchResponse has (headers: get).
       return res as Awaited<ReturnType<GatewayFetcher>>;
@@ -52,29 +73,16 @@ function instrumentedFetcher(
 }
 
 /**
- * Sends each subgraph request with the viewer's claims, signed. Whatever forwarded header
- * names a request carries are dropped first, so no client value survives.
+ * Sends each subgraph request with the request id; whatever forwarded header names a request
+ * carries are dropped, so no client value survives (the fetcher then signs the claims).
  */
 class SignedDataSource extends RemoteGraphQLDataSource<RouterContext> {
-  constructor(
-    url: string,
-    fetcher: GatewayFetcher,
-    private readonly secret: string,
-  ) {
-    super({ url, fetcher });
-  }
-
   override willSendRequest(options: GraphQLDataSourceProcessOptions<RouterContext>): void {
     const headers = options.request.http?.headers;
     if (!headers) return;
     for (const name of FORWARDED_HEADER_NAMES) headers.delete(name);
-    // Health checks and schema loads carry no client request: they go out anonymous.
-    const context = 'incomingRequestContext' in options ? options.context : undefined;
-    for (const [name, value] of Object.entries(
-      signClaims(context?.claims ?? ANONYMOUS, this.secret),
-    ))
-      headers.set(name, value);
-    if (context) headers.set(REQUEST_ID_HEADER, context.requestId);
+    if ('incomingRequestContext' in options)
+      headers.set(REQUEST_ID_HEADER, options.context.requestId);
   }
 }
 
@@ -89,11 +97,10 @@ export function createSubgraphDataSource(
   options: SubgraphDataSourceOptions,
 ): GraphQLDataSource<RouterContext> {
   const source = (share: SubgraphFetchOptions) =>
-    new SignedDataSource(
-      options.url,
-      instrumentedFetcher(options.name, options.fetcher, share),
-      options.secret,
-    );
+    new SignedDataSource({
+      url: options.url,
+      fetcher: instrumentedFetcher(options.name, options.fetcher, options.secret, share),
+    });
   const queries = source({ shareInFlight: true });
   const others = source({ shareInFlight: false });
   return {
@@ -102,11 +109,9 @@ export function createSubgraphDataSource(
       const document = 'document' in request ? request.document : undefined;
       const isQuery = query !== undefined && isQueryOperation(query, document, operationName);
       const source = isQuery ? queries : others;
-      // The fetcher counts what it reads against the operation's budget (budget.ts).
-      const budget = 'incomingRequestContext' in request ? request.context.budget : undefined;
-      return budget
-        ? budgetScope.run(budget, () => source.process(request))
-        : source.process(request);
+      if (!('incomingRequestContext' in request)) return source.process(request);
+      const { claims, budget } = request.context;
+      return fetchScope.run({ claims, budget }, () => source.process(request));
     },
   };
 }

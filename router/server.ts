@@ -23,7 +23,7 @@ import { createSubgraphDataSource } from './datasource.js';
 import { createSubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
 import { operationPolicy, runOperation, withSubscriptions } from './pipeline.js';
-import { subscriptionBridge } from './subscriptions/bridge.js';
+import { subscriptionBridge, type SubscriptionClaimsTiming } from './subscriptions/bridge.js';
 import { subscriptionQuota } from './subscriptions/quota.js';
 import { shareResolutions, type EventSharing } from './subscriptions/sharing.js';
 import { upstreamSockets } from './subscriptions/upstream.js';
@@ -44,6 +44,8 @@ export interface RouterOptions {
   trustedProxies: readonly string[];
   /** Who may read /metrics on the router's port. */
   metrics: MetricsAccess;
+  /** How long upstream subscription claims live and how often they are renewed (tests). */
+  subscriptionClaims?: SubscriptionClaimsTiming;
   log: Logger;
 }
 
@@ -183,6 +185,7 @@ export async function createRouter(
     }),
     sharing: parts.sharing,
     routerSecret: options.routerSecret,
+    ...(options.subscriptionClaims ? { claims: options.subscriptionClaims } : {}),
     log: options.log,
   });
   let webSockets: ReturnType<typeof serveWebSockets> | undefined;
@@ -211,7 +214,7 @@ export async function createRouter(
     metrics: options.metrics,
     ready,
     context: async (req, base) => {
-      const viewer = authenticate(req.headers.authorization);
+      const viewer = authenticate(req.headers.authorization, clientAddress(req));
       const log = viewer.claims.userId
         ? base.log.child({ userId: viewer.claims.userId })
         : base.log;

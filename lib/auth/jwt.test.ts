@@ -19,13 +19,21 @@ const user = {
   role: 'ADMIN' as const,
   username: 'alice',
 };
+const sessionId = '0b9d8c7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e';
 
 describe('access tokens', () => {
-  it('carries sub, role and username, valid for the configured time', () => {
-    const { token, expiresIn } = issueAccessToken(user, options);
+  it('carries sub, role, username, session and issue time, valid for the configured time', () => {
+    const now = Date.now();
+    const { token, expiresIn } = issueAccessToken(user, sessionId, options, now);
     expect(expiresIn).toBe(900);
     const verified = verifyAccessToken(token, options);
-    expect(verified.claims).toEqual({ userId: user.id, role: 'ADMIN', username: 'alice' });
+    expect(verified.claims).toEqual({
+      userId: user.id,
+      role: 'ADMIN',
+      username: 'alice',
+      sessionId,
+    });
+    expect(verified.issuedAt).toBe(now);
     expect(verified.expiresAt - Date.now()).toBeGreaterThan(890_000);
     const decoded = jwt.decode(token, { complete: true });
     expect(decoded?.header.alg).toBe('HS256');
@@ -34,8 +42,8 @@ describe('access tokens', () => {
 
   it('signs and verifies with the key of a secret as with the secret itself', () => {
     const keyed = { ...options, secret: jwtSecretKey(options.secret) };
-    const byKey = issueAccessToken(user, keyed).token;
-    const bySecret = issueAccessToken(user, options).token;
+    const byKey = issueAccessToken(user, sessionId, keyed).token;
+    const bySecret = issueAccessToken(user, sessionId, options).token;
     expect(verifyAccessToken(byKey, options).claims).toEqual(
       verifyAccessToken(bySecret, keyed).claims,
     );
@@ -47,7 +55,7 @@ describe('access tokens', () => {
   const refused: Array<[string, () => string]> = [
     [
       'a token signed with another secret',
-      () => issueAccessToken(user, { ...options, secret: 'x'.repeat(40) }).token,
+      () => issueAccessToken(user, sessionId, { ...options, secret: 'x'.repeat(40) }).token,
     ],
     [
       'an expired token',
@@ -59,8 +67,14 @@ describe('access tokens', () => {
           expiresIn: -10,
         }),
     ],
-    ['a wrong audience', () => issueAccessToken(user, { ...options, audience: 'elsewhere' }).token],
-    ['a wrong issuer', () => issueAccessToken(user, { ...options, issuer: 'elsewhere' }).token],
+    [
+      'a wrong audience',
+      () => issueAccessToken(user, sessionId, { ...options, audience: 'elsewhere' }).token,
+    ],
+    [
+      'a wrong issuer',
+      () => issueAccessToken(user, sessionId, { ...options, issuer: 'elsewhere' }).token,
+    ],
     [
       'alg none',
       () =>
@@ -84,7 +98,7 @@ describe('access tokens', () => {
     [
       'a tampered payload',
       () => {
-        const [h, , s] = issueAccessToken(user, options).token.split('.');
+        const [h, , s] = issueAccessToken(user, sessionId, options).token.split('.');
         const payload = Buffer.from(
           JSON.stringify({
             sub: user.id,
@@ -102,6 +116,26 @@ describe('access tokens', () => {
       'an unknown role',
       () =>
         jwt.sign({ role: 'ROOT', username: 'a' }, options.secret, {
+          subject: user.id,
+          issuer: 'supergraph',
+          audience: 'supergraph',
+          expiresIn: 60,
+        }),
+    ],
+    [
+      'a token without a session',
+      () =>
+        jwt.sign({ role: 'USER', username: 'a', iat_ms: Date.now() }, options.secret, {
+          subject: user.id,
+          issuer: 'supergraph',
+          audience: 'supergraph',
+          expiresIn: 60,
+        }),
+    ],
+    [
+      'a token without its issue time in ms',
+      () =>
+        jwt.sign({ role: 'USER', username: 'a', sid: sessionId }, options.secret, {
           subject: user.id,
           issuer: 'supergraph',
           audience: 'supergraph',

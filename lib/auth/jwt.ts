@@ -18,23 +18,44 @@ export interface JwtOptions {
 /** The HS256 key of a `JWT_SECRET`, made once where the options are built (see `JwtOptions`). */
 export const jwtSecretKey = (secret: string): KeyObject => createSecretKey(secret, 'utf8');
 
+/** A verified access token: whose it is (no client address: that is the request's) and when. */
 export interface VerifiedToken {
-  claims: Claims;
+  claims: Omit<Claims, 'clientAddress'>;
+  /** When it was issued, in ms since the epoch: revocations before this time spare it. */
+  issuedAt: number;
   /** When the token stops being valid, in ms since the epoch. */
   expiresAt: number;
 }
 
+/**
+ * An access token of `user` in `sessionId` (the refresh-token family it was issued with):
+ * `sub`, `role`, `username`, `sid`, `iat`, and `iat_ms` — the issue time in milliseconds, which
+ * revocation compares (`iat` has whole seconds only, too coarse to tell a token issued just
+ * after a password change from one issued just before).
+ */
 export function issueAccessToken(
   user: { id: string; role: UserRole; username: string },
+  sessionId: string,
   options: JwtOptions,
+  now = Date.now(),
 ): { token: string; expiresIn: number } {
-  const token = jwt.sign({ role: user.role, username: user.username }, options.secret, {
-    algorithm: 'HS256',
-    subject: user.id,
-    issuer: options.issuer,
-    audience: options.audience,
-    expiresIn: options.accessTokenTtl,
-  });
+  const token = jwt.sign(
+    {
+      role: user.role,
+      username: user.username,
+      sid: sessionId,
+      iat: Math.floor(now / 1000),
+      iat_ms: now,
+    },
+    options.secret,
+    {
+      algorithm: 'HS256',
+      subject: user.id,
+      issuer: options.issuer,
+      audience: options.audience,
+      expiresIn: options.accessTokenTtl,
+    },
+  );
   return { token, expiresIn: options.accessTokenTtl };
 }
 
@@ -63,17 +84,24 @@ export function verifyAccessToken(
     throw new InvalidTokenError(reason);
   }
   if (typeof payload === 'string') throw new InvalidTokenError('Invalid access token');
-  const { sub, role, username, exp } = payload as Record<string, unknown>;
+  const { sub, role, username, sid, iat_ms, exp } = payload as Record<string, unknown>;
   if (
     typeof sub !== 'string' ||
     sub === '' ||
     typeof username !== 'string' ||
+    typeof sid !== 'string' ||
+    sid === '' ||
+    typeof iat_ms !== 'number' ||
     typeof exp !== 'number'
   ) {
     throw new InvalidTokenError('Invalid access token');
   }
   if (role !== 'USER' && role !== 'ADMIN') throw new InvalidTokenError('Invalid access token');
-  return { claims: { userId: sub, role, username }, expiresAt: exp * 1000 };
+  return {
+    claims: { userId: sub, role, username, sessionId: sid },
+    issuedAt: iat_ms,
+    expiresAt: exp * 1000,
+  };
 }
 
 /** The token of an `Authorization: Bearer …` value; `null` when absent, throws when malformed. */

@@ -4,12 +4,20 @@ import type { Server } from 'node:http';
 import { parse } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { LRUCache } from 'lru-cache';
 import { WebSocketServer } from 'ws';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { commonApolloOptions } from '../apollo.js';
-import { CLAIMS_EXTENSION, verifyClaims } from '../auth/claims.js';
+import {
+  CLAIMS_EXTENSION,
+  CONNECTION_SCOPE,
+  SIGNATURE_MAX_AGE_MS,
+  subscriptionScope,
+  verifyClaims,
+  type Claims,
+} from '../auth/claims.js';
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import { createGraphQLHandler, metricsAccess } from '../http.js';
@@ -56,57 +64,113 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
   // Federated tracing would hand resolver timings to whoever asks; nobody here reads them.
   apollo.addPlugin(ApolloServerPluginInlineTraceDisabled());
   await apollo.start();
+  const secret = options.config.routerSecret;
+  const scope = (body: string) => ({ audience: options.name, body });
+  // Signatures already used: a request captured in transit cannot be sent again, even within
+  // its window (one process's memory; the window bounds it across replicas).
+  const used = new LRUCache<string, true>({ max: 100_000, ttl: 2 * SIGNATURE_MAX_AGE_MS });
   const handler = createGraphQLHandler<TContext>({
     apollo,
     log: options.log,
     bodyLimit: options.config.bodyLimit,
     metrics: metricsAccess(options.config),
     ready: options.ready,
-    context: async (req, base) => {
-      const claims = verifyClaims(req.headers, options.config.routerSecret);
-      if (!claims) throw unauthenticated('Requests must come through the router', 401);
+    context: async (req, base, raw) => {
+      const verified = verifyClaims(req.headers, secret, scope(raw));
+      if (!verified || used.has(verified.signature)) {
+        throw unauthenticated('Requests must come through the router', 401);
+      }
+      used.set(verified.signature, true);
+      const { claims } = verified;
       const log = claims.userId ? base.log.child({ userId: claims.userId }) : base.log;
       return options.context({ ...base, log, claims });
     },
   });
   /**
    * Serves the schema's subscriptions over graphql-ws on `server`, at /graphql. Only the
-   * router may connect (its `connection_init` is signed); each `subscribe` carries the
-   * viewer's signed claims in `extensions.claims`, so one socket serves many viewers.
+   * router may connect (its `connection_init` is signed for this subgraph); each `subscribe`
+   * carries the viewer's claims in `extensions.claims`, signed for this subgraph and this
+   * operation, so one socket serves many viewers. Those claims expire: the router renews what
+   * it still vouches for with a `ping` (`{ renew: { [id]: claims } }`), and a subscription whose
+   * claims ran out is ended here, whatever the router does.
    */
   const attach = (server: Server): { close(): Promise<void>; active(): number } => {
     const wss = new WebSocketServer({ server, path: '/graphql' });
+    interface Live {
+      claims: Claims;
+      scope: string;
+      expiry: NodeJS.Timeout;
+    }
+    type Extra = { live?: Map<string, Live> };
     // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
     const connections = new Set<{ subscriptions: Record<string, unknown> }>();
-    const claimsOf = (payload: SubscribePayload) => {
+    const signedOf = (payload: SubscribePayload) => {
       const signed = payload.extensions?.[CLAIMS_EXTENSION];
-      if (!signed || typeof signed !== 'object') return null;
-      return verifyClaims(signed as Record<string, string>, options.config.routerSecret);
+      return signed && typeof signed === 'object' ? (signed as Record<string, string>) : {};
     };
-    const disposable = useServer<Record<string, unknown> | undefined>(
+    /** Ends subscription `id` when its claims run out, unless renewed first. */
+    const expireAt = (
+      ctx: { subscriptions: Record<string, unknown> },
+      id: string,
+      expiresAt: number,
+    ) =>
+      setTimeout(
+        () => {
+          options.log.info({ subscription: id }, 'subscription ended: its claims expired');
+          const running = ctx.subscriptions[id] as AsyncIterator<unknown> | null | undefined;
+          void running?.return?.();
+        },
+        Math.max(0, expiresAt - Date.now()),
+      );
+    const disposable = useServer<Record<string, unknown> | undefined, Extra>(
       {
         schema,
         onConnect: ctx => {
-          if (
-            verifyClaims(
-              (ctx.connectionParams ?? {}) as Record<string, string>,
-              options.config.routerSecret,
-            ) === null
-          )
-            return false;
+          const params = (ctx.connectionParams ?? {}) as Record<string, string>;
+          if (verifyClaims(params, secret, scope(CONNECTION_SCOPE)) === null) return false;
+          ctx.extra.live = new Map();
           connections.add(ctx);
           return true;
         },
         onClose: ctx => {
           connections.delete(ctx);
+          for (const live of ctx.extra.live?.values() ?? []) clearTimeout(live.expiry);
         },
-        onSubscribe: (_ctx, _id, payload) => {
-          if (!claimsOf(payload))
-            return [unauthenticated('Subscriptions must come through the router')];
+        onSubscribe: (ctx, id, payload) => {
+          const body = subscriptionScope(payload);
+          const verified = verifyClaims(signedOf(payload), secret, scope(body));
+          if (!verified) return [unauthenticated('Subscriptions must come through the router')];
+          ctx.extra.live?.set(id, {
+            claims: verified.claims,
+            scope: body,
+            expiry: expireAt(ctx, id, verified.expiresAt),
+          });
           return undefined;
         },
-        context: async (_ctx, _id, payload) => {
-          const claims = claimsOf(payload);
+        onPing: (ctx, payload) => {
+          const renew = payload?.renew;
+          if (!renew || typeof renew !== 'object') return;
+          for (const [id, signed] of Object.entries(renew as Record<string, unknown>)) {
+            const live = ctx.extra.live?.get(id);
+            if (!live || !signed || typeof signed !== 'object') continue;
+            const verified = verifyClaims(
+              signed as Record<string, string>,
+              secret,
+              scope(live.scope),
+            );
+            if (!verified) continue;
+            clearTimeout(live.expiry);
+            live.claims = verified.claims;
+            live.expiry = expireAt(ctx, id, verified.expiresAt);
+          }
+        },
+        onComplete: (ctx, id) => {
+          const live = ctx.extra.live?.get(id);
+          if (live) clearTimeout(live.expiry);
+          ctx.extra.live?.delete(id);
+        },
+        context: (ctx, id, payload) => {
+          const claims = ctx.extra.live?.get(id)?.claims;
           if (!claims) throw unauthenticated('Subscriptions must come through the router');
           const requestId =
             typeof payload.extensions?.requestId === 'string'

@@ -4,7 +4,7 @@ import type { GraphQLDataSource } from '@apollo/gateway';
 import type { FetchNode, PlanNode } from '@apollo/query-planner';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
-import { CLAIMS_EXTENSION, signClaims } from '#lib/auth/claims.js';
+import { CLAIMS_EXTENSION, signClaims, subscriptionScope } from '#lib/auth/claims.js';
 import { ErrorCode } from '#lib/errors.js';
 import type { Logger } from '#lib/log.js';
 import { sampleSubscriptions } from '#lib/metrics.js';
@@ -47,7 +47,27 @@ type Listener = { push: (result: ExecutionResult) => void; stop: () => void };
 interface Hub {
   listeners: Set<Listener>;
   dispose: () => void;
+  subgraph: string;
+  /** The id of its subscribe message now (a new one after each reconnect). */
+  upstreamId: string | undefined;
+  /** The viewer's claims, signed anew for this subscription. */
+  sign: () => Record<string, string>;
 }
+
+/**
+ * How long the claims an upstream subscription carries hold, and how often the router renews
+ * those it still vouches for: a subscription the router stops renewing (its client left, its
+ * token was revoked) ends at the subgraph within `lifetimeMs`, even if the router never says
+ * so. Renewing three times per life rides out a lost ping or two.
+ */
+export interface SubscriptionClaimsTiming {
+  lifetimeMs: number;
+  renewEveryMs: number;
+}
+const SUBSCRIPTION_CLAIMS: SubscriptionClaimsTiming = {
+  lifetimeMs: 120_000,
+  renewEveryMs: 40_000,
+};
 
 const notReady = (message: string, code: string): ExecutionResult => ({
   errors: [new GraphQLError(message, { extensions: { code } })],
@@ -69,9 +89,12 @@ export function subscriptionBridge(options: {
   upstream: UpstreamSockets;
   sharing: EventSharing;
   routerSecret: string;
+  /** SUBSCRIPTION_CLAIMS unless given (tests shorten it). */
+  claims?: SubscriptionClaimsTiming;
   log: Logger;
 }): SubscriptionBridge {
   const log = options.log.child({ component: 'subscriptions' });
+  const timing = options.claims ?? SUBSCRIPTION_CLAIMS;
   const hubs = new Map<string, Hub>();
   let clientSubscriptions = 0;
   let eventsResolved = 0;
@@ -98,6 +121,19 @@ export function subscriptionBridge(options: {
         .map(v => [v, request.variables[v]]),
     );
     const { claims } = request.context;
+    const subgraph = primary.serviceName;
+    const operation = {
+      query: primary.operation,
+      operationName: primary.operationName ?? null,
+      variables: upstreamVariables,
+    };
+    const sign = () =>
+      signClaims(
+        claims,
+        options.routerSecret,
+        { audience: subgraph, body: subscriptionScope(operation) },
+        { lifetimeMs: timing.lifetimeMs },
+      );
     const resolveEvent = eventResolver({
       state,
       primary,
@@ -113,49 +149,51 @@ export function subscriptionBridge(options: {
     const broadcast = (result: ExecutionResult) => {
       for (const listener of listeners) listener.push(result);
     };
-    const dispose = options.upstream.client(primary.serviceName).subscribe(
-      {
-        query: primary.operation,
-        ...(primary.operationName ? { operationName: primary.operationName } : {}),
-        variables: upstreamVariables,
-        extensions: {
-          // Serialised anew each time graphql-ws sends this subscribe message, including
-          // after a reconnect, so the signature is always fresh.
-          [CLAIMS_EXTENSION]: { toJSON: () => signClaims(claims, options.routerSecret) },
-          requestId: request.context.requestId,
-        },
+    const payload = {
+      query: operation.query,
+      ...(operation.operationName ? { operationName: operation.operationName } : {}),
+      variables: upstreamVariables,
+      extensions: {
+        // Serialised anew each time graphql-ws sends this subscribe message, including
+        // after a reconnect, so the signature is always fresh.
+        [CLAIMS_EXTENSION]: { toJSON: sign },
+        requestId: request.context.requestId,
       },
-      {
-        next: upstream => {
-          queue = queue
-            .then(() =>
-              options.sharing.resolve(operationKey, upstream as ExecutionResult, resolveOwn),
-            )
-            .then(broadcast, (err: unknown) => broadcast({ errors: [asClientError(err, log)] }));
-        },
-        error: err => {
-          const errors = Array.isArray(err)
-            ? err.map(e => asClientError(e, log))
-            : [asClientError(err, log)];
-          queue = queue.then(() => {
-            broadcast({ errors });
-            for (const listener of listeners) listener.stop();
-          });
-        },
-        complete: () => {
-          queue = queue.then(() => {
-            for (const listener of listeners) listener.stop();
-          });
-        },
-      },
-    );
+    };
     const hub: Hub = {
       listeners,
       dispose: () => {
         hubs.delete(key);
         dispose();
       },
+      subgraph,
+      upstreamId: undefined,
+      sign,
     };
+    options.upstream.track(payload, id => void (hub.upstreamId = id));
+    const dispose = options.upstream.client(subgraph).subscribe(payload, {
+      next: upstream => {
+        queue = queue
+          .then(() =>
+            options.sharing.resolve(operationKey, upstream as ExecutionResult, resolveOwn),
+          )
+          .then(broadcast, (err: unknown) => broadcast({ errors: [asClientError(err, log)] }));
+      },
+      error: err => {
+        const errors = Array.isArray(err)
+          ? err.map(e => asClientError(e, log))
+          : [asClientError(err, log)];
+        queue = queue.then(() => {
+          broadcast({ errors });
+          for (const listener of listeners) listener.stop();
+        });
+      },
+      complete: () => {
+        queue = queue.then(() => {
+          for (const listener of listeners) listener.stop();
+        });
+      },
+    });
     hubs.set(key, hub);
     return hub;
   }
@@ -164,6 +202,18 @@ export function subscriptionBridge(options: {
     sampleSubscriptions({ side: 'client' }, () => clientSubscriptions),
     sampleSubscriptions({ side: 'upstream' }, () => hubs.size),
   ];
+  // The router renews the claims of every upstream subscription it still serves.
+  const renewal = setInterval(() => {
+    const bySubgraph = new Map<string, Record<string, Record<string, string>>>();
+    for (const hub of hubs.values()) {
+      if (!hub.upstreamId) continue;
+      const renew = bySubgraph.get(hub.subgraph) ?? {};
+      renew[hub.upstreamId] = hub.sign();
+      bySubgraph.set(hub.subgraph, renew);
+    }
+    for (const [subgraph, renew] of bySubgraph) options.upstream.renew(subgraph, renew);
+  }, timing.renewEveryMs);
+  renewal.unref();
 
   return {
     subscribe(request) {
@@ -202,6 +252,7 @@ export function subscriptionBridge(options: {
       eventsShared: options.sharing.eventsShared(),
     }),
     async close() {
+      clearInterval(renewal);
       for (const stop of unsample) stop();
       for (const hub of [...hubs.values()]) hub.dispose();
       await options.upstream.close();

@@ -1,6 +1,7 @@
-import { createClient, type Client } from 'graphql-ws';
+import { randomUUID } from 'node:crypto';
+import { createClient, MessageType, type Client, type SubscribePayload } from 'graphql-ws';
 import WebSocket from 'ws';
-import { ANONYMOUS, signClaims } from '#lib/auth/claims.js';
+import { ANONYMOUS, CONNECTION_SCOPE, signClaims } from '#lib/auth/claims.js';
 import type { Logger } from '#lib/log.js';
 
 /**
@@ -12,6 +13,16 @@ import type { Logger } from '#lib/log.js';
 export interface UpstreamSockets {
   /** The socket to `subgraph`; throws for a subgraph the router does not know. */
   client(subgraph: string): Client;
+  /**
+   * Tells `onId` the id each subscribe message of `payload` goes out with (a new one after
+   * every reconnect): what a renewal names. Call before `client(…).subscribe(payload, …)`.
+   */
+  track(payload: SubscribePayload, onId: (id: string) => void): void;
+  /**
+   * Sends `renew` (claims by subscription id) to `subgraph` in a graphql-ws ping, when its
+   * socket is open; the subgraph extends those subscriptions' lives (lib/subgraph/server.ts).
+   */
+  renew(subgraph: string, renew: Record<string, Record<string, string>>): void;
   /** How many are connected now (tests, metrics). */
   connected(): number;
   close(): Promise<void>;
@@ -26,7 +37,15 @@ export function upstreamSockets(options: {
   const { log } = options;
   const clients = new Map<string, Client>();
   const connected = new Set<string>();
+  const sockets = new Map<string, WebSocket>();
+  const onIds = new WeakMap<SubscribePayload, (id: string) => void>();
   return {
+    track: (payload, onId) => void onIds.set(payload, onId),
+    renew(subgraph, renew) {
+      const socket = sockets.get(subgraph);
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      socket.send(JSON.stringify({ type: MessageType.Ping, payload: { renew } }));
+    },
     client(subgraph) {
       const existing = clients.get(subgraph);
       if (existing) return existing;
@@ -35,8 +54,17 @@ export function upstreamSockets(options: {
       const client = createClient({
         url: httpUrl.replace(/^http/, 'ws'),
         webSocketImpl: WebSocket,
-        // Signed anew on every (re)connect: only the router may open these sockets.
-        connectionParams: () => signClaims(ANONYMOUS, options.routerSecret),
+        // Signed anew on every (re)connect, for this subgraph: only the router may open these.
+        connectionParams: () =>
+          signClaims(ANONYMOUS, options.routerSecret, {
+            audience: subgraph,
+            body: CONNECTION_SCOPE,
+          }),
+        generateID: payload => {
+          const id = randomUUID();
+          onIds.get(payload)?.(id);
+          return id;
+        },
         lazy: true,
         lazyCloseTimeout: 1_000,
         keepAlive: 10_000,
@@ -46,11 +74,13 @@ export function upstreamSockets(options: {
           await new Promise(resolve => setTimeout(resolve, Math.min(5_000, 100 * 2 ** retries)));
         },
         on: {
-          connected: () => {
+          connected: socket => {
+            sockets.set(subgraph, socket as WebSocket);
             connected.add(subgraph);
             log.debug({ subgraph }, 'upstream socket connected');
           },
           closed: () => {
+            sockets.delete(subgraph);
             connected.delete(subgraph);
             log.debug({ subgraph }, 'upstream socket closed');
           },

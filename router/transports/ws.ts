@@ -106,8 +106,10 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
         const authorization = ctx.connectionParams?.authorization;
         let viewer: Viewer;
         try {
+          const req = ctx.extra.request;
           viewer = options.authenticate(
             typeof authorization === 'string' ? authorization : undefined,
+            addressOf.get(req) ?? options.clientAddress(req),
           );
         } catch {
           return false; // graphql-ws closes with 4403 Forbidden

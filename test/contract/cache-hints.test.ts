@@ -27,6 +27,8 @@ const VIEWER: Claims = {
   userId: '00000000-0000-4000-8000-000000000001',
   role: 'USER',
   username: 'v',
+  sessionId: '00000000-0000-4000-8000-0000000000aa',
+  clientAddress: null,
 };
 
 /** The `@cacheControl` hints a subgraph's schema.graphql declares. */

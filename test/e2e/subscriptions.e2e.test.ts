@@ -1,12 +1,16 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { signClaims } from '#lib/auth/claims.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import { createLogger } from '#lib/log.js';
 import { runSubgraph } from '#lib/subgraph/run.js';
 import { tasks } from '../../subgraphs/tasks/src/subgraph.js';
 import { TEST_AMQP_URL } from '../support/services.js';
-import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
+import {
+  asRouter,
+  postGraphQL,
+  startTestSupergraph,
+  type TestSupergraph,
+} from '../support/supergraph.js';
 import { assignWhenKnown, createTask, tasksKnow } from '../support/tasks.js';
 import { errorOf, registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
@@ -456,10 +460,11 @@ describe('sharing and teardown', () => {
         `${replicaB.url}/graphql`,
         'mutation { createTask(input: { title: "From replica B" }) { id } }',
         {
-          headers: signClaims(
-            { userId: bob.id, role: 'USER', username: bob.username },
-            sg.config.routerSecret,
-          ),
+          headers: asRouter('tasks', sg.config.routerSecret, {
+            userId: bob.id,
+            role: 'USER',
+            username: bob.username,
+          }),
         },
       );
       expect(viaB.errors).toBeUndefined();

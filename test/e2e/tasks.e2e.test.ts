@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signClaims } from '#lib/auth/claims.js';
 import type { AnyEvent } from '#lib/events/envelope.js';
 import { tapEvents, type EventTap } from '../support/amqp.js';
-import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
+import {
+  asRouter,
+  postGraphQL,
+  startTestSupergraph,
+  type TestSupergraph,
+} from '../support/supergraph.js';
 import {
   assignTask,
   assignWhenKnown,
@@ -579,10 +583,11 @@ describe('Task entities for other subgraphs', () => {
         url,
         `{ _entities(representations: [{ __typename: "Task", id: "${task.id}" }, { __typename: "Task", id: "not-a-uuid" }]) { ... on Task { title } } }`,
         {
-          headers: signClaims(
-            { userId: user.id, role: user === admin ? 'ADMIN' : 'USER', username: user.username },
-            sg.config.routerSecret,
-          ),
+          headers: asRouter('tasks', sg.config.routerSecret, {
+            userId: user.id,
+            role: user === admin ? 'ADMIN' : 'USER',
+            username: user.username,
+          }),
         },
       );
     expect((await entities(alice)).data!._entities).toEqual([{ title: 'Referenced' }, null]);

@@ -1,8 +1,14 @@
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signClaims } from '#lib/auth/claims.js';
+import { SIGNATURE_MAX_AGE_MS } from '#lib/auth/claims.js';
 import { tapEvents, type EventTap } from '../support/amqp.js';
-import { postGraphQL, startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
+import {
+  asRouter,
+  postGraphQL,
+  startTestSupergraph,
+  type RequestHeaders,
+  type TestSupergraph,
+} from '../support/supergraph.js';
 import {
   AUTH_FIELDS,
   errorOf,
@@ -157,10 +163,11 @@ describe('anonymous callers', () => {
     };
     const res = await sg.gql<{ me: unknown }>('{ me { id } }', { headers });
     expect(res.data!.me).toBeNull();
-    const forged = signClaims(
-      { userId: admin.id, role: 'ADMIN', username: admin.username },
-      'not-the-router-secret-at-all-00000',
-    );
+    const forged = asRouter('users', 'not-the-router-secret-at-all-00000', {
+      userId: admin.id,
+      role: 'ADMIN',
+      username: admin.username,
+    });
     const withSignature = await sg.gql<{ me: unknown }>('{ me { id } }', { headers: forged });
     expect(withSignature.data!.me).toBeNull();
   });
@@ -306,7 +313,7 @@ describe('access tokens at the router', () => {
 });
 
 describe('the users subgraph behind the router', () => {
-  const direct = (headers: Record<string, string>) =>
+  const direct = (headers: RequestHeaders) =>
     postGraphQL(`${sg.supergraph.subgraphs.users!.url}/graphql`, '{ me { id role } }', { headers });
 
   it('refuses a direct call without a signature with 401', async () => {
@@ -317,14 +324,18 @@ describe('the users subgraph behind the router', () => {
 
   it('refuses forged, stale and tampered claims with 401', async () => {
     const claims = { userId: admin.id, role: 'ADMIN' as const, username: admin.username };
-    expect((await direct(signClaims(claims, 'f'.repeat(40)))).status).toBe(401);
+    const signed = asRouter('users', sg.config.routerSecret, claims);
+    expect((await direct(asRouter('users', 'f'.repeat(40), claims))).status).toBe(401);
     expect(
-      (await direct(signClaims(claims, sg.config.routerSecret, Date.now() - 61_000))).status,
+      (
+        await direct(
+          asRouter('users', sg.config.routerSecret, claims, {
+            now: Date.now() - SIGNATURE_MAX_AGE_MS - 1_000,
+          }),
+        )
+      ).status,
     ).toBe(401);
-    expect(
-      (await direct({ ...signClaims(claims, sg.config.routerSecret), 'x-user-role': 'USER' }))
-        .status,
-    ).toBe(401);
+    expect((await direct(body => ({ ...signed(body), 'x-user-role': 'USER' }))).status).toBe(401);
     expect(
       (await direct({ 'x-user-id': admin.id, 'x-user-role': 'ADMIN', 'x-user-name': 'a' })).status,
     ).toBe(401);
@@ -332,13 +343,43 @@ describe('the users subgraph behind the router', () => {
 
   it('accepts claims the router signed', async () => {
     const res = await direct(
-      signClaims(
-        { userId: admin.id, role: 'ADMIN', username: admin.username },
-        sg.config.routerSecret,
-      ),
+      asRouter('users', sg.config.routerSecret, {
+        userId: admin.id,
+        role: 'ADMIN',
+        username: admin.username,
+      }),
     );
     expect(res.status).toBe(200);
     expect(res.data).toEqual({ me: { id: admin.id, role: 'ADMIN' } });
+  });
+
+  it('refuses claims the router signed for another subgraph, another body, or used already', async () => {
+    const url = `${sg.supergraph.subgraphs.users!.url}/graphql`;
+    const claims = { userId: admin.id, role: 'ADMIN' as const, username: admin.username };
+    const body = JSON.stringify({ query: '{ me { id role } }', variables: {} });
+    const send = (headers: Record<string, string>, text = body) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: text,
+      });
+    // Captured from a request to tasks: worthless at users.
+    expect((await send(asRouter('tasks', sg.config.routerSecret, claims)(body))).status).toBe(401);
+    // Captured from `{ me }`: worthless for a mutation.
+    const captured = asRouter('users', sg.config.routerSecret, claims)(body);
+    const other = JSON.stringify({
+      query: 'mutation($id: ID!) { deleteUser(id: $id) }',
+      variables: { id: admin.id },
+    });
+    expect((await send(captured, other)).status).toBe(401);
+    // And used once only.
+    expect((await send(captured)).status).toBe(200);
+    const replayed = await send(captured);
+    expect(replayed.status).toBe(401);
+    expect(
+      ((await replayed.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]!
+        .extensions.code,
+    ).toBe('UNAUTHENTICATED');
   });
 });
 

@@ -1,11 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { signClaims, type Claims } from '#lib/auth/claims.js';
 import { loadConfig, type Config } from '#lib/config.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import type { EventBus } from '#lib/events/bus.js';
 import { createLogger } from '#lib/log.js';
 import { workQueues } from '#lib/subgraph/descriptor.js';
 import { subgraphs, type SubgraphName } from '../../subgraphs/index.js';
-import { startSupergraph, type RunningSupergraph } from '../../supergraph.js';
+import {
+  startSupergraph,
+  type RunningSupergraph,
+  type StartSupergraphOptions,
+} from '../../supergraph.js';
 import { deleteNamespace } from './amqp.js';
 import { createTestDatabase, TEST_AMQP_URL, uniqueName, type TestDatabase } from './services.js';
 
@@ -34,11 +39,34 @@ export interface TestSupergraph {
     options?: {
       variables?: Record<string, unknown>;
       token?: string | null;
-      headers?: Record<string, string>;
+      headers?: RequestHeaders;
     },
   ): Promise<GraphQLResponse<T>>;
   stop(): Promise<void>;
 }
+
+/**
+ * Claim headers as the router signs them for `audience` (a subgraph's name), over whatever body
+ * `postGraphQL` sends: how a test speaks to a subgraph directly. `secret` is the router's to
+ * pass as the router, another to play a forger.
+ */
+export const asRouter =
+  (
+    audience: SubgraphName,
+    secret: string,
+    claims: Pick<Claims, 'userId' | 'role' | 'username'> & Partial<Claims>,
+    options: { now?: number } = {},
+  ) =>
+  (body: string): Record<string, string> =>
+    signClaims(
+      { sessionId: null, clientAddress: null, ...claims },
+      secret,
+      { audience, body },
+      options,
+    );
+
+/** Headers to send, or a function of the exact body sent (to sign it, see `asRouter`). */
+export type RequestHeaders = Record<string, string> | ((body: string) => Record<string, string>);
 
 /** POSTs a GraphQL operation and returns the status with the parsed body. */
 export async function postGraphQL<T>(
@@ -47,20 +75,22 @@ export async function postGraphQL<T>(
   options: {
     variables?: Record<string, unknown>;
     token?: string | null;
-    headers?: Record<string, string>;
+    headers?: RequestHeaders;
   } = {},
 ): Promise<GraphQLResponse<T>> {
+  const body = JSON.stringify({ query, variables: options.variables ?? {} });
+  const headers = typeof options.headers === 'function' ? options.headers(body) : options.headers;
   const res = await fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...options.headers,
+      ...headers,
     },
-    body: JSON.stringify({ query, variables: options.variables ?? {} }),
+    body,
   });
-  const body = (await res.json()) as Omit<GraphQLResponse<T>, 'status'>;
-  return { status: res.status, ...body };
+  const answer = (await res.json()) as Omit<GraphQLResponse<T>, 'status'>;
+  return { status: res.status, ...answer };
 }
 
 /**
@@ -74,6 +104,8 @@ export async function startTestSupergraph(
     env?: Record<string, string>;
     /** Where each subgraph reaches its fresh database (a test may put a proxy in between). */
     databaseUrl?: (name: SubgraphName, url: string) => string | Promise<string>;
+    /** Router options over config's (shorter timings). */
+    router?: StartSupergraphOptions['router'];
   } = {},
 ): Promise<TestSupergraph> {
   const namespace = `${uniqueName('t')}.`;
@@ -110,6 +142,7 @@ export async function startTestSupergraph(
     log,
     bus,
     ephemeralPorts: true,
+    ...(options.router ? { router: options.router } : {}),
     databaseUrls: Object.fromEntries(
       await Promise.all(
         Object.entries(databaseUrls).map(async ([name, url]) => [

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ANONYMOUS } from '#lib/auth/claims.js';
 import { thrown } from './__fixtures__/errors.js';
 import {
   canManage,
@@ -29,7 +30,7 @@ const task = { ownerId: 'owner', assigneeId: 'assignee' };
 
 describe('the viewer', () => {
   it('takes the role the users service last published, and the token’s until then', () => {
-    const claims = { userId: 'u1', role: 'ADMIN' as const, username: 'ann' };
+    const claims = { ...ANONYMOUS, userId: 'u1', role: 'ADMIN' as const, username: 'ann' };
     expect(viewerFrom(claims, null)).toEqual({ id: 'u1', admin: true });
     expect(viewerFrom(claims, stub({ role: 'USER' }))).toEqual({ id: 'u1', admin: false });
     expect(viewerFrom({ ...claims, role: 'USER' }, stub({ role: 'ADMIN' }))).toEqual({
@@ -39,13 +40,11 @@ describe('the viewer', () => {
   });
 
   it('is UNAUTHENTICATED when anonymous or deleted', () => {
-    expect(thrown(() => viewerFrom({ userId: null, role: null, username: null }, null))?.code).toBe(
-      'UNAUTHENTICATED',
-    );
+    expect(thrown(() => viewerFrom(ANONYMOUS, null))?.code).toBe('UNAUTHENTICATED');
     expect(
       thrown(() =>
         viewerFrom(
-          { userId: 'u1', role: 'USER', username: 'ann' },
+          { ...ANONYMOUS, userId: 'u1', role: 'USER', username: 'ann' },
           stub({ deletedAt: new Date() }),
         ),
       )?.code,

@@ -58,7 +58,7 @@ async function issueTokens(
     tokenHash: hashToken(refreshToken),
     expiresAt: new Date(Date.now() + deps.refreshTokenTtl * 1000),
   });
-  const access = issueAccessToken(user, deps.jwt);
+  const access = issueAccessToken(user, familyId, deps.jwt);
   return {
     accessToken: access.token,
     refreshToken,

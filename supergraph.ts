@@ -64,7 +64,7 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     }
     const subgraphUrls = Object.fromEntries(started.map(s => [s.name, `${s.url}/graphql`]));
     const router = await createRouter({
-      ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls),
+      ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls, bus),
       ...options.router,
     });
     const { server, url } = await listen(

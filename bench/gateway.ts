@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadConfig } from '#lib/config.js';
+import { createAmqpBus } from '#lib/events/amqp.js';
+import { createMemoryBus } from '#lib/events/memory.js';
 import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { tokenVerification } from '../router/auth.js';
@@ -34,12 +36,18 @@ async function main() {
     ReturnType<Awaited<ReturnType<typeof createRouter>>['subscriptionStats']> | undefined = () =>
     undefined;
   if (spec.kind === 'router') {
-    const options = routerOptions(config, log, spec.subgraphUrls);
+    const bus = spec.bus
+      ? await createAmqpBus({ url: spec.bus.url, log, namespace: spec.bus.namespace, queues: {} })
+      : createMemoryBus({ log });
+    const options = routerOptions(config, log, spec.subgraphUrls, bus);
     const router = await createRouter(options, spec.baseline ? beforeParts(options) : undefined);
     const { server, url } = await listen(router.handler, 0, '127.0.0.1');
     router.attach(server);
     subscriptionStats = () => router.subscriptionStats();
-    stop = () => router.stop();
+    stop = async () => {
+      await router.stop();
+      await bus.close();
+    };
     send({ type: 'listening', url: `${url}/graphql` });
   } else {
     const hive = await startHiveGateway({

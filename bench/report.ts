@@ -46,6 +46,8 @@ export interface BenchResults {
     pollMs: number;
     registrationToStub: LatencySummary;
     assignmentToNotification: LatencySummary;
+    /** Logout → the router answers the session's access token 401 (absent in older results). */
+    logoutToRefused?: LatencySummary;
   };
   profiles?: ProfileSummary[];
 }
@@ -105,6 +107,9 @@ function checkTargets(r: BenchResults): TargetCheck[] {
   for (const [name, l] of [
     ['registration → user stub in tasks', r.eventLag.registrationToStub],
     ['assignment → notification stored', r.eventLag.assignmentToNotification],
+    ...(r.eventLag.logoutToRefused
+      ? [['logout → access token refused by the router', r.eventLag.logoutToRefused] as const]
+      : []),
   ] as const) {
     checks.push({
       target: `event lag p99 < 100 ms: ${name}`,
@@ -239,12 +244,15 @@ export function renderMarkdown(r: BenchResults): string {
   for (const [name, l] of [
     ['registration → user stub in the tasks database', r.eventLag.registrationToStub],
     ['assignment → notification stored', r.eventLag.assignmentToNotification],
+    ...(r.eventLag.logoutToRefused
+      ? [['logout → access token refused by the router (401)', r.eventLag.logoutToRefused] as const]
+      : []),
   ] as const) {
     line(`| ${name} | ${l.count} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.max)} |`);
   }
   line();
   line(
-    `From the mutation’s HTTP response (its transaction committed) to the row being visible in the consuming service’s database, polled every ${r.eventLag.pollMs} ms.`,
+    `From the mutation’s HTTP response (its transaction committed) to the row being visible in the consuming service’s database (for a logout: to the router answering the token 401), polled every ${r.eventLag.pollMs} ms.`,
   );
   line();
   line('## Targets');

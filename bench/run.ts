@@ -789,7 +789,11 @@ async function main(): Promise<BenchResults> {
 
   // ---- event lag, polled in the consumers' databases
   progress.step(`event lag: ${PLAN.lag.samples} registrations and ${PLAN.lag.samples} assignments`);
-  const lagRouter = PLAN.lag.samples > 0 ? await startGateway(specs[1]!) : ours;
+  // On the bench's broker namespace, so revocations reach it (the others run on their own).
+  const lagRouter =
+    PLAN.lag.samples > 0
+      ? await startGateway({ ...specs[1]!, bus: { url: TEST_AMQP_URL, namespace } })
+      : ours;
   cleanups.push(() => lagRouter.stop());
   const tasksDb = postgres(databases.tasks.url, { max: 1, onnotice: () => {} });
   const notificationsDb = postgres(databases.notifications.url, { max: 1, onnotice: () => {} });
@@ -837,6 +841,38 @@ async function main(): Promise<BenchResults> {
     assignmentLag.push(seen - acknowledged);
     progress.within(20, 0.5 + (i + 1) / (2 * PLAN.lag.samples));
   }
+  // Logout → the router refuses the session's access token (401), polled through the router.
+  const revocationLag: number[] = [];
+  for (let i = 0; i < PLAN.lag.samples; i++) {
+    const username = `revoke${i}_${randomBytes(2).toString('hex')}`;
+    const session = (
+      await gql<{ register: { accessToken: string; refreshToken: string } }>(
+        lagRouter.url,
+        'mutation ($input: RegisterInput!) { register(input: $input) { accessToken refreshToken } }',
+        { input: { username, email: `${username}@example.com`, password: 'bench-password-1' } },
+      )
+    ).register;
+    await gql(
+      lagRouter.url,
+      'mutation ($t: String!) { logout(refreshToken: $t) }',
+      { t: session.refreshToken },
+      session.accessToken,
+    );
+    const acknowledged = performance.now();
+    const seen = await pollUntil(async () => {
+      const res = await fetch(lagRouter.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${session.accessToken}`,
+        },
+        body: JSON.stringify({ query: '{ me { id } }' }),
+      });
+      await res.arrayBuffer();
+      return res.status === 401;
+    }, 'revocation');
+    revocationLag.push(seen - acknowledged);
+  }
   progress.done(20);
 
   let commit = 'unknown';
@@ -874,6 +910,7 @@ async function main(): Promise<BenchResults> {
       pollMs: PLAN.lag.pollMs,
       registrationToStub: summarize(registrationLag),
       assignmentToNotification: summarize(assignmentLag),
+      logoutToRefused: summarize(revocationLag),
     },
     ...(profiles ? { profiles } : {}),
   };

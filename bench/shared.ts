@@ -37,6 +37,8 @@ export interface GatewaySpec {
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
   jwtSecret: string;
   routerSecret: string;
+  /** Router only: the bench's broker namespace, to hear revocations (else an in-process bus). */
+  bus?: { url: string; namespace: string };
 }
 
 /** Parent → gateway process. */

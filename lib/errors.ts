@@ -18,6 +18,8 @@ export const ErrorCode = {
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   /** A subscription sent where nothing can stream its events (`extensions.transports`). */
   SUBSCRIPTION_TRANSPORT_REQUIRED: 'SUBSCRIPTION_TRANSPORT_REQUIRED',
+  /** Not able to answer now, for a reason that passes (`extensions.retryAfter`, seconds). */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

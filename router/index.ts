@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '#lib/config.js';
 import { listen, startMetricsServer } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
-import { onShutdown, warnAboutConfig } from '#lib/process.js';
+import { onShutdown, openEventBus, warnAboutConfig } from '#lib/process.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { createRouter, routerOptions } from './server.js';
 import { subgraphsOf } from './subgraphs.js';
@@ -12,12 +12,15 @@ const config = loadConfig(process.env, subgraphsOf(readFileSync(SUPERGRAPH_PATH,
 const log = createLogger({ level: config.logLevel, name: 'router' });
 warnAboutConfig(config, log);
 const urls = Object.fromEntries(Object.entries(config.subgraphs).map(([name, s]) => [name, s.url]));
-const router = await createRouter(routerOptions(config, log, urls));
+// The router consumes no work queue; it reads revocations from its own live queue.
+const bus = await openEventBus(config, log, { queues: {}, service: 'router' });
+const router = await createRouter({ ...routerOptions(config, log, urls, bus), standalone: true });
 const { server, url } = await listen(router.handler, config.routerPort, config.host);
 router.attach(server);
 log.info({ url: `${url}/graphql` }, 'router listening');
 const metrics = await startMetricsServer(config, log);
 onShutdown(async () => {
   await router.stop();
+  await bus.close();
   await metrics?.close();
 }, log);

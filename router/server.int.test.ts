@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '#lib/config.js';
+import { createMemoryBus } from '#lib/events/memory.js';
 import { closeServer, listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { createRouter, routerOptions } from './server.js';
@@ -19,11 +20,16 @@ async function startRouter(nodeEnv: 'production' | 'development'): Promise<strin
   });
   // Subgraph URLs where nothing listens.
   const router = await createRouter(
-    routerOptions(config, createLogger({ level: 'silent' }), {
-      users: 'http://127.0.0.1:1/graphql',
-      tasks: 'http://127.0.0.1:1/graphql',
-      notifications: 'http://127.0.0.1:1/graphql',
-    }),
+    routerOptions(
+      config,
+      createLogger({ level: 'silent' }),
+      {
+        users: 'http://127.0.0.1:1/graphql',
+        tasks: 'http://127.0.0.1:1/graphql',
+        notifications: 'http://127.0.0.1:1/graphql',
+      },
+      createMemoryBus({ log: createLogger({ level: 'silent' }) }),
+    ),
   );
   const { server, url: base } = await listen(router.handler, 0, '127.0.0.1');
   router.attach(server);

@@ -6,6 +6,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { commonApolloOptions } from '#lib/apollo.js';
 import type { Config, OperationLimits } from '#lib/config.js';
 import { errorFormatter } from '#lib/errors.js';
+import type { EventBus } from '#lib/events/bus.js';
 import { closeServer, createGraphQLHandler, metricsAccess, type MetricsAccess } from '#lib/http.js';
 import type { Logger } from '#lib/log.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
@@ -23,6 +24,12 @@ import { createSubgraphDataSource } from './datasource.js';
 import { createSubgraphFetcher } from './fetcher.js';
 import { operationLimits } from './limits.js';
 import { operationPolicy, runOperation, withSubscriptions } from './pipeline.js';
+import {
+  IDENTITY_SUBGRAPH,
+  refusingRevoked,
+  revocationView,
+  startRevocationFeed,
+} from './revocations.js';
 import { subscriptionBridge, type SubscriptionClaimsTiming } from './subscriptions/bridge.js';
 import { subscriptionQuota } from './subscriptions/quota.js';
 import { shareResolutions, type EventSharing } from './subscriptions/sharing.js';
@@ -44,6 +51,15 @@ export interface RouterOptions {
   trustedProxies: readonly string[];
   /** Who may read /metrics on the router's port. */
   metrics: MetricsAccess;
+  /** Where revocations arrive from the users service (router/revocations.ts). */
+  bus: EventBus;
+  /** ACCESS_TOKEN_TTL in ms: how long a revocation matters. */
+  accessTokenTtlMs: number;
+  /**
+   * The subgraphs run in other processes (the router's own entry point): with an in-process
+   * bus, revocations are then read from the users service periodically.
+   */
+  standalone: boolean;
   /** How long upstream subscription claims live and how often they are renewed (tests). */
   subscriptionClaims?: SubscriptionClaimsTiming;
   log: Logger;
@@ -99,8 +115,12 @@ export function routerOptions(
   config: Config,
   log: Logger,
   subgraphUrls: RouterOptions['subgraphUrls'],
+  bus: EventBus,
 ): RouterOptions {
   return {
+    bus,
+    accessTokenTtlMs: config.jwt.accessTokenTtl * 1000,
+    standalone: false,
     supergraphSdl: readFileSync(SUPERGRAPH_PATH, 'utf8'),
     subgraphUrls,
     routerSecret: config.routerSecret,
@@ -129,7 +149,6 @@ export async function createRouter(
   options: RouterOptions,
   parts: RouterParts = routerParts(options),
 ) {
-  const { authenticate } = parts;
   const { limits } = options;
   const urls = new Map<string, string>();
   const dataSources = new Map<string, GraphQLDataSource<RouterContext>>();
@@ -170,6 +189,17 @@ export async function createRouter(
     allowBatchedHttpRequests: false,
   });
   await apollo.start();
+  const usersUrl = urls.get(IDENTITY_SUBGRAPH);
+  if (!usersUrl) throw new Error(`the supergraph has no ${IDENTITY_SUBGRAPH} subgraph`);
+  const revocations = await startRevocationFeed({
+    bus: options.bus,
+    usersUrl,
+    routerSecret: options.routerSecret,
+    standalone: options.standalone,
+    view: revocationView({ tokenTtlMs: options.accessTokenTtlMs, log: options.log }),
+    log: options.log,
+  });
+  const authenticate = refusingRevoked(parts.authenticate, revocations.view, revocations.loaded);
   const clientAddress = clientAddressOf(options.trustedProxies);
   const quota = subscriptionQuota({
     perConnection: limits.maxSubscriptionsPerConnection,
@@ -191,7 +221,7 @@ export async function createRouter(
   let webSockets: ReturnType<typeof serveWebSockets> | undefined;
   let httpServer: Server | undefined;
 
-  /** Ready when every subgraph answers its /health. */
+  /** Ready when every subgraph answers its /health and the revocations are known. */
   const ready = async () => {
     const failures: string[] = [];
     await Promise.all(
@@ -204,6 +234,7 @@ export async function createRouter(
     );
     if (failures.length > 0)
       throw new Error(`subgraphs not answering: ${failures.sort().join(', ')}`);
+    revocations.ready();
   };
 
   const handler = createGraphQLHandler<RouterContext>({
@@ -243,6 +274,7 @@ export async function createRouter(
         bridge,
         quota,
         authenticate,
+        revocations: revocations.view,
         clientAddress,
         formatError: errorFormatter({ production: options.production }),
         limits: {
@@ -263,6 +295,7 @@ export async function createRouter(
       await webSockets?.close();
       if (httpServer) await closeServer(httpServer);
       await bridge.close();
+      await revocations.stop();
       supergraph.stop();
       await apollo.stop();
       parts.close();

@@ -24,6 +24,8 @@ export class LiveFanout {
   private ready = deferred();
   private generation = 0;
   private closed = false;
+  /** Whether a live queue has been bound before: a later one follows a gap. */
+  private established = false;
 
   constructor(private readonly ctx: Context) {}
 
@@ -55,6 +57,9 @@ export class LiveFanout {
           this.current = current;
           await this.bindAll(current);
           ready.resolve();
+          // A new queue after a reconnect: whatever was published in between went nowhere.
+          if (this.established) this.resumed();
+          this.established = true;
         } catch (err) {
           ready.reject(err as Error);
           throw err;
@@ -114,8 +119,18 @@ export class LiveFanout {
     }
   }
 
+  private resumed() {
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber.onResumed?.();
+      } catch (err) {
+        this.ctx.log.error({ err }, 'live subscriber threw on resume');
+      }
+    }
+  }
+
   async subscribe(options: LiveOptions): Promise<Consumer> {
-    const subscriber: LiveOptions = { bindings: [...options.bindings], onEvent: options.onEvent };
+    const subscriber: LiveOptions = { ...options, bindings: [...options.bindings] };
     this.subscribers.add(subscriber);
     for (const pattern of subscriber.bindings)
       this.patterns.set(pattern, (this.patterns.get(pattern) ?? 0) + 1);

@@ -103,12 +103,18 @@ describe('amqp transport', () => {
       bindings: ['task.*'],
       handler: async event => void work.push(event),
     });
-    await flaky.live({ bindings: ['task.*'], onEvent: event => live.push(event) });
+    let resumed = 0;
+    await flaky.live({
+      bindings: ['task.*'],
+      onEvent: event => live.push(event),
+      onResumed: () => void resumed++,
+    });
 
     const before = taskCreated('before');
     await direct.publish([before]);
     await waitFor(() => work.length === 1 && live.length === 1);
 
+    expect(resumed).toBe(0); // the first queue follows no gap
     await proxy.stop();
     await waitFor(() => !flaky.connected());
     await expect(flaky.publish([taskCreated('while down')])).rejects.toBeInstanceOf(
@@ -131,6 +137,9 @@ describe('amqp transport', () => {
       },
       { timeoutMs: 10_000, intervalMs: 100 },
     );
+    // … and its subscriber heard that it missed what was published in between ('during').
+    expect(resumed).toBe(1);
+    expect(live.some(event => event.id === during.id)).toBe(false);
     // At least once: `before` may come again if the drop beat its ack to the broker.
     expect([...new Set(work.map(event => event.id))].slice(0, 2)).toEqual([before.id, during.id]);
     // And it publishes again.

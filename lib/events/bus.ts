@@ -36,6 +36,12 @@ export interface LiveOptions {
   bindings: readonly string[];
   /** Called for every matching event, in every process; invalid messages are dropped and logged. */
   onEvent: (event: AnyEvent) => void;
+  /**
+   * Called when the live queue is back after the broker connection was lost: the events
+   * published meanwhile were not delivered here (a consumer that must not miss any reads
+   * what it missed from their source). Never called by the in-process bus, which loses nothing.
+   */
+  onResumed?: () => void;
 }
 
 export interface Consumer {

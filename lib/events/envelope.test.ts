@@ -45,6 +45,16 @@ describe('parseEvent', () => {
         { producer: 'users', actorId: 'u' },
       ),
       createEvent('user.deleted', { id: 'u' }, { producer: 'users', actorId: null }),
+      createEvent(
+        'user.session_revoked',
+        { id: 'u', sessionId: 's' },
+        { producer: 'users', actorId: 'u' },
+      ),
+      createEvent(
+        'user.sessions_revoked',
+        { id: 'u', before: new Date().toISOString() },
+        { producer: 'users', actorId: null },
+      ),
       taskCreated('t'),
       createEvent(
         'task.updated',

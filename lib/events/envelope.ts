@@ -51,6 +51,8 @@ export const eventDataSchemas = {
   'user.created': userData,
   'user.updated': userData,
   'user.deleted': z.object({ id: z.string().min(1) }),
+  'user.session_revoked': z.object({ id: z.string().min(1), sessionId: z.string().min(1) }),
+  'user.sessions_revoked': z.object({ id: z.string().min(1), before: isoDateTime }),
   'task.created': z.object({ task: taskRowSchema }),
   'task.updated': z.object({
     task: taskRowSchema,

@@ -9,7 +9,7 @@ import {
 } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets } from '#lib/metrics.js';
 import type { Authenticator, Viewer } from '../auth.js';
@@ -17,6 +17,7 @@ import { newBudget } from '../budget.js';
 import type { ClientAddressOf } from '../client-address.js';
 import type { RouterContext } from '../context.js';
 import type { OperationRequest, Outcome } from '../pipeline.js';
+import { isRevoked, type RevocationView } from '../revocations.js';
 import type { SubscriptionBridge } from '../subscriptions/bridge.js';
 import type { Holder, SubscriptionQuota } from '../subscriptions/quota.js';
 import { capResponse } from './responses.js';
@@ -31,6 +32,8 @@ export interface WebSocketTransportOptions {
   bridge: SubscriptionBridge;
   quota: SubscriptionQuota;
   authenticate: Authenticator;
+  /** Sockets whose token is revoked are closed with 4403 as the revocation arrives. */
+  revocations: RevocationView;
   clientAddress: ClientAddressOf;
   /** The pipeline's error masking, for the events the bridge streams. */
   formatError: (error: GraphQLFormattedError) => GraphQLFormattedError;
@@ -100,6 +103,28 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
     });
   });
 
+  // Signed-in sockets by user, so a revocation closes theirs at once (and their
+  // subscriptions end with them, here and upstream).
+  const byUser = new Map<string, Map<WebSocket, Viewer>>();
+  const unrevoked = options.revocations.onRevoked(revocation => {
+    for (const [socket, viewer] of byUser.get(revocation.userId) ?? []) {
+      if (isRevoked(options.revocations, viewer)) {
+        socket.close(CLOSE_FORBIDDEN, 'Session revoked');
+      }
+    }
+  });
+  const track = (socket: WebSocket, viewer: Viewer) => {
+    const userId = viewer.claims.userId;
+    if (!userId) return;
+    const sockets = byUser.get(userId) ?? new Map<WebSocket, Viewer>();
+    sockets.set(socket, viewer);
+    byUser.set(userId, sockets);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) byUser.delete(userId);
+    });
+  };
+
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
       onConnect: ctx => {
@@ -115,6 +140,7 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
           return false; // graphql-ws closes with 4403 Forbidden
         }
         const socket = ctx.extra.socket;
+        track(socket, viewer);
         ctx.extra.connection = {
           viewer,
           expiry:
@@ -201,6 +227,7 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
     /** Closes client sockets with 1001 (going away). */
     close: async () => {
       unsample();
+      unrevoked();
       for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
       await disposable.dispose();
       await new Promise<void>(resolve => wss.close(() => resolve()));

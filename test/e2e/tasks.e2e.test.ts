@@ -561,14 +561,31 @@ describe('roles', () => {
       sg.gql(`mutation { setUserRole(userId: "${frank.id}", role: ${role}) { id } }`, {
         token: admin.accessToken,
       });
+    // Asked straight at the subgraph with claims that say `role` (the router refuses Frank's
+    // old token once his role changed): the tasks service goes by the role users published.
+    const taskAs = async (role: 'USER' | 'ADMIN') => {
+      const res = await postGraphQL<{ task: { id: string } | null }>(
+        `${sg.supergraph.subgraphs.tasks!.url}/graphql`,
+        'query ($id: ID!) { task(id: $id) { id } }',
+        {
+          variables: { id: task.id },
+          headers: asRouter('tasks', sg.config.routerSecret, {
+            userId: frank.id,
+            role,
+            username: frank.username,
+          }),
+        },
+      );
+      expect(res.errors).toBeUndefined();
+      return res.data!.task;
+    };
     expect(await taskById(frank, task.id)).toBeNull();
     expect((await setRole('ADMIN')).errors).toBeUndefined();
-    // Frank's token still says USER; the tasks service goes by the role users published.
-    await waitFor(async () => (await taskById(frank, task.id))?.id === task.id, {
+    await waitFor(async () => (await taskAs('USER'))?.id === task.id, {
       message: 'promotion never reached tasks',
     });
     expect((await setRole('USER')).errors).toBeUndefined();
-    await waitFor(async () => (await taskById(frank, task.id)) === null, {
+    await waitFor(async () => (await taskAs('ADMIN')) === null, {
       message: 'demotion never reached tasks',
     });
   });

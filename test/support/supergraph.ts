@@ -3,8 +3,10 @@ import { signClaims, type Claims } from '#lib/auth/claims.js';
 import { loadConfig, type Config } from '#lib/config.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import type { EventBus } from '#lib/events/bus.js';
+import { listen } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { workQueues } from '#lib/subgraph/descriptor.js';
+import { createRouter, routerOptions } from '../../router/server.js';
 import { subgraphs, type SubgraphName } from '../../subgraphs/index.js';
 import {
   startSupergraph,
@@ -170,4 +172,40 @@ export async function startTestSupergraph(
       await Promise.all(Object.values(databases).map(d => d.drop()));
     },
   };
+}
+
+/**
+ * Another router replica in front of `sg`'s subgraphs, as a second process would run it: its
+ * own connection to the broker (so its own live queue; `amqpUrl` may be a proxy the test
+ * cuts) on `sg`'s namespace. GraphQL at `url`.
+ */
+export async function startRouterReplica(
+  sg: TestSupergraph,
+  options: { amqpUrl?: string } = {},
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const log = createLogger({ level: sg.config.logLevel });
+  const bus = await createAmqpBus({
+    url: options.amqpUrl ?? TEST_AMQP_URL,
+    log,
+    namespace: sg.namespace,
+    queues: {},
+  });
+  try {
+    const subgraphUrls = Object.fromEntries(
+      Object.entries(sg.supergraph.subgraphs).map(([name, s]) => [name, `${s.url}/graphql`]),
+    );
+    const router = await createRouter(routerOptions(sg.config, log, subgraphUrls, bus));
+    const { server, url } = await listen(router.handler, 0, '127.0.0.1');
+    router.attach(server);
+    return {
+      url: `${url}/graphql`,
+      stop: async () => {
+        await router.stop();
+        await bus.close();
+      },
+    };
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
 }

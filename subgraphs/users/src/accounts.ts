@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Claims } from '#lib/auth/claims.js';
 import { issueAccessToken } from '#lib/auth/jwt.js';
 import { uniqueViolation, type Executor } from '#lib/db.js';
@@ -15,7 +15,13 @@ import { enqueueEvents } from '#lib/events/outbox.js';
 import type { UsersDeps } from './context.js';
 import * as q from './db/queries.js';
 import { users, type schema, type UserRow } from './db/schema.js';
-import { userCreated, userDeleted, userUpdated } from './events.js';
+import {
+  sessionRevoked,
+  sessionsRevoked,
+  userCreated,
+  userDeleted,
+  userUpdated,
+} from './events.js';
 import { asAuthenticatedSelf, type UserModel } from './models.js';
 import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords.js';
 import * as valid from './validation.js';
@@ -42,6 +48,34 @@ const hashToken = (token: string) => createHash('sha256').update(token).digest('
 export function requireUser(claims: Claims): string {
   if (!claims.userId) throw unauthenticated();
   return claims.userId;
+}
+
+/**
+ * Ends access tokens at every router: `{ sessionId }` those of one session, `{ before }` every
+ * one of the user issued before then. Written in `tx`, with the change that causes it: the
+ * event through the outbox for the routers running, the row for those that start later.
+ */
+async function revokeAccess(
+  deps: UsersDeps,
+  tx: Db,
+  userId: string,
+  what: { sessionId: string } | { before: Date },
+  actorId: string | null,
+): Promise<void> {
+  const sessionId = 'sessionId' in what ? what.sessionId : null;
+  const before = 'before' in what ? what.before : null;
+  await enqueueEvents(tx, [
+    sessionId === null
+      ? sessionsRevoked(userId, before!, actorId)
+      : sessionRevoked(userId, sessionId, actorId),
+  ]);
+  const keepSince = new Date(Date.now() - deps.jwt.accessTokenTtl * 1000);
+  await q.recordRevocation(tx, { userId, sessionId, before }, keepSince);
+}
+
+/** The revocations routers must still apply: those of the last ACCESS_TOKEN_TTL. */
+export async function recentRevocations(deps: UsersDeps) {
+  return q.revocationsSince(deps.db, new Date(Date.now() - deps.jwt.accessTokenTtl * 1000));
 }
 
 /** Creates a refresh token of `familyId` (a new family when omitted) and an access token. */
@@ -134,8 +168,12 @@ export async function login(
   if (!(await verifyPassword(input.password, user.passwordHash)))
     throw unauthenticated(BAD_CREDENTIALS);
   return deps.db.transaction(async tx => {
+    // Locked, and still the password just verified: a password change that committed while
+    // it was being checked wins (the old password no longer logs in).
+    const current = await q.userForTokens(tx, user.id);
+    if (current?.passwordHash !== user.passwordHash) throw unauthenticated(BAD_CREDENTIALS);
     await q.clearLoginFailures(tx, user.id);
-    return issueTokens(deps, tx, user);
+    return issueTokens(deps, tx, current);
   });
 }
 
@@ -146,13 +184,19 @@ export async function refresh(deps: UsersDeps, refreshToken: string): Promise<Au
   if (!token || token.expiresAt.getTime() <= Date.now()) throw unauthenticated(BAD_REFRESH_TOKEN);
   const outcome = await deps.db.transaction(async tx => {
     if (!(await q.consumeRefreshToken(tx, token.id))) return null;
-    const [user] = await q.usersByIds(tx, [token.userId]);
+    // The role as it is now, locked against a change committing meanwhile (userForTokens).
+    const user = await q.userForTokens(tx, token.userId);
     if (!user) return null;
     return issueTokens(deps, tx, user, token.familyId);
   });
   if (!outcome) {
-    // A rotated token came back: someone holds a copy. End every session of the family.
-    await q.revokeFamily(deps.db, token.familyId);
+    // A rotated token came back: someone holds a copy. End every session of the family,
+    // and the access tokens it was issued, at every router.
+    await deps.db.transaction(async tx => {
+      if ((await q.revokeFamily(tx, token.familyId)) === 0) return;
+      await revokeAccess(deps, tx, token.userId, { sessionId: token.familyId }, null);
+    });
+    deps.onOutboxWrite();
     throw unauthenticated(BAD_REFRESH_TOKEN);
   }
   return outcome;
@@ -166,7 +210,14 @@ export async function logout(
   const userId = requireUser(claims);
   const token = await q.refreshTokenByHash(deps.db, hashToken(refreshToken));
   if (!token || token.userId !== userId || token.revokedAt) return false;
-  return (await q.revokeFamily(deps.db, token.familyId)) > 0;
+  const ended = await deps.db.transaction(async tx => {
+    if ((await q.revokeFamily(tx, token.familyId)) === 0) return false;
+    // The session's access tokens end with it, at every router; the user's others live on.
+    await revokeAccess(deps, tx, userId, { sessionId: token.familyId }, userId);
+    return true;
+  });
+  if (ended) deps.onOutboxWrite();
+  return ended;
 }
 
 export async function updateProfile(
@@ -223,10 +274,19 @@ export async function changePassword(
   }
   const passwordHash = await hashPassword(newPassword);
   await deps.db.transaction(async tx => {
-    await tx.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
-    // Whoever knew the old password may hold a session: end them all.
-    await q.revokeAllOfUser(tx, userId);
+    const changed = await tx
+      .update(users)
+      .set({ passwordHash, updatedAt: new Date() })
+      .where(and(eq(users.id, userId), eq(users.passwordHash, user.passwordHash)))
+      .returning({ id: users.id });
+    // Changed meanwhile by another request: the current password checked above is not current.
+    if (changed.length === 0) throw badUserInput('currentPassword is wrong', 'currentPassword');
+    // Whoever knew the old password may hold a session: end every other one, and every access
+    // token issued until now (the viewer's own too: their refresh token gets them a new one).
+    await q.revokeAllOfUser(tx, userId, claims.sessionId);
+    await revokeAccess(deps, tx, userId, { before: new Date() }, userId);
   });
+  deps.onOutboxWrite();
   return true;
 }
 
@@ -248,6 +308,7 @@ export async function deleteAccount(
     }
     await tx.delete(users).where(eq(users.id, userId));
     await enqueueEvents(tx, [userDeleted(userId, userId)]);
+    await revokeAccess(deps, tx, userId, { before: new Date() }, userId);
   });
   deps.onOutboxWrite();
   return true;
@@ -283,6 +344,9 @@ export async function setUserRole(
       .returning();
     if (!after) throw new Error('update returned no row');
     await enqueueEvents(tx, [userUpdated(after, viewer.id)]);
+    // Tokens carrying the old role end now; a refresh (the row is locked until commit, see
+    // userForTokens) gets one with the new role.
+    await revokeAccess(deps, tx, targetId, { before: new Date() }, viewer.id);
     return after;
   });
   deps.onOutboxWrite();

@@ -39,7 +39,7 @@ export type LoginInput = {
 
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Ends every other session. */
+  /** Ends every other session, and every access token issued so far (refresh yours). */
   changePassword: Scalars['Boolean']['output'];
   deleteAccount: Scalars['Boolean']['output'];
   login: AuthPayload;
@@ -104,6 +104,7 @@ export type PageInfo = {
 
 export type Query = {
   __typename?: 'Query';
+  _revocations: Array<Revocation>;
   /** The signed-in user; null when anonymous. */
   me: Maybe<User>;
   /** Null when no such user exists. */
@@ -129,6 +130,15 @@ export type RegisterInput = {
   email: Scalars['String']['input'];
   password: Scalars['String']['input'];
   username: Scalars['String']['input'];
+};
+
+/** Access tokens a router must refuse: one session's, or every one of a user issued before `before`. */
+export type Revocation = {
+  __typename?: 'Revocation';
+  before: Maybe<Scalars['DateTime']['output']>;
+  revokedAt: Scalars['DateTime']['output'];
+  sessionId: Maybe<Scalars['ID']['output']>;
+  userId: Scalars['ID']['output'];
 };
 
 export type Role =
@@ -270,6 +280,7 @@ export type ResolversTypes = {
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RegisterInput: RegisterInput;
+  Revocation: ResolverTypeWrapper<Revocation>;
   Role: Role;
   UpdateProfileInput: UpdateProfileInput;
   User: ResolverTypeWrapper<UserModel>;
@@ -290,6 +301,7 @@ export type ResolversParentTypes = {
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   RegisterInput: RegisterInput;
+  Revocation: Revocation;
   UpdateProfileInput: UpdateProfileInput;
   User: UserModel;
   UserConnection: Omit<UserConnection, 'edges'> & { edges: Array<ResolversParentTypes['UserEdge']> };
@@ -334,9 +346,17 @@ export type PageInfoResolvers<ContextType = UsersContext, ParentType extends Res
 };
 
 export type QueryResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  _revocations?: Resolver<Array<ResolversTypes['Revocation']>, ParentType, ContextType>;
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
   users?: Resolver<ResolversTypes['UserConnection'], ParentType, ContextType, Partial<QueryUsersArgs>>;
+};
+
+export type RevocationResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['Revocation'] = ResolversParentTypes['Revocation']> = {
+  before?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  revokedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  sessionId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  userId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type UserResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'], FederationReferenceType extends FederationReferenceTypes['User'] = FederationReferenceTypes['User']> = {
@@ -367,6 +387,7 @@ export type Resolvers<ContextType = UsersContext> = {
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Revocation?: RevocationResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   UserConnection?: UserConnectionResolvers<ContextType>;
   UserEdge?: UserEdgeResolvers<ContextType>;

@@ -1,6 +1,13 @@
-import { and, asc, count, eq, gt, ilike, inArray, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import { isUuid, queryRows, type Executor } from '#lib/db.js';
-import { loginFailures, refreshTokens, users, type schema, type UserRow } from './schema.js';
+import {
+  loginFailures,
+  refreshTokens,
+  sessionRevocations,
+  users,
+  type schema,
+  type UserRow,
+} from './schema.js';
 
 type Db = Executor<typeof schema>;
 
@@ -8,6 +15,17 @@ export async function usersByIds(db: Db, ids: readonly string[]): Promise<UserRo
   const valid = ids.filter(isUuid);
   if (valid.length === 0) return [];
   return db.select().from(users).where(inArray(users.id, valid));
+}
+
+/**
+ * The user a token is about to be issued for, locked FOR SHARE until the transaction ends: a
+ * role or password change committing meanwhile waits for it, or it for the change, so a token
+ * never carries a role (or follows a password) that a revocation issued before it has ended.
+ */
+export async function userForTokens(tx: Db, id: string): Promise<UserRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  const [row] = await tx.select().from(users).where(eq(users.id, id)).for('share');
+  return row;
 }
 
 export async function userByLogin(db: Db, login: string): Promise<UserRow | undefined> {
@@ -95,11 +113,49 @@ export async function revokeFamily(db: Db, familyId: string): Promise<number> {
   return rows.length;
 }
 
-export async function revokeAllOfUser(db: Db, userId: string): Promise<void> {
+/** Revokes every live refresh token of the user but those of `exceptFamily`. */
+export async function revokeAllOfUser(
+  db: Db,
+  userId: string,
+  exceptFamily: string | null = null,
+): Promise<void> {
   await db
     .update(refreshTokens)
     .set({ revokedAt: new Date() })
-    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
+    .where(
+      and(
+        eq(refreshTokens.userId, userId),
+        isNull(refreshTokens.revokedAt),
+        exceptFamily === null ? undefined : ne(refreshTokens.familyId, exceptFamily),
+      ),
+    );
+}
+
+/**
+ * Records a revocation for routers that start later, and forgets those older than
+ * `keepSince` (no access token issued before then is still valid).
+ */
+export async function recordRevocation(
+  tx: Db,
+  revocation: { userId: string; sessionId: string | null; before: Date | null },
+  keepSince: Date,
+): Promise<void> {
+  await tx.insert(sessionRevocations).values(revocation);
+  await tx.delete(sessionRevocations).where(lt(sessionRevocations.revokedAt, keepSince));
+}
+
+/** The revocations made since `since`, oldest first. */
+export async function revocationsSince(db: Db, since: Date) {
+  return db
+    .select({
+      userId: sessionRevocations.userId,
+      sessionId: sessionRevocations.sessionId,
+      before: sessionRevocations.before,
+      revokedAt: sessionRevocations.revokedAt,
+    })
+    .from(sessionRevocations)
+    .where(gt(sessionRevocations.revokedAt, since))
+    .orderBy(asc(sessionRevocations.id));
 }
 
 export async function insertRefreshToken(

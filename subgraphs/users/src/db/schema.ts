@@ -72,7 +72,33 @@ export const loginFailures = pgTable(
   t => [index('login_failures_user_time_idx').on(t.userId, t.failedAt)],
 );
 
+/**
+ * Revocations of access tokens, kept as long as an access token lives (ACCESS_TOKEN_TTL): what
+ * a router that starts (or lost its live feed) reads to know which tokens to refuse
+ * (`_revocations`). No foreign key: a deleted user's revocation must outlive the user.
+ * `sessionId` set: that session's tokens; `before` set: every token issued before it.
+ */
+export const sessionRevocations = pgTable(
+  'session_revocations',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: uuid('user_id').notNull(),
+    sessionId: uuid('session_id'),
+    before: timestamp('before', { withTimezone: true, mode: 'date', precision: 3 }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  t => [index('session_revocations_time_idx').on(t.revokedAt)],
+);
+
 export type UserRow = typeof users.$inferSelect;
 
 /** Everything the users service's Drizzle client knows about. */
-export const schema = { users, refreshTokens, loginFailures, userRole, outbox, processedEvents };
+export const schema = {
+  users,
+  refreshTokens,
+  loginFailures,
+  sessionRevocations,
+  userRole,
+  outbox,
+  processedEvents,
+};

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { connection, decodeCursor, encodeCursor, pageSize } from '#lib/pagination.js';
 import type { QueryResolvers } from '../__generated__/resolvers-types.js';
-import { requireAdmin, requireUser } from '../accounts.js';
+import { recentRevocations, requireAdmin, requireUser } from '../accounts.js';
 import { listUsers } from '../db/queries.js';
 import * as valid from '../validation.js';
 
@@ -28,4 +28,8 @@ export const Query: QueryResolvers = {
     });
     return connection(rows, first, u => encodeCursor(USERS_CURSOR, u.username), totalCount);
   },
+
+  // @inaccessible: only the router can ask, and it asks anonymously; nothing here is a secret
+  // to it. Clients cannot name the field (it is not in the API schema).
+  _revocations: (_parent, _args, { deps }) => recentRevocations(deps),
 };

@@ -47,7 +47,11 @@ const commonEnv = z.object({
   /** Largest accepted HTTP request body, in bytes. */
   BODY_LIMIT: positiveInt(1_000_000),
   /** How long the router waits for a subgraph, in milliseconds. */
-  SUBGRAPH_TIMEOUT_MS: positiveInt(10_000),
+  SUBGRAPH_TIMEOUT_MS: positiveInt(5_000),
+  /** How long a subgraph works on one request before answering SERVICE_UNAVAILABLE. */
+  REQUEST_TIMEOUT_MS: positiveInt(3_000),
+  /** Connecting to Postgres, and each statement, at most this long (ms). */
+  DATABASE_TIMEOUT_MS: positiveInt(2_000),
   /** Operation limits at the router: shape (graphql-armor, graphql-js) and demand control. */
   MAX_DEPTH: positiveInt(12),
   MAX_ALIASES: positiveInt(15),
@@ -115,6 +119,10 @@ export interface Config {
   /** By subgraph name: every subgraph the loader was told of. */
   subgraphs: Readonly<Record<string, SubgraphConfig>>;
   databasePoolSize: number;
+  /** DATABASE_TIMEOUT_MS: connect and statement timeout. */
+  databaseTimeoutMs: number;
+  /** REQUEST_TIMEOUT_MS: a subgraph's deadline for one request. */
+  requestTimeoutMs: number;
   dataDir: string;
   amqpUrl: string | undefined;
   jwt: {
@@ -214,6 +222,8 @@ export function loadConfig(
     routerPort: e.ROUTER_PORT,
     subgraphs: subgraphConfigs,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     dataDir: e.DATA_DIR,
     amqpUrl: e.AMQP_URL,
     jwt: {

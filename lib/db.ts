@@ -33,6 +33,11 @@ export interface OpenDatabaseOptions<TSchema extends Schema> {
   /** Folder of drizzle-kit's SQL migrations, applied before the database is handed out. */
   migrationsFolder: string;
   poolSize?: number;
+  /**
+   * Postgres only: connecting, and each statement (`statement_timeout`), at most this long;
+   * a transaction idle for 5× this is ended by the server. Migrations are not bounded.
+   */
+  timeoutMs?: number;
   log: Logger;
   /** Called for every SQL statement Drizzle sends (tests count them). */
   onQuery?: (query: string) => void;
@@ -61,24 +66,44 @@ export async function openDatabase<TSchema extends Schema>(
     : undefined;
   const log = options.log.child({ db: options.name });
   if (options.url) {
-    const client = postgres(options.url, {
-      max: options.poolSize ?? 10,
+    const timeoutMs = options.timeoutMs ?? 2_000;
+    const clientOptions = {
       onnotice: () => {},
-      connect_timeout: 10,
+      connect_timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
       // Seconds before reconnecting after a failed connection: postgres.js's default grows to
       // 20 s after a handful of failures (it counts them for the whole pool), which keeps a
       // service unready long after a short database blip. Capped at 2 s.
       backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2),
+    };
+    // Migrations on a connection of their own, without the statement timeout (an index on a
+    // big table takes what it takes), under a lock so two replicas never migrate at once.
+    // Two connections: one holds the lock, the other migrates.
+    const migrator = postgres(options.url, { ...clientOptions, max: 2 });
+    try {
+      const lock = await migrator.reserve();
+      try {
+        await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
+        await migratePostgres(drizzlePostgres(migrator), {
+          migrationsFolder: options.migrationsFolder,
+        });
+      } finally {
+        await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
+        lock.release();
+      }
+    } finally {
+      await migrator.end({ timeout: 5 });
+    }
+    const client = postgres(options.url, {
+      ...clientOptions,
+      max: options.poolSize ?? 10,
+      // Server-side bounds: a statement that runs (or waits for a lock) too long is cancelled
+      // with 57014, answered SERVICE_UNAVAILABLE (lib/errors.ts `isTransient`).
+      connection: {
+        statement_timeout: timeoutMs,
+        idle_in_transaction_session_timeout: timeoutMs * 5,
+      },
     });
     const db = drizzlePostgres(client, { schema: options.schema, ...(logger ? { logger } : {}) });
-    const lock = await client.reserve();
-    try {
-      await lock`select pg_advisory_lock(${MIGRATION_LOCK})`;
-      await migratePostgres(db, { migrationsFolder: options.migrationsFolder });
-    } finally {
-      await lock`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => {});
-      lock.release();
-    }
     log.info('postgres ready, migrations applied');
     return {
       db: db as unknown as Database<TSchema>,

@@ -70,6 +70,60 @@ export const conflict = (message: string, field?: string) =>
   error(ErrorCode.CONFLICT, message, field ? { field } : {});
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   error(ErrorCode.RATE_LIMITED, message, { retryAfter: retryAfterSeconds });
+/**
+ * Something this operation needs is down or not answering for now: a database, a subgraph.
+ * Says nothing of which; `retryAfter` is a hint in seconds.
+ */
+export const serviceUnavailable = (
+  message = 'A service this operation needs is not answering; try again shortly',
+  retryAfterSeconds = 1,
+  cause?: unknown,
+) =>
+  new GraphQLError(message, {
+    extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfter: retryAfterSeconds },
+    ...(cause instanceof Error ? { originalError: cause } : {}),
+  });
+
+/** postgres.js and Node's codes for a connection that failed, broke or timed out. */
+const TRANSIENT_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+/**
+ * SQLSTATEs of a database that is unreachable, shutting down, overloaded or timed out: class
+ * 08 (connection exception), 57014 (statement timeout), 57P01-57P03 (shutdown, cannot connect
+ * now), 53300 (too many connections), 55P03 (lock timeout).
+ */
+const TRANSIENT_SQLSTATE = /^(08...|57014|57P0[123]|53300|55P03)$/;
+
+/**
+ * Whether `err`, or anything in its `cause` chain (Drizzle and GraphQL wrap), says a
+ * dependency is unavailable for now rather than that something is wrong: what a client may
+ * retry (SERVICE_UNAVAILABLE) instead of an internal error.
+ */
+function isTransient(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e && typeof e === 'object' && !seen.has(e);) {
+    seen.add(e);
+    const { code } = e as { code?: unknown };
+    if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATE.test(code))) {
+      return true;
+    }
+    e =
+      e instanceof GraphQLError ? (e.originalError ?? undefined) : (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** A response cut off at `limit` bytes (MAX_RESPONSE_BYTES). */
 export const responseTooLarge = (limit: number) =>
   error(
@@ -95,19 +149,30 @@ const SUGGESTION = / ?Did you mean [^?]*\?/g;
  */
 export function errorFormatter(options: {
   production: boolean;
-}): (formatted: GraphQLFormattedError) => GraphQLFormattedError {
-  return formatted => {
+}): (formatted: GraphQLFormattedError, error?: unknown) => GraphQLFormattedError {
+  return (formatted, error) => {
     const code = formatted.extensions?.code;
     if (!isPublicCode(code) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      // A database or service that is down for now: a client may try again.
+      if (isTransient(error)) {
+        const unavailable = serviceUnavailable();
+        return {
+          message: unavailable.message,
+          ...(formatted.path ? { path: formatted.path } : {}),
+          extensions: unavailable.extensions,
+        };
+      }
       return {
         message: 'Internal server error',
         ...(formatted.path ? { path: formatted.path } : {}),
         extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
       };
     }
+    // `response` is the gateway's copy of a subgraph's HTTP answer (its URL, its body).
     const {
       stacktrace: _stack,
       exception: _exception,
+      response: _response,
       serviceName,
       ...extensions
     } = formatted.extensions ?? {};

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import type { Config } from './config.js';
-import { ErrorCode, HttpErrorCode, responseTooLarge } from './errors.js';
+import { ErrorCode, HttpErrorCode, responseTooLarge, serviceUnavailable } from './errors.js';
 import { REQUEST_ID_HEADER, type Logger } from './log.js';
 import { registry } from './metrics.js';
 
@@ -24,6 +24,11 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   context: (req: IncomingMessage, base: RequestContext, raw: string) => Promise<TContext>;
   /** Throws (or rejects) while the service cannot serve: database or broker down. */
   ready?: () => Promise<void>;
+  /**
+   * How long one request may take before it is answered SERVICE_UNAVAILABLE (503) while it
+   * goes on (REQUEST_TIMEOUT_MS at subgraphs); unset: no deadline.
+   */
+  deadlineMs?: number;
   /** Largest accepted body, in bytes; larger gets 413. */
   bodyLimit: number;
   log: Logger;
@@ -137,6 +142,20 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** `work`'s result, or `undefined` if it takes longer than `ms` (never, without `ms`). */
+async function withDeadline<T>(work: Promise<T>, ms: number | undefined): Promise<T | undefined> {
+  if (ms === undefined) return work;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<undefined>(resolve => (timer = setTimeout(() => resolve(undefined), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Serves Apollo Server 5 on plain node:http (Apollo 5 ships no framework integration):
  * `/health` (alive), `/ready` (dependencies answer), `/metrics` (Prometheus), and GraphQL
@@ -195,10 +214,20 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
-      const response = await options.apollo.executeHTTPGraphQLRequest({
+      const execution = options.apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
         context: () => options.context(req, { requestId, log }, raw),
       });
+      const response = await withDeadline(execution, options.deadlineMs);
+      if (response === undefined) {
+        // Still running (a database that stopped answering): the caller hears now that it is
+        // transient; whatever the execution does later is not sent.
+        execution.catch(() => {});
+        log.warn({ deadlineMs: options.deadlineMs }, 'request over its deadline answered 503');
+        return sendJson(res, 503, {
+          errors: [serviceUnavailable('The service is not answering in time; try again').toJSON()],
+        });
+      }
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {

@@ -107,7 +107,12 @@ describe('subgraph data source', () => {
       source('tasks', 'http://127.0.0.1:1/graphql').process(
         planFetch('{ b }', routerContext(alice)),
       ),
-    ).rejects.toThrow('fetch failed');
+    ).rejects.toMatchObject({
+      // The subgraph is named in the log's cause, not in what the client gets.
+      message: expect.not.stringMatching(/127\.0\.0\.1|tasks|fetch/),
+      extensions: { code: 'SERVICE_UNAVAILABLE', retryAfter: 1 },
+      originalError: { message: 'fetch failed' },
+    });
     expect(await fetchMetrics('tasks')).toEqual({
       timed: before.timed + 2,
       failed: before.failed + 1,

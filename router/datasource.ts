@@ -1,10 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { GraphQLError } from 'graphql';
 import {
   RemoteGraphQLDataSource,
   type GraphQLDataSource,
   type GraphQLDataSourceProcessOptions,
 } from '@apollo/gateway';
 import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib/auth/claims.js';
+import { serviceUnavailable } from '#lib/errors.js';
 import { REQUEST_ID_HEADER } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import type { ResponseBudget } from './budget.js';
@@ -25,6 +27,9 @@ export interface SubgraphDataSourceOptions {
 }
 
 type GatewayFetcher = RemoteGraphQLDataSource['fetcher'];
+
+/** Statuses of a subgraph that is up but cannot answer now (its deadline, a balancer's). */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
  * The client operation a subgraph fetch is made for: the viewer to sign for, and the bytes it
@@ -61,11 +66,16 @@ function instrumentedFetcher(
         scope ? { ...share, budget: scope.budget } : share,
       );
       if (res.status >= 500) subgraphFetchErrors.inc({ subgraph: name });
+      // A subgraph (or a balancer in front of it) saying it cannot answer now.
+      if (UNAVAILABLE_STATUSES.has(res.status)) throw serviceUnavailable();
       // RemoteGraphQLDataSource reads only what SubgraphFetchResponse has (headers: get).
       return res as Awaited<ReturnType<GatewayFetcher>>;
     } catch (err) {
+      if (err instanceof GraphQLError) throw err;
       subgraphFetchErrors.inc({ subgraph: name });
-      throw err;
+      // Refused, reset, timed out: the subgraph is not answering for now. Which one, and
+      // why, is for the log (the cause), never for the client.
+      throw serviceUnavailable(undefined, 1, err);
     } finally {
       stop();
     }

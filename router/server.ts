@@ -36,6 +36,7 @@ import { shareResolutions, type EventSharing } from './subscriptions/sharing.js'
 import { upstreamSockets } from './subscriptions/upstream.js';
 import { watchSupergraph } from './supergraph.js';
 import { serveWebSockets } from './transports/ws.js';
+import { unavailableStatus } from './unavailable.js';
 
 export interface RouterOptions {
   supergraphSdl: string;
@@ -178,6 +179,7 @@ export async function createRouter(
     plugins: [
       ...(common.plugins ?? []),
       ...(armor.plugins as ApolloServerPlugin<RouterContext>[]),
+      unavailableStatus(),
       operationPolicy({
         supergraph,
         maxCost: limits.maxCost,

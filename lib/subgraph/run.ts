@@ -89,6 +89,7 @@ export async function runSubgraph<
       schema: descriptor.tables,
       migrationsFolder: descriptor.migrationsFolder,
       poolSize: config.databasePoolSize,
+      timeoutMs: config.databaseTimeoutMs,
       log,
       ...(options.onQuery ? { onQuery: options.onQuery } : {}),
     });

@@ -33,7 +33,7 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
   resolvers: object;
-  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit' | 'metrics'>;
+  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit' | 'metrics' | 'requestTimeoutMs'>;
   log: Logger;
   /** Adds per-request state (loaders, deps) to the verified base context. */
   context: (base: SubgraphContext) => TContext;
@@ -73,6 +73,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     apollo,
     log: options.log,
     bodyLimit: options.config.bodyLimit,
+    deadlineMs: options.config.requestTimeoutMs,
     metrics: metricsAccess(options.config),
     ready: options.ready,
     context: async (req, base, raw) => {

@@ -1,14 +1,28 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
- * A TCP forwarder a test can cut and restore, to play a broker outage without touching the
- * shared RabbitMQ. `stop()` refuses new connections and kills open ones; `start()` resumes on
- * the same port.
+ * A TCP forwarder a test can cut and restore, to play a broker or database outage without
+ * touching the shared services. `stop()` refuses new connections and kills open ones;
+ * `start()` resumes on the same port. `stall()` plays a peer that stops answering: connections
+ * stay open (and new ones are accepted) but nothing is forwarded until `resume()`.
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private stalled = false;
+  private readonly held: Array<() => void> = [];
   port = 0;
+
+  /** Stops forwarding in both directions without closing anything. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Forwards again, what was held first. */
+  resume(): void {
+    this.stalled = false;
+    for (const release of this.held.splice(0)) release();
+  }
 
   constructor(
     private readonly targetHost: string,
@@ -26,8 +40,15 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      const forward = (from: Socket, to: Socket) =>
+        from.on('data', (chunk: Buffer) => {
+          if (this.stalled) this.held.push(() => to.write(chunk));
+          else to.write(chunk);
+        });
+      forward(client, upstream);
+      forward(upstream, client);
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -33,7 +33,10 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   schemaPath: string;
   /** Codegen-typed resolvers; checked against the schema by buildSubgraphSchema. */
   resolvers: object;
-  config: Pick<Config, 'routerSecret' | 'production' | 'bodyLimit' | 'metrics' | 'requestTimeoutMs'>;
+  config: Pick<
+    Config,
+    'routerSecret' | 'production' | 'bodyLimit' | 'metrics' | 'requestTimeoutMs'
+  >;
   log: Logger;
   /** Adds per-request state (loaders, deps) to the verified base context. */
   context: (base: SubgraphContext) => TContext;

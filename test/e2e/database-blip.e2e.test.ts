@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask } from '../support/tasks.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { proxyInFront, type TcpProxy } from '../support/tcp-proxy.js';
 import { registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 
@@ -18,11 +18,9 @@ beforeAll(async () => {
   sg = await startTestSupergraph({
     databaseUrl: async (name, url) => {
       if (name !== 'tasks') return url;
-      const target = new URL(url);
-      proxy = new TcpProxy(target.hostname, Number(target.port || 5432));
-      await proxy.start();
-      target.host = `127.0.0.1:${proxy.port}`;
-      return target.toString();
+      const proxied = await proxyInFront(url);
+      proxy = proxied.proxy;
+      return proxied.url;
     },
   });
   alice = await registerUser(sg, 'blip');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.js';
 import { createTask } from '../support/tasks.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { proxyInFront, type TcpProxy } from '../support/tcp-proxy.js';
 import { errorOf, registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 
@@ -21,11 +21,9 @@ beforeAll(async () => {
     env: { SUBGRAPH_TIMEOUT_MS: '60000' },
     databaseUrl: async (name, url) => {
       if (name !== 'users') return url;
-      const target = new URL(url);
-      usersDb = new TcpProxy(target.hostname, Number(target.port || 5432));
-      await usersDb.start();
-      target.host = `127.0.0.1:${usersDb.port}`;
-      return target.toString();
+      const proxied = await proxyInFront(url);
+      usersDb = proxied.proxy;
+      return proxied.url;
     },
   });
   alice = await registerUser(sg, 'unavail');

@@ -67,3 +67,13 @@ export class TcpProxy {
     if (server) await new Promise<void>(resolve => server.close(() => resolve()));
   }
 }
+
+/** A started `TcpProxy` in front of the server of `url` (postgres://, amqp://…), and its URL. */
+export async function proxyInFront(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const defaultPort = target.protocol.startsWith('amqp') ? 5672 : 5432;
+  const proxy = new TcpProxy(target.hostname, Number(target.port || defaultPort));
+  await proxy.start();
+  target.host = `127.0.0.1:${proxy.port}`;
+  return { proxy, url: target.toString() };
+}

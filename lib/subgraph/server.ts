@@ -21,7 +21,7 @@ import {
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import { createGraphQLHandler, metricsAccess } from '../http.js';
-import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
+import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
 
@@ -108,6 +108,8 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
       /** Where it resumes (the router's last position), and the last position it was sent. */
       after: number | undefined;
       last: number | undefined;
+      /** The id of the event behind the result being sent. */
+      eventId: string | undefined;
     }
     type Extra = { live?: Map<string, Live> };
     // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
@@ -154,17 +156,22 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             expiry: expireAt(ctx, id, verified.expiresAt),
             after: asPosition(payload.extensions?.[RESUME_EXTENSION]),
             last: undefined,
+            eventId: undefined,
           });
           return undefined;
         },
         // Each event carries its position, which the router sends back when it resubscribes.
         onNext: (ctx, id, _payload, _args, result) => {
-          const last = ctx.extra.live?.get(id)?.last;
-          if (last === undefined) return undefined;
+          const live = ctx.extra.live?.get(id);
+          if (live?.eventId === undefined) return undefined;
           return {
             ...(result.data !== undefined ? { data: result.data } : {}),
             ...(result.errors ? { errors: result.errors.map(e => e.toJSON()) } : {}),
-            extensions: { ...result.extensions, [POSITION_EXTENSION]: last },
+            extensions: {
+              ...result.extensions,
+              ...(live.last !== undefined ? { [POSITION_EXTENSION]: live.last } : {}),
+              [EVENT_ID_EXTENSION]: live.eventId,
+            },
           };
         },
         onPing: (ctx, payload) => {
@@ -201,7 +208,13 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             requestId,
             ...(claims.userId ? { userId: claims.userId } : {}),
           });
-          const resume = { after: live.after, seen: (position: number) => (live.last = position) };
+          const resume = {
+            after: live.after,
+            seen: (position: number | undefined, eventId: string) => {
+              live.last = position ?? live.last;
+              live.eventId = eventId;
+            },
+          };
           return options.context({ requestId, log, claims, resume });
         },
       },

@@ -119,17 +119,16 @@ const PASSING = new Set<unknown>([
 ]);
 
 /**
- * Whether an answer is kept for repeats. Kept: any answer with data (something ran), and an
- * answer that refused for good (BAD_USER_INPUT, NOT_FOUND, FORBIDDEN…): the same request
- * would be refused the same way. Not kept: a transient or internal failure with no data, or
- * a refusal before execution (not 200): the transaction is rolled back — nothing the request
- * did stays — and a retry runs it afresh.
+ * What an answer says for keeping it. `kept`: the body to store, or null when it is not kept.
+ * Kept: any answer with data (something ran), and an answer that refused for good
+ * (BAD_USER_INPUT, NOT_FOUND, FORBIDDEN…): the same request would be refused the same way. Not
+ * kept: a transient or internal failure with no data, or a refusal before execution (not 200):
+ * the transaction is rolled back — nothing the request did stays — and a retry runs afresh.
  */
-function worthKeeping(response: HTTPGraphQLResponse): response is HTTPGraphQLResponse & {
-  body: { kind: 'complete' };
-} {
+function judge(response: HTTPGraphQLResponse): { kept: string | null; ran: boolean } {
   // graphql 16 has no incremental delivery: a subgraph always answers in one piece.
-  if (response.body.kind !== 'complete' || (response.status ?? 200) !== 200) return false;
+  if (response.body.kind !== 'complete' || (response.status ?? 200) !== 200)
+    return { kept: null, ran: false };
   let parsed: {
     data?: Record<string, unknown> | null;
     errors?: Array<{ extensions?: { code?: unknown } }>;
@@ -137,10 +136,11 @@ function worthKeeping(response: HTTPGraphQLResponse): response is HTTPGraphQLRes
   try {
     parsed = JSON.parse(response.body.string) as typeof parsed;
   } catch {
-    return false;
+    return { kept: null, ran: false };
   }
-  if (parsed.data && Object.values(parsed.data).some(value => value != null)) return true;
-  return !(parsed.errors ?? []).some(e => PASSING.has(e.extensions?.code));
+  const ran = !!parsed.data && Object.values(parsed.data).some(value => value != null);
+  const passing = (parsed.errors ?? []).some(e => PASSING.has(e.extensions?.code));
+  return { kept: ran || !passing ? response.body.string : null, ran };
 }
 
 export interface IdempotencyOptions<TSchema extends Schema> {
@@ -206,11 +206,20 @@ export function idempotentExecution<TSchema extends Schema>(options: Idempotency
         }
         const response = await joined.run(tx, execute);
         answer = response;
-        if (!worthKeeping(response)) return tx.rollback();
-        await tx
-          .update(idempotencyKeys)
-          .set({ status: response.status ?? 200, body: response.body.string })
-          .where(keyOf(request));
+        const { kept, ran } = judge(response);
+        if (kept === null) return tx.rollback();
+        try {
+          await tx
+            .update(idempotencyKeys)
+            .set({ status: response.status ?? 200, body: kept })
+            .where(keyOf(request));
+        } catch (err) {
+          // A statement of the request that failed outside a savepoint of its own has doomed
+          // the transaction: nothing it did will commit. An answer that says nothing ran may
+          // still go out; one that says something ran would be a lie.
+          if (!ran) return tx.rollback();
+          throw err;
+        }
       });
     } catch (err) {
       if (err instanceof TransactionRollbackError && answer) return answer;

@@ -189,19 +189,21 @@ export function idempotentExecution<TSchema extends Schema>(options: Idempotency
           .returning({ key: idempotencyKeys.key });
         if (taken.length === 0) {
           const [done] = await tx.select().from(idempotencyKeys).where(keyOf(request));
-          if (!done) throw serviceUnavailable();
-          answer =
-            done.requestDigest === digest
-              ? jsonResponse(done.status, done.body)
-              : errorResponse(
-                  200,
-                  badUserInput(
-                    'This Idempotency-Key was already used for another operation or other variables: use a new key for each new request',
-                    'idempotency-key',
-                  ),
-                );
-          if (done.requestDigest === digest)
+          if (!done) {
+            // Pruned between the two statements: rare, and a retry settles it.
+            answer = errorResponse(503, serviceUnavailable());
+          } else if (done.requestDigest !== digest) {
+            answer = errorResponse(
+              200,
+              badUserInput(
+                'This Idempotency-Key was already used for another operation or other variables: use a new key for each new request',
+                'idempotency-key',
+              ),
+            );
+          } else {
             log.info({ key: request.key }, 'idempotent repeat answered from its record');
+            answer = jsonResponse(done.status, done.body);
+          }
           return;
         }
         const response = await joined.run(tx, execute);

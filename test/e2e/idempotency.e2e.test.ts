@@ -268,6 +268,61 @@ describe('Idempotency-Key', () => {
     expect(await tasksTitled(title)).toBe(2);
   });
 
+  it('records each mutation request of one operation to a subgraph on its own', async () => {
+    // tasks, users, tasks: the plan sends tasks two requests, `1:key` and `2:key`.
+    const [first, second] = [unique('Before'), unique('After')];
+    const key = unique('key');
+    const operation = () =>
+      postGraphQL<{ a: { id: string }; b: { id: string } }>(
+        sg.url,
+        `mutation ($a: CreateTaskInput!, $b: CreateTaskInput!) {
+          a: createTask(input: $a) { id }
+          updateProfile(input: { bio: "between" }) { id }
+          b: createTask(input: $b) { id }
+        }`,
+        {
+          token: alice.accessToken,
+          variables: { a: { title: first }, b: { title: second } },
+          headers: { 'idempotency-key': key },
+        },
+      );
+    const once = await operation();
+    expect(once.errors).toBeUndefined();
+    const twice = await operation();
+    expect(twice.data).toEqual(once.data);
+    expect(await tasksTitled(first)).toBe(1);
+    expect(await tasksTitled(second)).toBe(1);
+    const records = await tasksDb<{ key: string }[]>`
+      select key from idempotency_keys where viewer = ${alice.id} and key like ${`%:${key}`}
+      order by key`;
+    expect(records.map(r => r.key)).toEqual([`1:${key}`, `2:${key}`]);
+  });
+
+  it('is ignored on anonymous mutations: their answers hold tokens, never stored or replayed', async () => {
+    const username = unique('anon').replace(' ', '_');
+    const register = () =>
+      postGraphQL<{ register: { accessToken: string } }>(
+        sg.url,
+        'mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }',
+        {
+          variables: {
+            input: { username, email: `${username}@example.com`, password: 'long enough secret' },
+          },
+          headers: { 'idempotency-key': 'anonymous-key' },
+        },
+      );
+    expect((await register()).errors).toBeUndefined();
+    expect(errorOf(await register())?.code).toBe('CONFLICT');
+    const usersDb = postgres(sg.databaseUrls.users, { max: 1, onnotice: () => {} });
+    try {
+      const [stored] = await usersDb<{ n: number }[]>`
+        select count(*)::int as n from idempotency_keys where key like '%anonymous-key'`;
+      expect(stored!.n).toBe(0);
+    } finally {
+      await usersDb.end();
+    }
+  });
+
   it('is ignored on a query', async () => {
     const res = await postGraphQL<{ me: { id: string } }>(sg.url, '{ me { id } }', {
       token: alice.accessToken,

@@ -6,6 +6,7 @@ import type { EventHandler, WorkQueues } from '../events/bus.js';
 import type { RequestContext } from '../http.js';
 import type { LiveFeed } from '../live.js';
 import type { Logger } from '../log.js';
+import type { idempotencyKeys } from './tables.js';
 
 /** A subgraph's Drizzle schema: its tables and enums, as its client knows them. */
 export type Tables = Record<string, unknown>;
@@ -116,11 +117,13 @@ export function subgraphFiles(
 
 /**
  * Declares a subgraph. The identity at run time: it exists so the descriptor's types are
- * inferred together (the deps one part returns are what the others take).
+ * inferred together (the deps one part returns are what the others take), and so a subgraph
+ * whose tables lack `idempotency_keys` (its keyed mutations need it: idempotency.ts) does not
+ * compile.
  */
 export function defineSubgraph<
   const TName extends string,
-  TTables extends Tables,
+  TTables extends Tables & { idempotencyKeys: typeof idempotencyKeys },
   TDeps,
   TContext extends SubgraphContext,
 >(

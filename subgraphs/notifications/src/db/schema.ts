@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
 import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { idempotencyKeys, outbox, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const notificationKind = pgEnum('notification_kind', [
   'TASK_ASSIGNED',

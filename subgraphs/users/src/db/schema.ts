@@ -8,10 +8,10 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
 import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { idempotencyKeys, outbox, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const userRole = pgEnum('user_role', ['USER', 'ADMIN']);
 

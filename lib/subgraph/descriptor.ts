@@ -103,6 +103,12 @@ export interface SubgraphDescriptor<
   readonly queues?: Readonly<Record<string, QueueSpec<TDeps>>>;
   /** Event patterns its subscriptions read from this process's live fan-out, e.g. `task.*`. */
   readonly live?: readonly string[];
+  /**
+   * Mutations whose answers are never recorded under an Idempotency-Key, because they hold
+   * credentials (tokens) that must not be stored: a request with one of them runs as if it had
+   * no key (idempotency.ts).
+   */
+  readonly unrecorded?: readonly string[];
 }
 
 /**

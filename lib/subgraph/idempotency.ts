@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { and, eq, lt } from 'drizzle-orm';
 import { TransactionRollbackError } from 'drizzle-orm/errors';
-import { getOperationAST, OperationTypeNode, parse } from 'graphql';
+import { getOperationAST, Kind, OperationTypeNode, parse } from 'graphql';
 import { stringify } from 'safe-stable-stringify';
 import { HeaderMap, type HTTPGraphQLResponse } from '@apollo/server';
 import type { Database, Transaction } from '../db.js';
@@ -75,19 +75,29 @@ interface GraphQLRequestBody {
   variables?: unknown;
 }
 
-/** Whether a request body's operation is a mutation (one that does not parse is not). */
-export function isMutationRequest(body: unknown): boolean {
-  if (!body || typeof body !== 'object') return false;
+/**
+ * The root fields (names, not aliases) of a request body's mutation; null when it is no
+ * mutation, does not parse, or selects anything but plain fields at its root (the router's
+ * plans never do).
+ */
+export function mutationFields(body: unknown): string[] | null {
+  if (!body || typeof body !== 'object') return null;
   const { query, operationName } = body as GraphQLRequestBody;
-  if (typeof query !== 'string') return false;
+  if (typeof query !== 'string') return null;
   try {
     const operation = getOperationAST(
       parse(query),
       typeof operationName === 'string' ? operationName : undefined,
     );
-    return operation?.operation === OperationTypeNode.MUTATION;
+    if (operation?.operation !== OperationTypeNode.MUTATION) return null;
+    const fields: string[] = [];
+    for (const selection of operation.selectionSet.selections) {
+      if (selection.kind !== Kind.FIELD) return null;
+      fields.push(selection.name.value);
+    }
+    return fields;
   } catch {
-    return false;
+    return null;
   }
 }
 

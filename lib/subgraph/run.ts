@@ -143,6 +143,7 @@ export async function runSubgraph<
       ready,
       context: base => descriptor.context(base, deps),
       idempotent: idempotency.run,
+      ...(descriptor.unrecorded ? { unrecorded: descriptor.unrecorded } : {}),
     });
     // `instrumentBus`: consumer lag and failures show in the metrics.
     const consumerBus = instrumentBus(bus);

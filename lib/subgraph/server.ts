@@ -25,7 +25,7 @@ import { createGraphQLHandler, metricsAccess } from '../http.js';
 import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
-import { isMutationRequest, type KeyedRequest } from './idempotency.js';
+import { mutationFields, type KeyedRequest } from './idempotency.js';
 
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
 
@@ -51,6 +51,8 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
     request: KeyedRequest,
     execute: () => Promise<HTTPGraphQLResponse>,
   ) => Promise<HTTPGraphQLResponse>;
+  /** Mutations never run under a key: their answers hold credentials (descriptor's `unrecorded`). */
+  unrecorded?: readonly string[];
   /** Throws while the subgraph cannot serve (database or broker down): `/ready` answers 503. */
   ready: () => Promise<void>;
 }
@@ -94,6 +96,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     return verified;
   };
   const { idempotent } = options;
+  const unrecorded = new Set(options.unrecorded ?? []);
   const handler = createGraphQLHandler<TContext>({
     apollo,
     log: options.log,
@@ -106,8 +109,9 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     execute: async (execute, { req, raw, body }) => {
       const verified = idempotent ? admit(req, raw) : null;
       const viewer = verified?.claims.userId;
-      if (!idempotent || !viewer || !verified.idempotencyKey || !isMutationRequest(body))
-        return execute();
+      if (!idempotent || !viewer || !verified.idempotencyKey) return execute();
+      const fields = mutationFields(body);
+      if (!fields || fields.some(field => unrecorded.has(field))) return execute();
       return idempotent({ viewer, key: verified.idempotencyKey, body }, execute);
     },
     context: async (req, base, raw) => {

@@ -323,6 +323,34 @@ describe('Idempotency-Key', () => {
     }
   });
 
+  it('never records a mutation whose answer holds tokens, even for a signed-in caller', async () => {
+    const carol = await registerUser(sg, 'idemc');
+    const refresh = () =>
+      postGraphQL<{ refreshToken: { refreshToken: string } }>(
+        sg.url,
+        'mutation ($t: String!) { refreshToken(refreshToken: $t) { refreshToken } }',
+        {
+          token: carol.accessToken,
+          variables: { t: carol.refreshToken },
+          headers: { 'idempotency-key': 'refresh-key' },
+        },
+      );
+    const rotated = await refresh();
+    expect(rotated.errors).toBeUndefined();
+    // A replay would hand the new tokens out again; instead the spent token is refused.
+    const again = await refresh();
+    expect(again.data).toBeNull();
+    expect(JSON.stringify(again)).not.toContain(rotated.data!.refreshToken.refreshToken);
+    const usersDb = postgres(sg.databaseUrls.users, { max: 1, onnotice: () => {} });
+    try {
+      const [stored] = await usersDb<{ n: number }[]>`
+        select count(*)::int as n from idempotency_keys where viewer = ${carol.id}`;
+      expect(stored!.n).toBe(0);
+    } finally {
+      await usersDb.end();
+    }
+  });
+
   it('is ignored on a query', async () => {
     const res = await postGraphQL<{ me: { id: string } }>(sg.url, '{ me { id } }', {
       token: alice.accessToken,

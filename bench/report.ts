@@ -1,3 +1,4 @@
+import type { HostileCounts } from './hostile.js';
 import type { ProfileSummary } from './profile.js';
 import type { FanoutResult, HttpLoadResult, LatencySummary } from './shared.js';
 
@@ -42,6 +43,13 @@ export interface BenchResults {
   /** Statements per operation over a whole throughput run: in-flight de-duplication shows here. */
   sqlUnderLoad?: SqlRow[];
   fanout: FanoutRow[];
+  /** A well-behaved client's latency alone and beside an abusive one (absent in older results). */
+  neighbour?: {
+    gateway: string;
+    alone: HttpLoadResult;
+    beside: HttpLoadResult;
+    hostile: HostileCounts;
+  };
   eventLag: {
     pollMs: number;
     registrationToStub: LatencySummary;
@@ -235,6 +243,35 @@ export function renderMarkdown(r: BenchResults): string {
         `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
       );
     }
+    line();
+  }
+  if (r.neighbour) {
+    const { alone, beside, hostile, gateway } = r.neighbour;
+    line('## The abusive neighbour');
+    line();
+    line(
+      `A well-behaved client (one connection, the federated query) on ${gateway}, alone and then while another client sends the hostile operations below in loops of their own.`,
+    );
+    line();
+    line('| well-behaved client | ops/s | p50 ms | p99 ms | failed |');
+    line('| --- | ---: | ---: | ---: | ---: |');
+    for (const run of [alone, beside])
+      line(
+        `| ${run.label} | ${run.opsPerSecond.toFixed(0)} | ${ms(run.latencyMs.p50)} | ${ms(run.latencyMs.p99)} | ${run.failures} |`,
+      );
+    line();
+    line(
+      `p99 beside the abusive client: **${(beside.latencyMs.p99 / alone.latencyMs.p99).toFixed(2)}×** alone.`,
+    );
+    line();
+    line('| hostile operation | answers |');
+    line('| --- | --- |');
+    for (const [operation, outcomes] of Object.entries(hostile))
+      line(
+        `| ${operation} | ${Object.entries(outcomes)
+          .map(([outcome, n]) => `${n} × ${outcome}`)
+          .join(', ')} |`,
+      );
     line();
   }
   line('## Event lag');

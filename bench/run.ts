@@ -23,6 +23,7 @@ import {
   uniqueName,
   type TestDatabase,
 } from '../test/support/services.js';
+import { startHostileClient } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
 import {
@@ -675,6 +676,27 @@ async function main(): Promise<BenchResults> {
     }
   }
 
+  // ---- the abusive neighbour: a well-behaved client's latency alone, then beside a client
+  // sending the hostile operations (bench/hostile.ts), side by side in this run
+  let neighbour: BenchResults['neighbour'];
+  if (!args['no-http']) {
+    const target = { kind: 'graphql' as const, url: ours.url, tokens: [alice.accessToken] };
+    const measure = (label: string) => {
+      progress.step(`abusive neighbour: ${ours.spec.label}, ${label}`);
+      return runLoad<HttpLoadResult>(
+        { mode: 'http', label, target, viewers: 'one viewer', ...PLAN.latency },
+        () => {},
+      );
+    };
+    const alone = await measure('alone');
+    const hostile = startHostileClient(ours.url, bob.accessToken);
+    const beside = await measure('beside an abusive client');
+    neighbour = { gateway: ours.spec.label, alone, beside, hostile: await hostile.stop() };
+    progress.log(
+      `abusive neighbour: p99 ${alone.latencyMs.p99.toFixed(2)} ms alone, ${beside.latencyMs.p99.toFixed(2)} ms beside it`,
+    );
+  }
+
   progress.step('stopping the HTTP-phase gateways');
   await stopGateways();
   cleanups.splice(cleanups.indexOf(stopGateways), 1);
@@ -906,6 +928,7 @@ async function main(): Promise<BenchResults> {
     sql,
     sqlUnderLoad,
     fanout,
+    ...(neighbour ? { neighbour } : {}),
     eventLag: {
       pollMs: PLAN.lag.pollMs,
       registrationToStub: summarize(registrationLag),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -13,10 +14,11 @@ import { openSocket, subscribe, type TestSocket, type TestSubscription } from '.
  * mixed write load (registrations, tasks created with an assignee, updates) while subscribers
  * listen, and meanwhile the broker is cut for every role for 5 s, the tasks database's
  * connections are reset, and the tasks process is killed with SIGKILL and started again.
+ * Clients create tasks with an Idempotency-Key and retry with it while the service is away.
  * Afterwards: every acknowledged registration has its user stubs in tasks and notifications,
  * every acknowledged assignment exactly one notification, every subscriber received exactly
- * the committed changes it may see, in order; nothing is dead-lettered, every outbox is drained,
- * and no process died that was not killed.
+ * the committed changes it may see, in order; no retried creation happened twice; nothing is
+ * dead-lettered, every outbox is drained, and no process died that was not killed.
  */
 let sg: ProcessSupergraph;
 let broker: { proxy: TcpProxy; url: string } | undefined;
@@ -89,6 +91,7 @@ it('loses nothing and applies nothing twice through a broker cut, a database res
   const registered: string[] = [];
   const assignments: { taskId: string; assigneeId: string }[] = [];
   let operations = 0;
+  let retries = 0;
   let writing = true;
   const worker = async (n: number) => {
     for (let i = 0; writing; i++) {
@@ -100,12 +103,26 @@ it('loses nothing and applies nothing twice through a broker cut, a database res
       registered.push(user.id);
       operations += 1;
       const assigneeId = subscribers[(n + i) % subscribers.length]!.id;
-      const created = await postGraphQL<{ createTask: { id: string } }>(
-        sg.routerUrl,
-        `mutation ($a: ID!, $t: String!) { createTask(input: { title: $t, assigneeId: $a }) { id } }`,
-        { token: user.token, variables: { a: assigneeId, t: `chaos ${n}.${i}` } },
-      ).catch(() => undefined);
-      const taskId = created?.data?.createTask?.id;
+      // As a careful client does: a key per intended change, the same key on every retry.
+      const key = `chaos-${n}-${i}-${randomBytes(4).toString('hex')}`;
+      let taskId: string | undefined;
+      for (let attempt = 0; attempt < 30 && !taskId && writing; attempt++) {
+        if (attempt > 0) await new Promise(resolve => setTimeout(resolve, 200));
+        const created = await postGraphQL<{ createTask: { id: string } }>(
+          sg.routerUrl,
+          `mutation ($a: ID!, $t: String!) { createTask(input: { title: $t, assigneeId: $a }) { id } }`,
+          {
+            token: user.token,
+            variables: { a: assigneeId, t: `chaos ${n}.${i}` },
+            headers: { 'idempotency-key': key },
+          },
+        ).catch(() => undefined);
+        taskId = created?.data?.createTask?.id;
+        // Retry what may not have happened; a refusal for good stays one.
+        const code = created?.errors?.[0]?.extensions?.code;
+        if (!taskId && created && code !== 'SERVICE_UNAVAILABLE' && created.status < 500) break;
+        if (!taskId) retries += 1;
+      }
       if (!taskId) continue;
       assignments.push({ taskId, assigneeId });
       operations += 1;
@@ -208,6 +225,16 @@ it('loses nothing and applies nothing twice through a broker cut, a database res
     expect(s.sub.error).toBeUndefined();
     expect(received()).toEqual(expected);
   }
+  // A client that retried with its key created nothing twice.
+  const twice = await rows(
+    databases.tasks!.url,
+    sql => sql<{ title: string; n: number }[]>`
+      select title, count(*)::int as n from tasks where title like 'chaos %'
+      group by title having count(*) > 1`,
+  );
+  expect(twice, `${retries} retries`).toEqual([]);
+  // The faults made clients retry (a tasks process down answers SERVICE_UNAVAILABLE).
+  expect(retries).toBeGreaterThan(0);
   // Nothing dead-lettered.
   const connection = await amqp.connect(sg.env.AMQP_URL!);
   try {

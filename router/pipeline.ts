@@ -71,9 +71,8 @@ export function operationPolicy(options: PolicyOptions): ApolloServerPlugin<Rout
             }
             if (contextValue.claims.userId === null) throw unauthenticated(undefined, 401);
           }
-          const definitions = operation.variableDefinitions ?? [];
-          const variables = coerce(schema, definitions, request.variables);
-          checkScalars(schema, document, definitions, variables);
+          const variables = coerce(schema, operation.variableDefinitions ?? [], request.variables);
+          checkScalars(schema, document, variables);
           coercedVariables.set(contextValue, variables);
           const state = options.supergraph.current();
           if (!state) return;

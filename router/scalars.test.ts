@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse, type OperationDefinitionNode } from 'graphql';
+import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { Supergraph } from '@apollo/federation-internals';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
@@ -9,10 +9,8 @@ const api = Supergraph.build(readFileSync(SUPERGRAPH_PATH, 'utf8')).apiSchema().
 
 /** What `checkScalars` makes of `query` with `variables`: the error's field and message, or null. */
 function refusal(query: string, variables: Record<string, unknown> = {}) {
-  const document = parse(query);
-  const operation = document.definitions[0] as OperationDefinitionNode;
   try {
-    checkScalars(api, document, operation.variableDefinitions ?? [], variables);
+    checkScalars(api, parse(query), variables);
     return null;
   } catch (err) {
     const { message, extensions } = err as { message: string; extensions: Record<string, unknown> };
@@ -32,7 +30,7 @@ describe('checkScalars', () => {
         refusal('mutation ($i: CreateTaskInput!) { createTask(input: $i) { id } }', {
           i: { title: 't', dueDate: value },
         }),
-      ).toMatchObject({ code: 'BAD_USER_INPUT', field: 'i.dueDate', http: { status: 400 } });
+      ).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.dueDate', http: { status: 400 } });
     },
   );
 
@@ -48,6 +46,22 @@ describe('checkScalars', () => {
       });
     },
   );
+
+  it('names a variable by where it is used, as the subgraph would', () => {
+    expect(
+      refusal(
+        'query ($f: TaskFilter, $d: Date) { tasks(filter: $f) { totalCount } a: tasks(filter: { dueAfter: $d }) { totalCount } }',
+        {
+          f: { dueBefore: '2026-3-1' },
+        },
+      ),
+    ).toMatchObject({ field: 'filter.dueBefore' });
+    expect(
+      refusal('query ($d: Date = "x") { tasks(filter: { dueAfter: $d }) { totalCount } }', {
+        d: 1,
+      }),
+    ).toMatchObject({ field: 'filter.dueAfter' });
+  });
 
   it('accepts real dates, null, and values of other types', () => {
     expect(

@@ -5,7 +5,6 @@ import {
   isScalarType,
   Kind,
   specifiedScalarTypes,
-  typeFromAST,
   TypeInfo,
   valueFromASTUntyped,
   visit,
@@ -14,7 +13,6 @@ import {
   type GraphQLInputType,
   type GraphQLSchema,
   type ValueNode,
-  type VariableDefinitionNode,
 } from 'graphql';
 import { error, ErrorCode } from '#lib/errors.js';
 import { isCalendarDate, isTimestamp } from '#lib/input.js';
@@ -75,27 +73,26 @@ function checkValue(value: unknown, type: GraphQLInputType, path: string): void 
 }
 
 /**
- * Refuses a custom scalar of the wrong shape anywhere in `document`: each variable's value
- * (`variables` as the client sent them), each literal argument. Run once the document has
- * been validated against `schema`.
+ * Refuses a custom scalar of the wrong shape anywhere in `document`: each literal argument,
+ * and each variable's value where it is used (`variables` as the client sent them), named by
+ * its place among the arguments (`filter.dueBefore`), as the subgraph checking it would name
+ * it. Run once the document has been validated against `schema`.
  */
 export function checkScalars(
   schema: GraphQLSchema,
   document: DocumentNode,
-  definitions: readonly VariableDefinitionNode[],
   variables: Record<string, unknown>,
 ): void {
-  for (const definition of definitions) {
-    const type = typeFromAST(schema, definition.type) as GraphQLInputType | undefined;
-    const name = definition.variable.name.value;
-    if (type) checkValue(variables[name], type, name);
-  }
   const typeInfo = new TypeInfo(schema);
-  // Where a literal is: argument and input-field names from the argument down.
+  // Where a value is: argument and input-field names from the argument down.
   const path: string[] = [];
-  const checkLiteral = (node: ValueNode) => {
+  const check = (node: ValueNode) => {
     const type = typeInfo.getInputType();
-    if (!type || node.kind === Kind.VARIABLE) return;
+    if (!type) return;
+    if (node.kind === Kind.VARIABLE) {
+      checkValue(variables[node.name.value], type, path.join('.'));
+      return;
+    }
     // A list literal's items are visited with the item type; a list or object where a
     // scalar belongs is one wrong value.
     const nullable = isNonNullType(type) ? type.ofType : type;
@@ -108,13 +105,16 @@ export function checkScalars(
     visitWithTypeInfo(typeInfo, {
       Argument: { enter: node => void path.push(node.name.value), leave: () => void path.pop() },
       ObjectField: { enter: node => void path.push(node.name.value), leave: () => void path.pop() },
-      StringValue: checkLiteral,
-      IntValue: checkLiteral,
-      FloatValue: checkLiteral,
-      BooleanValue: checkLiteral,
-      EnumValue: checkLiteral,
-      ListValue: checkLiteral,
-      ObjectValue: checkLiteral,
+      // Variable definitions name variables, not values: their defaults are literals.
+      VariableDefinition: () => false,
+      Variable: check,
+      StringValue: check,
+      IntValue: check,
+      FloatValue: check,
+      BooleanValue: check,
+      EnumValue: check,
+      ListValue: check,
+      ObjectValue: check,
     }),
   );
 }

@@ -421,7 +421,7 @@ describe('a dueDate that is not a date string', () => {
         query: 'mutation ($d: Date) { createTask(input: { title: "t", dueDate: $d }) { id } }',
         variables: { d: 20240101 },
         as: alice,
-        field: 'd',
+        field: 'input.dueDate',
       },
     ];
     await expectRefused(cases, /must be a calendar date as YYYY-MM-DD/);

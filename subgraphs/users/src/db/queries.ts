@@ -186,7 +186,14 @@ export interface FailureCount {
  * address (any account). Rows older than the window go as new ones come.
  */
 export async function recordLoginAttempt(db: Db, attempt: LoginAttempt, windowStart: Date) {
-  await db.delete(loginFailures).where(lt(loginFailures.failedAt, windowStart));
+  // A few at a time, skipping rows another attempt is deleting: pruning never waits or deadlocks.
+  const expired = db
+    .select({ id: loginFailures.id })
+    .from(loginFailures)
+    .where(lt(loginFailures.failedAt, windowStart))
+    .limit(100)
+    .for('update', { skipLocked: true });
+  await db.delete(loginFailures).where(inArray(loginFailures.id, expired));
   const [row] = await db.insert(loginFailures).values(attempt).returning({ id: loginFailures.id });
   const ofAccount =
     attempt.userId === null

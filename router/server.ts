@@ -22,6 +22,7 @@ import { clientAddressOf } from './client-address.js';
 import type { RouterContext } from './context.js';
 import { createSubgraphDataSource } from './datasource.js';
 import { createSubgraphFetcher } from './fetcher.js';
+import { idempotencyKeyOf } from './idempotency.js';
 import { operationLimits } from './limits.js';
 import { operationPolicy, runOperation, withSubscriptions } from './pipeline.js';
 import {
@@ -255,6 +256,7 @@ export async function createRouter(
         ...base,
         log,
         claims: viewer.claims,
+        idempotencyKey: idempotencyKeyOf(req),
         transport: 'http',
         budget: newBudget(limits.maxResponseBytes),
       };

@@ -4,8 +4,9 @@ import type { Config } from '../config.js';
 import type { Database } from '../db.js';
 import type { EventHandler, WorkQueues } from '../events/bus.js';
 import type { RequestContext } from '../http.js';
-import type { LiveFeed } from '../live.js';
+import type { LiveFeed, LiveResume } from '../live.js';
 import type { Logger } from '../log.js';
+import type { idempotencyKeys } from './tables.js';
 
 /** A subgraph's Drizzle schema: its tables and enums, as its client knows them. */
 export type Tables = Record<string, unknown>;
@@ -13,6 +14,12 @@ export type Tables = Record<string, unknown>;
 /** What every subgraph resolver sees: the router-signed claims and the request's logger. */
 export interface SubgraphContext extends RequestContext {
   claims: Claims;
+  /**
+   * In a subscription over graphql-ws: where it resumes after its stream broke. Resolvers hand
+   * it to `live.iterate`, so the router's cursor follows the events and a resumed subscription
+   * misses none.
+   */
+  resume?: LiveResume;
 }
 
 /** What a running subgraph offers its descriptor to build its dependencies from. */
@@ -96,6 +103,12 @@ export interface SubgraphDescriptor<
   readonly queues?: Readonly<Record<string, QueueSpec<TDeps>>>;
   /** Event patterns its subscriptions read from this process's live fan-out, e.g. `task.*`. */
   readonly live?: readonly string[];
+  /**
+   * Mutations whose answers are never recorded under an Idempotency-Key, because they hold
+   * credentials (tokens) that must not be stored: a request with one of them runs as if it had
+   * no key (idempotency.ts).
+   */
+  readonly unrecorded?: readonly string[];
 }
 
 /**
@@ -116,11 +129,13 @@ export function subgraphFiles(
 
 /**
  * Declares a subgraph. The identity at run time: it exists so the descriptor's types are
- * inferred together (the deps one part returns are what the others take).
+ * inferred together (the deps one part returns are what the others take), and so a subgraph
+ * whose tables lack `idempotency_keys` (its keyed mutations need it: idempotency.ts) does not
+ * compile.
  */
 export function defineSubgraph<
   const TName extends string,
-  TTables extends Tables,
+  TTables extends Tables & { idempotencyKeys: typeof idempotencyKeys },
   TDeps,
   TContext extends SubgraphContext,
 >(

@@ -8,9 +8,10 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
+import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { outbox, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const userRole = pgEnum('user_role', ['USER', 'ADMIN']);
 
@@ -113,4 +114,5 @@ export const schema = {
   userRole,
   outbox,
   processedEvents,
+  idempotencyKeys,
 };

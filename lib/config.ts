@@ -69,6 +69,10 @@ const commonEnv = z.object({
   MAX_SUBSCRIPTIONS_PER_VIEWER: positiveInt(200),
   /** Open WebSockets from one client address. */
   MAX_SOCKETS_PER_ADDRESS: positiveInt(50),
+  /** scrypt hashes the users service runs at once (each ~32 MiB, ~0.1-0.2 s of a core). */
+  MAX_CONCURRENT_PASSWORD_HASHES: positiveInt(2),
+  /** Hashes waiting for a turn; a login beyond them is RATE_LIMITED (`retryAfter`). */
+  MAX_QUEUED_PASSWORD_HASHES: positiveInt(4),
   /**
    * Proxies whose X-Forwarded-For is believed (comma-separated addresses, CIDR ranges, or
    * `loopback`, `linklocal`, `uniquelocal`); empty: the socket's own address is the client's.
@@ -142,6 +146,8 @@ export interface Config {
   limits: OperationLimits;
   /** `TRUSTED_PROXIES`, as a list. */
   trustedProxies: string[];
+  /** MAX_CONCURRENT_PASSWORD_HASHES, MAX_QUEUED_PASSWORD_HASHES (users service). */
+  passwordHashing: { concurrency: number; queue: number };
   metrics: {
     /** 0: no port of its own (served on each service's port, where allowed). */
     port: number;
@@ -256,6 +262,10 @@ export function loadConfig(
     trustedProxies: e.TRUSTED_PROXIES.split(',')
       .map(entry => entry.trim())
       .filter(Boolean),
+    passwordHashing: {
+      concurrency: e.MAX_CONCURRENT_PASSWORD_HASHES,
+      queue: e.MAX_QUEUED_PASSWORD_HASHES,
+    },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     generatedSecrets,
   };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../test/support/services.js';
 import { captureLog } from './__fixtures__/log.js';
@@ -77,6 +78,44 @@ describe.each(['postgres', 'pglite'] as const)('a failed insert on %s, logged', 
         code: '23502',
         message: expect.stringContaining('null value in column "envelope"'),
       });
+    }
+  });
+});
+
+describe('a failed statement of postgres.js itself, logged', () => {
+  it('keeps the SQL and the code, and no parameter, whether or not debug shows them', async () => {
+    const database = await createTestDatabase('logpg');
+    cleanups.push(() => database.drop());
+    const secret = 'scrypt$15$8$3$cG9zdGdyZXMtc2FsdA$cG9zdGdyZXMtaGFzaA';
+    for (const debug of [false, true]) {
+      // With `debug`, postgres.js makes `parameters` and `args` enumerable: logged unless redacted.
+      const sql = postgres(database.url, {
+        debug: debug ? () => undefined : false,
+        onnotice: () => {},
+      });
+      cleanups.push(() => sql.end());
+      await sql`create table if not exists creds (id int primary key, hash text not null)`;
+      await sql`insert into creds values (1, 'first') on conflict do nothing`;
+      const err: unknown = await sql`insert into creds values (${1}, ${secret})`.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, `debug ${debug}`).toMatchObject({ code: '23505', parameters: ['1', secret] });
+
+      const { log, lines } = captureLog();
+      log.error({ err }, 'unexpected error');
+      const [line] = lines;
+      expect(line).not.toContain(secret);
+      expect(line).not.toContain('cG9zdGdyZXM');
+      const logged = JSON.parse(line!) as { err: Record<string, unknown> };
+      expect(logged.err).toMatchObject({ code: '23505', constraint_name: 'creds_pkey' });
+      if (debug) {
+        expect(logged.err).toMatchObject({
+          query: expect.stringContaining('insert into creds values ($1, $2)'),
+          parameters: '[redacted]',
+          args: '[redacted]',
+        });
+      }
     }
   });
 });

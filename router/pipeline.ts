@@ -12,6 +12,7 @@ import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { error, ErrorCode, unauthenticated } from '#lib/errors.js';
 import type { PreparedSubscription, RouterContext } from './context.js';
 import { estimateCost } from './demand-control.js';
+import { checkScalars } from './scalars.js';
 import type { SupergraphWatch } from './supergraph.js';
 
 /**
@@ -46,7 +47,8 @@ export interface PolicyOptions {
 
 /**
  * What the gateway does not check before it plans: the variables, coerced against the API
- * schema (a bad value is BAD_USER_INPUT naming it, not a subgraph's 400 later); the estimated
+ * schema (a bad value is BAD_USER_INPUT naming it, not a subgraph's 400 later), and the API's
+ * own scalars, inline or not (scalars.ts); the estimated
  * cost (demand control, demand-control.ts), with the variables' real values; and that a
  * subscription came where it can stream, from a signed-in viewer. Each refusal is a 4xx
  * before execution.
@@ -70,6 +72,7 @@ export function operationPolicy(options: PolicyOptions): ApolloServerPlugin<Rout
             if (contextValue.claims.userId === null) throw unauthenticated(undefined, 401);
           }
           const variables = coerce(schema, operation.variableDefinitions ?? [], request.variables);
+          checkScalars(schema, document, variables);
           coercedVariables.set(contextValue, variables);
           const state = options.supergraph.current();
           if (!state) return;

@@ -297,7 +297,8 @@ describe('the probe', () => {
     expect(['User.__resolveReference', 'Mutation.register', 'Mutation.login'].map(u!)).toEqual([
       false,
       false,
-      false,
+      // The client address (login limits) is part of the claims.
+      true,
     ]);
     expect(['Task.__resolveReference', 'User.tasks', 'Subscription.taskChanged'].map(t!)).toEqual([
       true,

@@ -384,6 +384,51 @@ describe('ids of the wrong shape', () => {
   });
 });
 
+describe('a dueDate that is not a date string', () => {
+  it('is BAD_USER_INPUT naming dueDate, inline or as a variable, with HTTP 400', async () => {
+    const cases: Case[] = [
+      {
+        name: 'createTask variable',
+        ...createTaskWith({ dueDate: 20240101 }),
+        field: 'input.dueDate',
+      },
+      {
+        name: 'updateTask variable',
+        ...updateTaskWith({ dueDate: 20240101 }),
+        field: 'input.dueDate',
+      },
+      {
+        name: 'createTask object',
+        ...createTaskWith({ dueDate: { y: 2024 } }),
+        field: 'input.dueDate',
+      },
+      {
+        name: 'createTask inline',
+        query: 'mutation { createTask(input: { title: "t", dueDate: 20240101 }) { id } }',
+        variables: {},
+        as: alice,
+        field: 'input.dueDate',
+      },
+      {
+        name: 'updateTask inline',
+        query: `mutation { updateTask(id: "${task.id}", input: { dueDate: 2024.5 }) { id } }`,
+        variables: {},
+        as: alice,
+        field: 'input.dueDate',
+      },
+      {
+        name: 'dueDate variable',
+        query: 'mutation ($d: Date) { createTask(input: { title: "t", dueDate: $d }) { id } }',
+        variables: { d: 20240101 },
+        as: alice,
+        field: 'input.dueDate',
+      },
+    ];
+    await expectRefused(cases, /must be a calendar date as YYYY-MM-DD/);
+    for (const c of cases) expect((await send(c)).status, c.name).toBe(400);
+  });
+});
+
 describe('forged cursors', () => {
   // Well-formed dates of a year Postgres has no date for, and what is no date at all.
   const badTimestamps: unknown[] = [

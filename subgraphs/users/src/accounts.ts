@@ -23,11 +23,16 @@ import {
   userUpdated,
 } from './events.js';
 import { asAuthenticatedSelf, type UserModel } from './models.js';
-import { hashPassword, verifyAgainstDecoy, verifyPassword } from './passwords.js';
 import * as valid from './validation.js';
 
-/** More than this many failed logins of one account within the window are refused. */
-const MAX_FAILED_LOGINS = 5;
+/**
+ * Failed logins allowed within the window (README, "Limits"), each limit counting the attempt
+ * in progress: of one account from one address (a guesser is slowed down, and the owner
+ * elsewhere is not locked out by them); of one account from everywhere (brute force from many
+ * addresses stays slow, at the price that so many addresses can lock the owner out); of one
+ * address whatever the account (password spraying across accounts).
+ */
+const MAX_FAILED_LOGINS = { pair: 5, account: 50, address: 30 } as const;
 const FAILED_LOGIN_WINDOW_MS = 15 * 60 * 1000;
 
 const BAD_CREDENTIALS = 'Invalid login or password';
@@ -117,7 +122,7 @@ export async function register(
   const email = valid.email(input.email);
   valid.password(input.password);
   const displayName = input.displayName == null ? username : valid.displayName(input.displayName);
-  const passwordHash = await hashPassword(input.password);
+  const passwordHash = await deps.passwords.hash(input.password);
   const result = await deps.db
     .transaction(async tx => {
       // The first user ever becomes ADMIN: decided under a lock so two first
@@ -143,36 +148,51 @@ export async function register(
 export async function login(
   deps: UsersDeps,
   input: { login: string; password: string },
+  clientAddress: string | null,
 ): Promise<AuthResult> {
   const login = valid.login(input.login);
   valid.presentedPassword(input.password, 'input.password');
   const user = await q.userByLogin(deps.db, login);
-  if (!user) {
-    await verifyAgainstDecoy(input.password);
-    throw unauthenticated(BAD_CREDENTIALS);
-  }
   // The attempt is recorded before the password is checked, so concurrent guesses on
-  // several replicas are all counted; a successful login clears the record.
+  // several replicas are all counted; a successful login forgets it. A login naming no
+  // account is counted as one that does (by its digest), so the limits do not tell them apart.
   const now = Date.now();
-  const { attemptId, recent } = await q.recordLoginAttempt(
+  const address = clientAddress ?? '';
+  const { attemptId, counts } = await q.recordLoginAttempt(
     deps.db,
-    user.id,
+    {
+      userId: user?.id ?? null,
+      unknownLogin: user ? null : hashToken(login.toLowerCase()),
+      clientAddress: address,
+    },
     new Date(now - FAILED_LOGIN_WINDOW_MS),
   );
-  if (recent.length > MAX_FAILED_LOGINS) {
+  const over = (['pair', 'account', 'address'] as const).find(
+    limit => counts[limit].count > MAX_FAILED_LOGINS[limit],
+  );
+  if (over) {
     await q.forgetLoginAttempt(deps.db, attemptId);
-    const oldest = recent[0]!.getTime();
+    const oldest = counts[over].oldest?.getTime() ?? now;
     const retryAfter = Math.max(1, Math.ceil((oldest + FAILED_LOGIN_WINDOW_MS - now) / 1000));
     throw rateLimited(`Too many failed logins; try again in ${retryAfter} seconds`, retryAfter);
   }
-  if (!(await verifyPassword(input.password, user.passwordHash)))
-    throw unauthenticated(BAD_CREDENTIALS);
+  // An unknown login costs a hash too, so it takes as long as a wrong password.
+  const verified = await (
+    user
+      ? deps.passwords.verify(input.password, user.passwordHash)
+      : deps.passwords.verifyAgainstDecoy(input.password)
+  ).catch(async (err: unknown) => {
+    // Refused for being busy (RATE_LIMITED): no password was checked, nothing to count.
+    await q.forgetLoginAttempt(deps.db, attemptId);
+    throw err;
+  });
+  if (!user || !verified) throw unauthenticated(BAD_CREDENTIALS);
   return deps.db.transaction(async tx => {
     // Locked, and still the password just verified: a password change that committed while
     // it was being checked wins (the old password no longer logs in).
     const current = await q.userForTokens(tx, user.id);
     if (current?.passwordHash !== user.passwordHash) throw unauthenticated(BAD_CREDENTIALS);
-    await q.clearLoginFailures(tx, user.id);
+    await q.clearLoginFailures(tx, user.id, address);
     return issueTokens(deps, tx, current);
   });
 }
@@ -269,10 +289,10 @@ export async function changePassword(
   valid.password(newPassword, 'newPassword');
   const [user] = await q.usersByIds(deps.db, [userId]);
   if (!user) throw unauthenticated('Your account no longer exists');
-  if (!(await verifyPassword(currentPassword, user.passwordHash))) {
+  if (!(await deps.passwords.verify(currentPassword, user.passwordHash))) {
     throw badUserInput('currentPassword is wrong', 'currentPassword');
   }
-  const passwordHash = await hashPassword(newPassword);
+  const passwordHash = await deps.passwords.hash(newPassword);
   await deps.db.transaction(async tx => {
     const changed = await tx
       .update(users)
@@ -299,7 +319,7 @@ export async function deleteAccount(
   valid.presentedPassword(password, 'password');
   const [user] = await q.usersByIds(deps.db, [userId]);
   if (!user) throw unauthenticated('Your account no longer exists');
-  if (!(await verifyPassword(password, user.passwordHash)))
+  if (!(await deps.passwords.verify(password, user.passwordHash)))
     throw badUserInput('password is wrong', 'password');
   await deps.db.transaction(async tx => {
     await q.lockAdminSet(tx);

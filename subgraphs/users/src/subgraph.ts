@@ -3,6 +3,7 @@ import { defineSubgraph, subgraphFiles } from '#lib/subgraph/descriptor.js';
 import type { UsersContext, UsersDeps } from './context.js';
 import { schema } from './db/schema.js';
 import { createLoaders } from './loaders.js';
+import { createPasswords } from './passwords.js';
 import { resolvers } from './resolvers/index.js';
 
 /** Identity, profile, roles, credentials and tokens; publishes `user.*`, consumes nothing. */
@@ -17,6 +18,11 @@ export const users = defineSubgraph({
     db,
     // The key made once: jsonwebtoken would import a string secret anew on every sign.
     jwt: { ...config.jwt, secret: jwtSecretKey(config.jwt.secret) },
+    // A turn not come by half the request's deadline is refused: the hash must fit in the rest.
+    passwords: createPasswords({
+      ...config.passwordHashing,
+      maxWaitMs: config.requestTimeoutMs / 2,
+    }),
     refreshTokenTtl: config.jwt.refreshTokenTtl,
     onOutboxWrite,
   }),

@@ -42,6 +42,7 @@ export type Mutation = {
   /** Ends every other session, and every access token issued so far (refresh yours). */
   changePassword: Scalars['Boolean']['output'];
   deleteAccount: Scalars['Boolean']['output'];
+  /** Limited per account and client address: the answer depends on where the client is. */
   login: AuthPayload;
   /** Ends the session of this refresh token; false when it was not a live session of the viewer. */
   logout: Scalars['Boolean']['output'];

@@ -166,23 +166,71 @@ export async function insertRefreshToken(
 }
 
 /** Records a login attempt and returns the attempts (this one included) still on record in the window. */
-export async function recordLoginAttempt(db: Db, userId: string, windowStart: Date) {
-  const [attempt] = await db
-    .insert(loginFailures)
-    .values({ userId })
-    .returning({ id: loginFailures.id });
-  const recent = await db
-    .select({ failedAt: loginFailures.failedAt })
+/** Who a login attempt counts against: an account or a login naming none, and an address. */
+export interface LoginAttempt {
+  userId: string | null;
+  /** SHA-256 of the login, when it names no account. */
+  unknownLogin: string | null;
+  clientAddress: string;
+}
+
+/** Failures (this attempt included) since the window start, and the oldest of them. */
+export interface FailureCount {
+  count: number;
+  oldest: Date | null;
+}
+
+/**
+ * Records `attempt` as a failure until it succeeds, and counts the failures since
+ * `windowStart` of its account (from anywhere), of its account from its address, and of its
+ * address (any account). Rows older than the window go as new ones come.
+ */
+export async function recordLoginAttempt(db: Db, attempt: LoginAttempt, windowStart: Date) {
+  // A few at a time, skipping rows another attempt is deleting: pruning never waits or deadlocks.
+  const expired = db
+    .select({ id: loginFailures.id })
     .from(loginFailures)
-    .where(and(eq(loginFailures.userId, userId), gt(loginFailures.failedAt, windowStart)))
-    .orderBy(asc(loginFailures.failedAt));
-  return { attemptId: attempt!.id, recent: recent.map(r => r.failedAt) };
+    .where(lt(loginFailures.failedAt, windowStart))
+    .limit(100)
+    .for('update', { skipLocked: true });
+  await db.delete(loginFailures).where(inArray(loginFailures.id, expired));
+  const [row] = await db.insert(loginFailures).values(attempt).returning({ id: loginFailures.id });
+  const ofAccount =
+    attempt.userId === null
+      ? eq(loginFailures.unknownLogin, attempt.unknownLogin ?? '')
+      : eq(loginFailures.userId, attempt.userId);
+  const ofAddress = eq(loginFailures.clientAddress, attempt.clientAddress);
+  const counted = (where: ReturnType<typeof and>) => ({
+    count: sql<number>`count(*) filter (where ${where})`.mapWith(Number),
+    oldest: sql<Date | null>`min(${loginFailures.failedAt}) filter (where ${where})`.mapWith(
+      loginFailures.failedAt,
+    ),
+  });
+  const [counts] = await db
+    .select({
+      account: counted(ofAccount),
+      pair: counted(and(ofAccount, ofAddress)),
+      address: counted(ofAddress),
+    })
+    .from(loginFailures)
+    .where(and(gt(loginFailures.failedAt, windowStart), or(ofAccount, ofAddress)));
+  return {
+    attemptId: row!.id,
+    counts: counts! as Record<'account' | 'pair' | 'address', FailureCount>,
+  };
 }
 
 export async function forgetLoginAttempt(db: Db, attemptId: number): Promise<void> {
   await db.delete(loginFailures).where(eq(loginFailures.id, attemptId));
 }
 
-export async function clearLoginFailures(db: Db, userId: string): Promise<void> {
-  await db.delete(loginFailures).where(eq(loginFailures.userId, userId));
+/** After a login that succeeded: the failures of that account from that address are forgiven. */
+export async function clearLoginFailures(
+  db: Db,
+  userId: string,
+  clientAddress: string,
+): Promise<void> {
+  await db
+    .delete(loginFailures)
+    .where(and(eq(loginFailures.userId, userId), eq(loginFailures.clientAddress, clientAddress)));
 }

@@ -60,17 +60,29 @@ export const refreshTokens = pgTable(
   ],
 );
 
-/** Failed logins per account, counted in the database so the limit holds across replicas. */
+/**
+ * Failed logins (and those in progress: a row is written before the password is checked and
+ * deleted when it was right), counted in the database so the limits hold across replicas.
+ * Each is of one client address and either an account (`userId`) or a login that names none
+ * (`unknownLogin`, its SHA-256): an unknown login is limited as a known one, so the answers
+ * do not tell which accounts exist.
+ */
 export const loginFailures = pgTable(
   'login_failures',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    userId: uuid('user_id')
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    unknownLogin: text('unknown_login'),
+    /** As the router saw it (TRUSTED_PROXIES); '' when it did not say. */
+    clientAddress: text('client_address').notNull().default(''),
     failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  t => [index('login_failures_user_time_idx').on(t.userId, t.failedAt)],
+  t => [
+    index('login_failures_user_time_idx').on(t.userId, t.failedAt),
+    index('login_failures_unknown_time_idx').on(t.unknownLogin, t.failedAt),
+    index('login_failures_address_time_idx').on(t.clientAddress, t.failedAt),
+    index('login_failures_time_idx').on(t.failedAt),
+  ],
 );
 
 /**

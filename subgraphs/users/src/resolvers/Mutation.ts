@@ -3,7 +3,8 @@ import * as accounts from '../accounts.js';
 
 export const Mutation: MutationResolvers = {
   register: (_parent, { input }, { deps }) => accounts.register(deps, input),
-  login: (_parent, { input }, { deps }) => accounts.login(deps, input),
+  login: (_parent, { input }, { deps, claims }) =>
+    accounts.login(deps, input, claims.clientAddress),
   refreshToken: (_parent, { refreshToken }, { deps }) => accounts.refresh(deps, refreshToken),
   logout: (_parent, { refreshToken }, { deps, claims }) =>
     accounts.logout(deps, claims, refreshToken),

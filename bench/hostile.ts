@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 
 /**
@@ -7,7 +8,9 @@ import WebSocket from 'ws';
  * sizes come in variables, 5 MB WebSocket messages, logins to unknown accounts (each a full
  * password hash when not refused first), and over-limit bodies — while a well-behaved client's
  * latency is measured. What each loop got back is counted by outcome, so the report shows the
- * router refused them rather than served them.
+ * router refused them rather than served them. It runs as a process of its own (bench/run.ts
+ * starts it with the router's URL and a token; it answers `{ type: 'stop' }` with its counts), so
+ * its own work does not load the process the subgraphs run in.
  */
 const AMPLIFICATION = `query Amplify($n: Int) { tasks(first: $n) { edges { node { owner { tasks(first: $n) { edges { node { owner { tasks(first: $n) { edges { node { id } } } } } } } } } } } }`;
 
@@ -16,7 +19,7 @@ export interface HostileCounts {
   [operation: string]: Record<string, number>;
 }
 
-export function startHostileClient(url: string, token: string): { stop(): Promise<HostileCounts> } {
+function startHostileClient(url: string, token: string): { stop(): Promise<HostileCounts> } {
   let running = true;
   const counts: HostileCounts = {};
   const count = (operation: string, outcome: string) => {
@@ -95,4 +98,16 @@ export function startHostileClient(url: string, token: string): { stop(): Promis
       return counts;
     },
   };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [url, token] = process.argv.slice(2);
+  if (!url || !token) throw new Error('usage: hostile.ts <router GraphQL URL> <access token>');
+  const client = startHostileClient(url, token);
+  process.on('message', (message: { type?: string }) => {
+    if (message.type !== 'stop') return;
+    void client.stop().then(counts => {
+      process.send?.({ type: 'counts', counts }, () => process.exit(0));
+    });
+  });
 }

@@ -23,7 +23,7 @@ import {
   uniqueName,
   type TestDatabase,
 } from '../test/support/services.js';
-import { startHostileClient } from './hostile.js';
+import type { HostileCounts } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
 import {
@@ -166,6 +166,19 @@ function spawnTs(script: string, argv: string[], name: string): ChildProcess {
   children.add(child);
   child.on('exit', () => children.delete(child));
   return child;
+}
+
+/** The abusive client (bench/hostile.ts) in a process of its own; `stop()` gives its counts. */
+function startHostile(url: string, token: string): { stop(): Promise<HostileCounts> } {
+  const child = spawnTs('hostile.ts', [url, token], 'hostile');
+  return {
+    stop: () =>
+      new Promise((resolve, reject) => {
+        child.once('message', message => resolve((message as { counts: HostileCounts }).counts));
+        child.once('exit', code => reject(new Error(`the hostile client exited (${code})`)));
+        child.send({ type: 'stop' });
+      }),
+  };
 }
 
 const slug = (label: string) =>
@@ -689,7 +702,7 @@ async function main(): Promise<BenchResults> {
       );
     };
     const alone = await measure('alone');
-    const hostile = startHostileClient(ours.url, bob.accessToken);
+    const hostile = startHostile(ours.url, bob.accessToken);
     const beside = await measure('beside an abusive client');
     neighbour = { gateway: ours.spec.label, alone, beside, hostile: await hostile.stop() };
     progress.log(

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
@@ -70,7 +71,8 @@ const commonEnv = z.object({
   /** Open WebSockets from one client address. */
   MAX_SOCKETS_PER_ADDRESS: positiveInt(50),
   /** scrypt hashes the users service runs at once (each ~32 MiB, ~0.1-0.2 s of a core). */
-  MAX_CONCURRENT_PASSWORD_HASHES: positiveInt(2),
+  // Half the cores (at least one): a flood of logins must leave the rest of the machine a core.
+  MAX_CONCURRENT_PASSWORD_HASHES: positiveInt(Math.max(1, Math.floor(availableParallelism() / 2))),
   /** Hashes waiting for a turn; a login beyond them is RATE_LIMITED (`retryAfter`). */
   MAX_QUEUED_PASSWORD_HASHES: positiveInt(4),
   /**

@@ -43,9 +43,15 @@ export async function anyUserExists(db: Db): Promise<boolean> {
   return row !== undefined;
 }
 
+/**
+ * Key of the lock below: its own, not the outbox relay's (7_301_995) nor the migrations'
+ * (7_301_994), which a registration used to hold and so stall the relay with.
+ */
+const ADMIN_SET_LOCK = 7_301_996;
+
 /** Serialises the decisions that depend on who the admins are (first user, last admin). */
 export async function lockAdminSet(tx: Db): Promise<void> {
-  await queryRows(tx, sql`select pg_advisory_xact_lock(7301995)`);
+  await queryRows(tx, sql`select pg_advisory_xact_lock(${sql.raw(String(ADMIN_SET_LOCK))})`);
 }
 
 export async function countAdmins(db: Db): Promise<number> {

@@ -38,6 +38,16 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   metrics: MetricsAccess;
   /** A response body larger than this is replaced by RESPONSE_TOO_LARGE (the router's backstop). */
   maxResponseBytes?: number;
+  /**
+   * Offered every request to `path` once its body is read (within `bodyLimit`) and parsed,
+   * before Apollo Server: true when it answered the request itself (the router's streaming
+   * transports, router/transports/http-streams.ts).
+   */
+  takeOver?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: { body: unknown; requestId: string; log: Logger },
+  ) => Promise<boolean>;
 }
 
 /**
@@ -210,6 +220,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
           body = text;
         }
       }
+      if (await options.takeOver?.(req, res, { body, requestId, log })) return;
       const headers = new HeaderMap();
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);

@@ -9,39 +9,32 @@ import type { Logger } from '#lib/log.js';
 /** Where the bundled GraphiQL is served, next to /graphql (development only). */
 export const GRAPHIQL_PATH = '/graphiql';
 
-/** The operations a new GraphiQL tab offers, one per tab: sign up, sign in, read, listen. */
-const EXAMPLE_TABS = [
-  {
-    query: `# Creates an account; copy accessToken into the Authorization header (Headers, below).
-mutation Register($input: RegisterInput!) {
-  register(input: $input) {
+/**
+ * The document GraphiQL opens with: one operation each to sign up, sign in, read across the
+ * subgraphs and listen, picked with the run button (their variables have distinct names, so
+ * one variables document serves them all).
+ */
+const EXAMPLE_OPERATIONS = `# This router's API. Run an operation with the button (it asks which), or Ctrl-Enter
+# on one. Register or Login, then set the Authorization header (Headers, below) to
+# "Bearer <accessToken>": it is sent with queries and in graphql-ws's connection_init.
+
+mutation Register($registration: RegisterInput!) {
+  register(input: $registration) {
     accessToken
     refreshToken
     user { id username displayName }
   }
-}`,
-    variables: JSON.stringify(
-      { input: { username: 'ada', email: 'ada@example.com', password: 'correct horse battery' } },
-      null,
-      2,
-    ),
-  },
-  {
-    query: `mutation Login($input: LoginInput!) {
-  login(input: $input) {
+}
+
+mutation Login($credentials: LoginInput!) {
+  login(input: $credentials) {
     accessToken
     refreshToken
     user { id username }
   }
-}`,
-    variables: JSON.stringify(
-      { input: { username: 'ada', password: 'correct horse battery' } },
-      null,
-      2,
-    ),
-  },
-  {
-    query: `# One query across users, tasks and notifications (needs the Authorization header).
+}
+
+# One query across users, tasks and notifications.
 query MyWork {
   me {
     username
@@ -49,10 +42,9 @@ query MyWork {
     tasks(first: 5) { totalCount edges { node { id title status assignee { displayName } } } }
     unreadNotificationCount
   }
-}`,
-  },
-  {
-    query: `# Streams over graphql-ws on this URL; the Authorization header goes into connection_init.
+}
+
+# Streams over graphql-ws on this URL: change a task (another tab, another client) to see it.
 subscription TaskChanged {
   taskChanged {
     kind
@@ -60,9 +52,18 @@ subscription TaskChanged {
     task { title status owner { displayName } }
     actor { username }
   }
-}`,
+}
+`;
+const EXAMPLE_VARIABLES = JSON.stringify(
+  {
+    registration: { username: 'ada', email: 'ada@example.com', password: 'correct horse battery' },
+    credentials: { login: 'ada', password: 'correct horse battery' },
   },
-].map(tab => ({ headers: '{\n  "Authorization": "Bearer <accessToken>"\n}', ...tab }));
+  null,
+  2,
+);
+// Empty until signed in: an empty Authorization is anonymous (introspection works).
+const EXAMPLE_HEADERS = JSON.stringify({ Authorization: '' }, null, 2);
 
 /**
  * GraphiQL's fetcher for this router, in the page: queries and mutations over HTTP POST to
@@ -100,7 +101,10 @@ const FETCHER = `
     return match ? match[1] : 'query';
   }
   window.routerFetcher = function (params, options) {
-    var headers = (options && options.headers) || {};
+    var headers = {};
+    var given = (options && options.headers) || {};
+    // An empty header (the Authorization placeholder) is not sent.
+    for (var name in given) if (given[name] !== '' && given[name] != null) headers[name] = given[name];
     if (operationType(params, options && options.documentAST) === 'subscription') {
       return client(header(headers, 'authorization')).iterate({
         query: params.query,
@@ -140,7 +144,9 @@ async function renderGraphiQL(): Promise<string> {
   );
   const options = {
     title: 'Supergraph GraphiQL',
-    defaultTabs: EXAMPLE_TABS,
+    defaultQuery: EXAMPLE_OPERATIONS,
+    variables: EXAMPLE_VARIABLES,
+    headers: EXAMPLE_HEADERS,
     shouldPersistHeaders: true,
     isHeadersEditorEnabled: true,
     defaultEditorToolsVisibility: true,

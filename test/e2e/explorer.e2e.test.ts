@@ -48,7 +48,7 @@ describe('in development', () => {
     ]) {
       expect(html).toContain(operation);
     }
-    expect(html).toContain('Bearer <accessToken>');
+    expect(html).toContain('\\"Authorization\\": \\"\\"');
     expect(html).toContain('connectionParams: authorization ? { authorization: authorization }');
   });
 

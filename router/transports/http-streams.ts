@@ -202,7 +202,9 @@ export function serveHttpStreams(options: HttpStreamOptions) {
     res.writeHead(200, {
       'content-type': framing.contentType,
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
+      // The connection is not kept for another request once the stream ends: a router that
+      // stops then has no idle keep-alive connection to wait out.
+      connection: 'close',
       // Proxies (nginx) must not hold the events back.
       'x-accel-buffering': 'no',
     });

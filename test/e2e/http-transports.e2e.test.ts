@@ -383,3 +383,27 @@ describe('CORS', () => {
     ).toMatch(/CSRF|preflight/i);
   });
 });
+
+describe('stopping the router', () => {
+  it('completes open streams at once instead of waiting out the close grace', async () => {
+    const own = await startTestSupergraph();
+    const user = await registerUser(own, 'stopping');
+    const open = await Promise.all(
+      PROTOCOLS.map(protocol =>
+        openStream<TaskChanged>(own.url, protocol, TASK_CHANGED, { token: user.accessToken }),
+      ),
+    );
+    await waitFor(() => own.supergraph.router.subscriptionStats().clientSubscriptions === 2);
+    // The router ends them before it waits for requests in flight (up to 10 s), and their
+    // connections are not left open for another request.
+    // The router ends them before it waits for requests in flight, and leaves no idle
+    // keep-alive connection of theirs to wait out (about 2 s here all told; 6.5 s when the
+    // streams' connections were kept alive, until the client's own 4 s timeout).
+    const started = Date.now();
+    await own.stop();
+    expect(Date.now() - started).toBeLessThan(4_000);
+    await Promise.all(open.map(s => s.ended));
+    expect(open[0]!.raw).toMatch(/event: complete\ndata:\n\n$/);
+    expect(open[1]!.raw).toMatch(/--graphql--\r\n$/);
+  });
+});

@@ -12,6 +12,7 @@ import { startTestSupergraph, type TestSupergraph } from '../support/supergraph.
 import { createTask, tasksKnow } from '../support/tasks.js';
 import { errorOf, registerUser, type TestUser } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
+import { openSocket, subscribe } from '../support/ws.js';
 
 /**
  * Subscriptions over plain HTTP — GraphQL over SSE and Apollo's multipart protocol — through
@@ -147,23 +148,39 @@ describe.each(PROTOCOLS)('subscriptions over %s', protocol => {
   });
 
   it('holds the viewer to MAX_SUBSCRIPTIONS_PER_VIEWER across streams and sockets alike', async () => {
-    const held = await Promise.all(Array.from({ length: MAX_PER_VIEWER }, () => open(protocol)));
-    expect(held.map(s => s.status)).toEqual(held.map(() => 200));
-    await waitFor(() => stats().clientSubscriptions === MAX_PER_VIEWER);
-    const over = await open(protocol);
-    expect(over.status).toBe(429);
-    expect(over.json?.errors?.[0]?.extensions).toMatchObject({
-      code: 'TOO_MANY_SUBSCRIPTIONS',
-      scope: 'viewer',
-      limit: MAX_PER_VIEWER,
-    });
-    // Another viewer is not held to alice's count.
-    const other = await open(protocol, TASK_CHANGED, { token: bob.accessToken });
-    expect(other.status).toBe(200);
-    // A place freed is a place taken again.
-    held[0]!.close();
-    await waitFor(() => stats().clientSubscriptions === MAX_PER_VIEWER);
-    expect((await open(protocol)).status).toBe(200);
+    // One place taken over graphql-ws, the others by streams: the count is the viewer's.
+    const socket = openSocket(sg.url, alice.accessToken);
+    try {
+      const onSocket = subscribe<TaskChanged>(socket, TASK_CHANGED);
+      await waitFor(() => stats().clientSubscriptions === 1);
+      const held = await Promise.all(
+        Array.from({ length: MAX_PER_VIEWER - 1 }, () => open(protocol)),
+      );
+      expect(held.map(s => s.status)).toEqual(held.map(() => 200));
+      await waitFor(() => stats().clientSubscriptions === MAX_PER_VIEWER);
+      const over = await open(protocol);
+      expect(over.status).toBe(429);
+      expect(over.json?.errors?.[0]?.extensions).toMatchObject({
+        code: 'TOO_MANY_SUBSCRIPTIONS',
+        scope: 'viewer',
+        limit: MAX_PER_VIEWER,
+      });
+      // And the socket is refused the same way while the streams hold their places.
+      const overSocket = subscribe<TaskChanged>(socket, TASK_CHANGED);
+      await waitFor(() => overSocket.done);
+      expect(
+        (overSocket.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code,
+      ).toBe('TOO_MANY_SUBSCRIPTIONS');
+      // Another viewer is not held to alice's count.
+      const other = await open(protocol, TASK_CHANGED, { token: bob.accessToken });
+      expect(other.status).toBe(200);
+      // A place freed is a place taken again.
+      onSocket.stop();
+      await waitFor(() => stats().clientSubscriptions === MAX_PER_VIEWER);
+      expect((await open(protocol)).status).toBe(200);
+    } finally {
+      await socket.dispose();
+    }
   });
 
   it('ends the stream with UNAUTHENTICATED the moment the session is revoked (logout)', async () => {

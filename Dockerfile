@@ -8,7 +8,7 @@
 # (any subgraph of subgraphs/index.ts by name). docker-compose.yml runs each in its own
 # container. Configuration: lib/config.ts (envSchema).
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # All dependencies, for the compiler.
 FROM ${NODE_IMAGE} AS deps

@@ -1,6 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import type { Config } from './config.js';
@@ -281,7 +281,15 @@ export async function listen(
   port: number,
   host: string,
 ): Promise<{ server: Server; url: string; port: number }> {
-  const server = createServer((req, res) => void handler(req, res));
+  const responses = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    responses.add(res);
+    res.once('close', () => responses.delete(res));
+    // Draining: answer, and tell the client to take its next request elsewhere.
+    if (draining.has(server)) res.setHeader('connection', 'close');
+    void handler(req, res);
+  });
+  inFlight.set(server, responses);
   // Keep-alive sockets from the router outlive a request: let them idle longer than
   // the client's own keep-alive so the server never closes one under a request in flight.
   server.keepAliveTimeout = 65_000;
@@ -298,18 +306,46 @@ export async function listen(
   return { server, url: `http://${shownHost}:${actual}`, port: actual };
 }
 
+/** Servers that are closing, and the responses each has in flight (see `listen`). */
+const draining = new WeakSet<Server>();
+const inFlight = new WeakMap<Server, Set<ServerResponse>>();
+
 /** How long requests in flight get to finish when a server closes. */
 const CLOSE_GRACE_MS = 10_000;
 
-/** Closes a server: stops accepting, lets requests in flight finish, then drops idle sockets. */
+/**
+ * How long a keep-alive socket with no request in flight stays open once a server closes: a
+ * request the client sent just as the close began is still answered (with `Connection: close`)
+ * rather than reset; a socket that stays quiet that long is closed.
+ */
+const IDLE_GRACE_MS = 250;
+
+/**
+ * Closes a server gracefully: stops accepting connections; requests in flight finish and are
+ * answered with `Connection: close` (as is any request that arrives on a kept-alive socket
+ * meanwhile), so keep-alive clients go elsewhere instead of being cut; idle sockets close after
+ * a moment. Resolves when the last connection has closed, within `CLOSE_GRACE_MS` at worst
+ * (then whatever is still open is cut). Node's own `close()` keeps serving kept-alive sockets,
+ * with keep-alive, until they time out.
+ */
 export async function closeServer(server: Server): Promise<void> {
+  draining.add(server);
+  for (const res of inFlight.get(server) ?? []) {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  }
+  // A socket going idle from now on (a stream's response, sent with keep-alive) closes soon.
+  server.keepAliveTimeout = IDLE_GRACE_MS;
   await new Promise<void>(resolve => {
+    let closed = false;
     const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
     force.unref();
-    server.close(() => {
+    // Stop accepting now (net.Server#close); http.Server#close, which also closes idle sockets
+    // at once, only after the idle grace: a request being sent on one is answered, not reset.
+    NetServer.prototype.close.call(server, () => {
+      closed = true;
       clearTimeout(force);
       resolve();
     });
-    server.closeIdleConnections();
+    setTimeout(() => closed || server.close(), IDLE_GRACE_MS).unref();
   });
 }

@@ -7,37 +7,98 @@ import type { AnyEvent, EventType } from './events/envelope.js';
 /** Every event this process sees live, keyed by its type. */
 export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
 
+/**
+ * Where a subscription that lost its stream (its subgraph restarted, the router's socket to it
+ * dropped) takes up again: the router sends back the position of the last event it saw, and the
+ * feed replays what was published after it from this subgraph's outbox before going live again.
+ */
+/**
+ * graphql-ws `subscribe` extension by which the router resumes an upstream subscription (the
+ * last position it saw), and `next` extension by which the subgraph tells it each position.
+ */
+export const RESUME_EXTENSION = 'resumeAfter';
+export const POSITION_EXTENSION = 'position';
+
+/** A position as it travels: a positive safe integer; anything else is none. */
+export const asPosition = (value: unknown): number | undefined =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
+
+export interface LiveResume {
+  /** The last position the subscriber saw; undefined for a new subscription. */
+  after: number | undefined;
+  /** Told each event's position as the subscriber takes the event (`lib/subgraph/server.ts`). */
+  seen(position: number): void;
+}
+
+/** The events this subgraph published after a position, oldest first (`publishedSince`). */
+export interface LiveReplay {
+  /** Whose positions these are: the subgraph's name, the `producer` of its events. */
+  producer: string;
+  since(
+    after: number,
+    types: readonly string[],
+    limit: number,
+  ): Promise<{ position: number; event: AnyEvent }[]>;
+}
+
+/**
+ * At most this many events are replayed to one resuming subscription; past it the subscription
+ * ends with an error, so the client refetches instead of receiving a flood.
+ */
+const MAX_REPLAY = 10_000;
+
 export interface LiveFeed {
   /**
    * The events of these types from now on that pass `keep`, mapped by `map` (`undefined`
    * from `map` drops the event too). `return()` ends it at once and frees its listener.
+   * With `resume.after`, first the events published after that position (see `LiveResume`).
    */
   iterate<T extends EventType, R = LiveEvents[T]>(
     types: readonly T[],
     map?: (event: LiveEvents[T]) => R | undefined,
+    resume?: LiveResume,
   ): AsyncIterableIterator<R>;
   stop(): Promise<void>;
 }
+
+/** What the feed spreads in the process: an event and its position in its producer's order. */
+type Positioned<E> = { event: E; position: number | undefined };
+type PositionedEvents = { [T in EventType]: Positioned<LiveEvents[T]> };
+/** What a subscriber takes: the mapped value and the position of its event. */
+type Taken<R> = { value: R; position: number | undefined };
 
 /**
  * The live fan-out a subgraph's subscription resolvers read from: one exclusive queue
  * of this process on the bus (so every replica sees every event), spread to every
  * subscriber in the process through graphql-subscriptions' PubSub. Without bindings it
- * takes nothing from the bus.
+ * takes nothing from the bus. `replay` (the subgraph's outbox) serves subscriptions that resume.
  */
-export async function startLiveFeed(bus: EventBus, bindings: readonly string[]): Promise<LiveFeed> {
+export async function startLiveFeed(
+  bus: EventBus,
+  bindings: readonly string[],
+  replay?: LiveReplay,
+): Promise<LiveFeed> {
   // One listener per subscriber: thousands are expected, so no listener limit.
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
-  const pubsub = new PubSub<LiveEvents>({ eventEmitter: emitter });
+  const pubsub = new PubSub<PositionedEvents>({ eventEmitter: emitter });
   const consumer =
     bindings.length === 0
       ? undefined
-      : await bus.live({ bindings, onEvent: event => void pubsub.publish(event.type, event) });
+      : await bus.live({
+          bindings,
+          onEvent: (event, headers) =>
+            void pubsub.publish(event.type, {
+              event,
+              // Positions count in their producer's order: only this subgraph's can be replayed.
+              position: event.producer === replay?.producer ? headers.position : undefined,
+            } as PositionedEvents[typeof event.type]),
+        });
   return {
     iterate: <T extends EventType, R = LiveEvents[T]>(
       types: readonly T[],
       map: (event: LiveEvents[T]) => R | undefined = event => event as unknown as R,
+      resume?: LiveResume,
     ) => {
       // A subscription that would wait forever for events nobody binds is a wiring mistake.
       const unbound = types.filter(type => !bindings.some(pattern => topicMatches(pattern, type)));
@@ -47,22 +108,70 @@ export async function startLiveFeed(bus: EventBus, bindings: readonly string[]):
       // A Repeater rather than an async generator: a generator waiting for its next event
       // cannot be returned until one arrives, which would leak the listener of every
       // subscriber who leaves while the feed is quiet.
-      return new Repeater<R>(async (push, stop) => {
-        const source = pubsub.asyncIterableIterator<LiveEvents[T]>([...types]);
+      const events = new Repeater<Taken<R>>(async (push, stop) => {
+        const source = pubsub.asyncIterableIterator<Positioned<LiveEvents[T]>>([...types]);
+        // The first `next()` subscribes (synchronously): from here on nothing published is
+        // missed, while the replay reads what was published before.
+        const live = source.next();
+        let high = resume?.after;
+        const replayed =
+          resume?.after !== undefined && replay
+            ? (async () => {
+                const rows = await replay.since(resume.after!, types, MAX_REPLAY + 1);
+                if (rows.length > MAX_REPLAY)
+                  throw new Error(`more than ${MAX_REPLAY} events to replay: refetch`);
+                for (const row of rows) {
+                  high = row.position;
+                  const value = map(row.event as LiveEvents[T]);
+                  if (value !== undefined) await push({ value, position: row.position });
+                }
+              })()
+            : Promise.resolve();
         void (async () => {
-          for (;;) {
-            const next = await source.next();
-            if (next.done) return;
-            const value = map(next.value);
-            if (value !== undefined) await push(value);
+          await replayed;
+          for (let next = await live; !next.done; next = await source.next()) {
+            const { event, position } = next.value;
+            // Replayed already (published between the subscription and the replay's read).
+            if (position !== undefined && high !== undefined && position <= high) continue;
+            const value = map(event);
+            if (value !== undefined) await push({ value, position });
           }
         })().catch((err: unknown) => stop(err));
         await stop;
         await source.return?.();
       });
+      return reportingPositions(events, resume);
     },
     stop: async () => {
       await consumer?.stop();
     },
   };
+}
+
+/**
+ * The values of `events`, telling `resume.seen` each one's position as it is taken (not as it
+ * is buffered): the position of what the subscriber has been sent.
+ */
+function reportingPositions<R>(
+  events: Repeater<Taken<R>>,
+  resume: LiveResume | undefined,
+): AsyncIterableIterator<R> {
+  const iterator: AsyncIterableIterator<R> = {
+    next: async () => {
+      const next = await events.next();
+      if (next.done) return { done: true, value: undefined };
+      if (next.value.position !== undefined) resume?.seen(next.value.position);
+      return { done: false, value: next.value.value };
+    },
+    return: async () => {
+      await events.return();
+      return { done: true, value: undefined };
+    },
+    throw: async (err: unknown) => {
+      await events.throw(err);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }

@@ -7,7 +7,7 @@ import {
   watchChannel,
   type Context,
 } from './amqp-channel.js';
-import { topicMatches, type Consumer, type LiveOptions } from './bus.js';
+import { headersFromAmqp, topicMatches, type Consumer, type LiveOptions } from './bus.js';
 import { parseEvent, type AnyEvent } from './envelope.js';
 
 /**
@@ -109,10 +109,11 @@ export class LiveFanout {
       );
       return;
     }
+    const headers = headersFromAmqp(msg.properties.headers);
     for (const subscriber of this.subscribers) {
       if (!subscriber.bindings.some(pattern => topicMatches(pattern, routingKey))) continue;
       try {
-        subscriber.onEvent(event);
+        subscriber.onEvent(event, headers);
       } catch (err) {
         this.ctx.log.error({ err, messageId: event.id, type: event.type }, 'live subscriber threw');
       }

@@ -6,9 +6,11 @@ import { WorkConsumer } from './amqp-consumer.js';
 import { LiveFanout } from './amqp-live.js';
 import {
   busNames,
+  HEADER_NAMES,
   type ConsumeOptions,
   type Consumer,
   type EventBus,
+  type EventHeaders,
   type LiveOptions,
   type WorkQueues,
 } from './bus.js';
@@ -125,16 +127,17 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
   return {
     transport: 'amqp',
 
-    async publish(events: readonly EventEnvelope[]) {
+    async publish(events: readonly EventEnvelope[], headers: readonly EventHeaders[] = []) {
       if (closed) throw new Error('event bus is closed');
       if (events.length === 0) return;
       // Fail fast rather than buffer: the outbox is the buffer, and it survives restarts.
       if (!manager.isConnected()) throw new BrokerUnavailableError('not connected to RabbitMQ');
       try {
         await Promise.all(
-          events.map(event =>
+          events.map((event, i) =>
             publisher.publish(names.exchange, event.type, Buffer.from(JSON.stringify(event)), {
               persistent: true,
+              headers: amqpHeaders(headers[i]),
               contentType: 'application/json',
               messageId: event.id,
               type: event.type,
@@ -195,4 +198,9 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
       log.info('event bus closed');
     },
   };
+}
+
+/** AMQP message headers of `EventHeaders` (`HEADER_NAMES`). */
+function amqpHeaders(headers: EventHeaders | undefined): Record<string, unknown> {
+  return headers?.position === undefined ? {} : { [HEADER_NAMES.position]: headers.position };
 }

@@ -32,10 +32,34 @@ export interface ConsumeOptions {
   prefetch?: number;
 }
 
+/**
+ * What travels beside an event's body: AMQP message headers on RabbitMQ (`HEADER_NAMES`), carried
+ * alike by the in-process bus. Not part of the event contract: consumers that do not know them
+ * ignore them.
+ */
+export interface EventHeaders {
+  /**
+   * The event's place in its producer's publish order (`outbox.publish_seq`, see
+   * `lib/events/tables.ts`): what a live subscriber resumes from (`lib/live.ts`).
+   */
+  position?: number;
+}
+
+/** The AMQP header of each `EventHeaders` field. */
+export const HEADER_NAMES = { position: 'outbox-position' } as const;
+
+/** `EventHeaders` from AMQP message headers; anything malformed is left out. */
+export function headersFromAmqp(headers: Record<string, unknown> | undefined): EventHeaders {
+  const position = headers?.[HEADER_NAMES.position];
+  return typeof position === 'number' && Number.isSafeInteger(position) && position > 0
+    ? { position }
+    : {};
+}
+
 export interface LiveOptions {
   bindings: readonly string[];
   /** Called for every matching event, in every process; invalid messages are dropped and logged. */
-  onEvent: (event: AnyEvent) => void;
+  onEvent: (event: AnyEvent, headers: EventHeaders) => void;
   /**
    * Called when the live queue is back after the broker connection was lost: the events
    * published meanwhile were not delivered here (a consumer that must not miss any reads
@@ -57,10 +81,11 @@ export interface Consumer {
 export interface EventBus {
   readonly transport: 'amqp' | 'memory';
   /**
-   * Publishes events in the given order, each with its `type` as routing key. Resolves
-   * only after the broker confirmed every one; rejects if any was not confirmed.
+   * Publishes events in the given order, each with its `type` as routing key and
+   * `headers[i]` beside event `i`. Resolves only after the broker confirmed every one; rejects
+   * if any was not confirmed.
    */
-  publish(events: readonly EventEnvelope[]): Promise<void>;
+  publish(events: readonly EventEnvelope[], headers?: readonly EventHeaders[]): Promise<void>;
   /** Consumes a durable work queue: each event is handled by one replica of the service. */
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** Live fan-out for subscriptions: an exclusive queue per process, so every replica sees every event. */

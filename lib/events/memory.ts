@@ -5,6 +5,7 @@ import {
   type Consumer,
   type EventBus,
   type EventHandler,
+  type EventHeaders,
   type LiveOptions,
   type WorkQueues,
 } from './bus.js';
@@ -44,6 +45,8 @@ interface Message {
   body: string;
   messageId: string | undefined;
   redelivered: boolean;
+  /** What RabbitMQ would carry as message headers. */
+  headers: EventHeaders;
 }
 
 interface WorkConsumer {
@@ -68,7 +71,7 @@ interface Queue {
 
 interface LiveSubscriber {
   bindings: readonly string[];
-  onEvent: (event: AnyEvent) => void;
+  onEvent: LiveOptions['onEvent'];
   active: boolean;
 }
 
@@ -136,7 +139,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
       return;
     }
     try {
-      subscriber.onEvent(event);
+      subscriber.onEvent(event, { ...message.headers });
     } catch (err) {
       log.error({ err, messageId: event.id, type: event.type }, 'live subscriber threw');
     }
@@ -225,17 +228,18 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
   return {
     transport: 'memory',
 
-    async publish(events: readonly EventEnvelope[]) {
+    async publish(events: readonly EventEnvelope[], headers: readonly EventHeaders[] = []) {
       if (closed) throw new Error('event bus is closed');
       // Through JSON, so consumers see exactly what they would see from RabbitMQ.
-      for (const event of events) {
+      events.forEach((event, i) => {
         route({
           routingKey: event.type,
           body: JSON.stringify(event),
           messageId: event.id,
           redelivered: false,
+          headers: { ...headers[i] },
         });
-      }
+      });
     },
 
     publishRaw(routingKey, body) {
@@ -245,6 +249,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
         body: typeof body === 'string' ? body : body.toString('utf8'),
         messageId: undefined,
         redelivered: false,
+        headers: {},
       });
     },
 

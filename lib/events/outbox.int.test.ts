@@ -10,10 +10,10 @@ import { waitFor } from '../../test/support/wait.js';
 import { openDatabase, queryRows, type Database } from '../db.js';
 import { AmqpAdmin, captureLogger, taskCreated, userCreated } from './__fixtures__/support.js';
 import { createAmqpBus } from './amqp.js';
-import type { EventBus } from './bus.js';
+import { HEADER_NAMES, type EventBus } from './bus.js';
 import type { EventEnvelope } from './envelope.js';
 import { applyOnce } from './inbox.js';
-import { enqueueEvents, startOutboxRelay, type OutboxRelay } from './outbox.js';
+import { enqueueEvents, publishedSince, startOutboxRelay, type OutboxRelay } from './outbox.js';
 import { outbox, processedEvents } from './tables.js';
 
 /**
@@ -191,6 +191,32 @@ describe.each(drivers)('outbox relay on %s', (_driver, openDb) => {
     // A later flush finds nothing left to send.
     await r.flush();
     expect(await published()).toEqual([]);
+  });
+
+  it('numbers events in publish order, on each message, and replays what followed a position', async () => {
+    const r = relay(db, await bus());
+    const [a, b, c, d] = [taskCreated('a'), taskCreated('b'), userCreated('c'), taskCreated('d')];
+    await commit([a, b]);
+    r.wake();
+    await r.flush();
+    await commit([c, d]);
+    r.wake();
+    await r.flush();
+    const messages = await admin.drain(tap);
+    expect(messages.map(m => m.messageId)).toEqual([a.id, b.id, c.id, d.id]);
+    const positions = messages.map(m => m.headers[HEADER_NAMES.position] as number);
+    // Consecutive, in the order subscribers received them (the sequence outlives truncate).
+    expect(positions).toEqual([0, 1, 2, 3].map(i => positions[0]! + i));
+    const after = (position: number, types: string[], limit = 10) =>
+      publishedSince(db, position, types, limit).then(rows =>
+        rows.map(row => [row.position, row.event.id]),
+      );
+    expect(await after(positions[1]!, ['task.created'])).toEqual([[positions[3], d.id]]);
+    expect(await after(positions[0]!, ['task.created', 'user.created'], 2)).toEqual([
+      [positions[1], b.id],
+      [positions[2], c.id],
+    ]);
+    expect(await after(positions[3]!, ['task.created'])).toEqual([]);
   });
 
   it('keeps events while the broker is unreachable and publishes each once when it is back', async () => {

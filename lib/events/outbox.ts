@@ -1,8 +1,8 @@
-import { asc, count, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { queryRows, type Database, type Executor } from '../db.js';
 import type { Logger } from '../log.js';
 import type { EventBus } from './bus.js';
-import type { EventEnvelope } from './envelope.js';
+import { parseEvent, type AnyEvent, type EventEnvelope } from './envelope.js';
 import { outbox } from './tables.js';
 import { backoffDelay } from './timing.js';
 
@@ -113,16 +113,33 @@ export function startOutboxRelay<TSchema extends Schema>(
         .orderBy(asc(outbox.seq))
         .limit(BATCH_SIZE);
       if (rows.length === 0) return 'empty';
-      await bus.publish(rows.map(row => row.envelope));
+      // Their places in publish order (`outboxPublishSeq`), reserved in one block: only the
+      // lock holder takes from the sequence. Marked before publishing, committed only after
+      // the broker confirmed: a failed publish rolls the marks back.
+      const [reserved] = await queryRows<{ first: string | number }>(
+        tx,
+        sql`select setval('outbox_publish_seq', nextval('outbox_publish_seq') + ${rows.length - 1}) - ${rows.length - 1} as first`,
+      );
+      const first = Number(reserved!.first);
       await tx
         .update(outbox)
-        .set({ publishedAt: sql`now()` })
+        .set({
+          publishedAt: sql`now()`,
+          publishSeq: sql`case ${outbox.seq} ${sql.join(
+            rows.map((row, i) => sql`when ${row.seq} then ${first + i}::bigint`),
+            sql` `,
+          )} end`,
+        })
         .where(
           inArray(
             outbox.seq,
             rows.map(row => row.seq),
           ),
         );
+      await bus.publish(
+        rows.map(row => row.envelope),
+        rows.map((_, i) => ({ position: first + i })),
+      );
       log.debug({ count: rows.length }, 'outbox events published');
       return 'published';
     });
@@ -194,4 +211,33 @@ export function startOutboxRelay<TSchema extends Schema>(
       waiters = [];
     },
   };
+}
+
+/**
+ * The events of `types` this database published after `position`, in publish order, at most
+ * `limit`: what a live subscription that lost its stream missed (`LiveReplay`, lib/live.ts).
+ * It first waits for a relay pass in flight (the relay holds its lock until it commits), whose
+ * events may have reached live subscribers already and must be visible here.
+ */
+export async function publishedSince<TSchema extends Schema>(
+  db: Database<TSchema>,
+  position: number,
+  types: readonly string[],
+  limit: number,
+): Promise<{ position: number; event: AnyEvent }[]> {
+  if (types.length === 0) return [];
+  return db.transaction(async tx => {
+    await tx.execute(sql`select pg_advisory_xact_lock_shared(${sql.raw(String(RELAY_LOCK))})`);
+    const rows = await tx
+      .select({ position: outbox.publishSeq, type: outbox.type, envelope: outbox.envelope })
+      .from(outbox)
+      .where(and(gt(outbox.publishSeq, position), inArray(outbox.type, [...types])))
+      .orderBy(asc(outbox.publishSeq))
+      .limit(limit);
+    // As live subscribers get them: through JSON and the contract's parser.
+    return rows.map(row => ({
+      position: row.position!,
+      event: parseEvent(JSON.stringify(row.envelope), row.type),
+    }));
+  });
 }

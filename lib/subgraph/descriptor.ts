@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db.js';
 import type { EventHandler, WorkQueues } from '../events/bus.js';
 import type { RequestContext } from '../http.js';
-import type { LiveFeed } from '../live.js';
+import type { LiveFeed, LiveResume } from '../live.js';
 import type { Logger } from '../log.js';
 
 /** A subgraph's Drizzle schema: its tables and enums, as its client knows them. */
@@ -13,6 +13,12 @@ export type Tables = Record<string, unknown>;
 /** What every subgraph resolver sees: the router-signed claims and the request's logger. */
 export interface SubgraphContext extends RequestContext {
   claims: Claims;
+  /**
+   * In a subscription over graphql-ws: where it resumes after its stream broke. Resolvers hand
+   * it to `live.iterate`, so the router's cursor follows the events and a resumed subscription
+   * misses none.
+   */
+  resume?: LiveResume;
 }
 
 /** What a running subgraph offers its descriptor to build its dependencies from. */

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../db.js';
 import type { Consumer, EventBus } from '../events/bus.js';
-import { startOutboxRelay, type OutboxRelay } from '../events/outbox.js';
+import { publishedSince, startOutboxRelay, type OutboxRelay } from '../events/outbox.js';
 import { closeServer, listen, startMetricsServer } from '../http.js';
 import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
@@ -95,7 +95,10 @@ export async function runSubgraph<
     });
     undo.push(() => database.close());
     // One exclusive queue per process: every replica sees every event for its subscribers.
-    const live = await startLiveFeed(bus, descriptor.live ?? []);
+    const live = await startLiveFeed(bus, descriptor.live ?? [], {
+      producer: name,
+      since: (after, types, limit) => publishedSince(database.db, after, types, limit),
+    });
     undo.push(() => live.stop());
     const relay = startOutboxRelay({ db: database.db, bus, log });
     undo.push(async () => {

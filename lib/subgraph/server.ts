@@ -21,6 +21,7 @@ import {
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import { createGraphQLHandler, metricsAccess } from '../http.js';
+import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
 
@@ -104,6 +105,9 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
       claims: Claims;
       scope: string;
       expiry: NodeJS.Timeout;
+      /** Where it resumes (the router's last position), and the last position it was sent. */
+      after: number | undefined;
+      last: number | undefined;
     }
     type Extra = { live?: Map<string, Live> };
     // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
@@ -148,8 +152,20 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             claims: verified.claims,
             scope: body,
             expiry: expireAt(ctx, id, verified.expiresAt),
+            after: asPosition(payload.extensions?.[RESUME_EXTENSION]),
+            last: undefined,
           });
           return undefined;
+        },
+        // Each event carries its position, which the router sends back when it resubscribes.
+        onNext: (ctx, id, _payload, _args, result) => {
+          const last = ctx.extra.live?.get(id)?.last;
+          if (last === undefined) return undefined;
+          return {
+            ...(result.data !== undefined ? { data: result.data } : {}),
+            ...(result.errors ? { errors: result.errors.map(e => e.toJSON()) } : {}),
+            extensions: { ...result.extensions, [POSITION_EXTENSION]: last },
+          };
         },
         onPing: (ctx, payload) => {
           const renew = payload?.renew;
@@ -174,8 +190,9 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
           ctx.extra.live?.delete(id);
         },
         context: (ctx, id, payload) => {
-          const claims = ctx.extra.live?.get(id)?.claims;
-          if (!claims) throw unauthenticated('Subscriptions must come through the router');
+          const live = ctx.extra.live?.get(id);
+          const claims = live?.claims;
+          if (!live || !claims) throw unauthenticated('Subscriptions must come through the router');
           const requestId =
             typeof payload.extensions?.requestId === 'string'
               ? payload.extensions.requestId
@@ -184,7 +201,8 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             requestId,
             ...(claims.userId ? { userId: claims.userId } : {}),
           });
-          return options.context({ requestId, log, claims });
+          const resume = { after: live.after, seen: (position: number) => (live.last = position) };
+          return options.context({ requestId, log, claims, resume });
         },
       },
       wss,

@@ -6,6 +6,7 @@ import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
 import { CLAIMS_EXTENSION, signClaims, subscriptionScope } from '#lib/auth/claims.js';
 import { ErrorCode } from '#lib/errors.js';
+import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '#lib/live.js';
 import type { Logger } from '#lib/log.js';
 import { sampleSubscriptions } from '#lib/metrics.js';
 import type { PreparedSubscription, RouterContext } from '../context.js';
@@ -149,6 +150,10 @@ export function subscriptionBridge(options: {
     const broadcast = (result: ExecutionResult) => {
       for (const listener of listeners) listener.push(result);
     };
+    // The position of the last event the subgraph sent: after a reconnect (the subgraph
+    // restarted, the socket dropped) graphql-ws subscribes again with the same payload, and
+    // the subgraph replays from there, so no event published meanwhile is missed.
+    let position: number | undefined;
     const payload = {
       query: operation.query,
       ...(operation.operationName ? { operationName: operation.operationName } : {}),
@@ -157,6 +162,7 @@ export function subscriptionBridge(options: {
         // Serialised anew each time graphql-ws sends this subscribe message, including
         // after a reconnect, so the signature is always fresh.
         [CLAIMS_EXTENSION]: { toJSON: sign },
+        [RESUME_EXTENSION]: { toJSON: () => position },
         requestId: request.context.requestId,
       },
     };
@@ -172,11 +178,15 @@ export function subscriptionBridge(options: {
     };
     options.upstream.track(payload, id => void (hub.upstreamId = id));
     const dispose = options.upstream.client(subgraph).subscribe(payload, {
-      next: upstream => {
+      next: received => {
+        const { extensions, ...rest } = received as ExecutionResult;
+        const { [POSITION_EXTENSION]: at, ...others } = extensions ?? {};
+        position = asPosition(at) ?? position;
+        // The position is between the router and the subgraph: clients never see it.
+        const upstream: ExecutionResult =
+          Object.keys(others).length > 0 ? { ...rest, extensions: others } : rest;
         queue = queue
-          .then(() =>
-            options.sharing.resolve(operationKey, upstream as ExecutionResult, resolveOwn),
-          )
+          .then(() => options.sharing.resolve(operationKey, upstream, resolveOwn))
           .then(broadcast, (err: unknown) => broadcast({ errors: [asClientError(err, log)] }));
       },
       error: err => {

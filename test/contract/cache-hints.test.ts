@@ -93,6 +93,8 @@ function fakeContext(claims: Claims, observed: Observed): object {
   const known: Record<string, unknown> = {
     requestId: 'cache-hints-test',
     log: createLogger({ level: 'silent' }),
+    // A subscription's place in the event stream (lib/live.ts): the same for every viewer.
+    resume: undefined,
     // Loaders find nothing, so a resolver goes on past a look-up to what it does next.
     loaders: new Proxy(
       {},

@@ -21,6 +21,7 @@ let vhost: TestVhost;
 let tap: EventTap | undefined;
 let routerUrl: string;
 let exitCode: Promise<number | null>;
+let output = '';
 
 beforeAll(async () => {
   vhost = await createTestVhost('sigterm');
@@ -52,8 +53,11 @@ beforeAll(async () => {
       // timing out then is a slow machine, not a request the shutdown cut short.
       SUBGRAPH_TIMEOUT_MS: '60000',
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // What it logged, to show if it exits otherwise than it should.
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   exitCode = new Promise(resolve => child.once('exit', code => resolve(code)));
   await waitFor(async () => (await fetch(routerUrl.replace('/graphql', '/ready'))).ok, {
     timeoutMs: 60_000,
@@ -93,7 +97,7 @@ it('finishes in-flight requests and publishes their events on SIGTERM', async ()
   await Promise.race(inFlight);
   child.kill('SIGTERM');
   const results = await Promise.all(inFlight);
-  expect(await exitCode).toBe(0);
+  expect(await exitCode, output.slice(-20_000)).toBe(0);
 
   const acknowledged = results.filter(r => r.ok).map(r => r.id!);
   expect(acknowledged.length).toBeGreaterThan(0);

@@ -57,6 +57,14 @@ export function userCreated(username = 'ada'): EventEnvelope<'user.created'> {
 }
 
 /** A direct amqplib connection for what the bus does not expose: raw publishes, `get`, cleanup. */
+/** A message taken off a queue by `AmqpAdmin.drain`. */
+interface Drained {
+  routingKey: string;
+  body: string;
+  messageId: string | undefined;
+  headers: Record<string, unknown>;
+}
+
 export class AmqpAdmin {
   private constructor(
     private readonly connection: ChannelModel,
@@ -98,10 +106,8 @@ export class AmqpAdmin {
   }
 
   /** Takes every message now in `queue` (full name). */
-  async drain(
-    queue: string,
-  ): Promise<{ routingKey: string; body: string; messageId: string | undefined }[]> {
-    const messages: { routingKey: string; body: string; messageId: string | undefined }[] = [];
+  async drain(queue: string): Promise<Drained[]> {
+    const messages: Drained[] = [];
     for (;;) {
       const msg = await this.channel.get(queue, { noAck: true });
       if (msg === false) return messages;
@@ -109,6 +115,7 @@ export class AmqpAdmin {
         routingKey: msg.fields.routingKey,
         body: msg.content.toString('utf8'),
         messageId: msg.properties.messageId as string | undefined,
+        headers: msg.properties.headers ?? {},
       });
     }
   }

@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
 
-export { outbox, processedEvents };
+export { outbox, outboxPublishSeq, processedEvents };
 
 export const notificationKind = pgEnum('notification_kind', [
   'TASK_ASSIGNED',

@@ -7,10 +7,13 @@ import { requireUser } from '../notifications.js';
 export const Subscription: SubscriptionResolvers = {
   notificationReceived: {
     /** The subscriber's own notifications from this process's live fan-out; nobody else's. */
-    subscribe: (_parent, _args, { claims, deps }) => {
+    subscribe: (_parent, _args, { claims, deps, resume }) => {
       const userId = requireUser(claims);
-      return deps.live.iterate(['notification.created'], event =>
-        event.data.notification.userId === userId ? event.data.notification.id : undefined,
+      return deps.live.iterate(
+        ['notification.created'],
+        event =>
+          event.data.notification.userId === userId ? event.data.notification.id : undefined,
+        resume,
       );
     },
     /** The stored notification, so it reads exactly as a query would show it. */

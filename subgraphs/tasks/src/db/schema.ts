@@ -9,9 +9,9 @@ import {
   uuid,
   type AnyPgColumn,
 } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
 
-export { outbox, processedEvents };
+export { outbox, outboxPublishSeq, processedEvents };
 
 export const taskStatus = pgEnum('task_status', ['TODO', 'IN_PROGRESS', 'DONE']);
 /** Declared in rank order: Postgres sorts and compares enum values by declaration, so PRIORITY orders LOW < MEDIUM < HIGH. */

@@ -16,7 +16,11 @@ export const Subscription: SubscriptionResolvers = {
         taskId: filter?.taskId ?? null,
         kinds: filter?.kinds ? new Set(filter.kinds) : null,
       };
-      return ctx.deps.live.iterate(TASK_EVENT_TYPES, event => taskEventFor(viewer, event, scope));
+      return ctx.deps.live.iterate(
+        TASK_EVENT_TYPES,
+        event => taskEventFor(viewer, event, scope),
+        ctx.resume,
+      );
     },
     resolve: (event: TaskEventModel) => event,
   },

@@ -8,9 +8,9 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { outbox, processedEvents } from '#lib/events/tables.js';
+import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
 
-export { outbox, processedEvents };
+export { outbox, outboxPublishSeq, processedEvents };
 
 export const userRole = pgEnum('user_role', ['USER', 'ADMIN']);
 

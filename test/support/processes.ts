@@ -1,0 +1,154 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { envPrefix } from '#lib/config.js';
+import { subgraphs } from '../../subgraphs/index.js';
+import { createTestVhost, type TestVhost } from './amqp.js';
+import { freePort } from './ports.js';
+import { createTestDatabase, type TestDatabase } from './services.js';
+import { waitFor } from './wait.js';
+
+/** One role of the deployment as its own OS process (`npm run start:router`, `start:users`, …). */
+export interface RoleProcess {
+  readonly name: string;
+  /** Base URL (no path): `/graphql`, `/ready` and `/health` live under it. */
+  readonly url: string;
+  /** The running child; replaced by `restart()`. */
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or the signal's name) of the current child. */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+  /** The last lines the role logged (its stdout and stderr), to show when it misbehaved. */
+  output(): string;
+  /** Starts the role again on the same port and database; resolves once it is ready. */
+  restart(): Promise<void>;
+}
+
+/** The supergraph as docker-compose runs it: each subgraph and the router its own process. */
+export interface ProcessSupergraph {
+  readonly routerUrl: string;
+  readonly router: RoleProcess;
+  readonly subgraphs: Readonly<Record<string, RoleProcess>>;
+  readonly databases: Readonly<Record<string, TestDatabase>>;
+  readonly env: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts every subgraph and the router as separate processes on real Postgres (a database per
+ * subgraph, dropped by `stop`) and RabbitMQ (a virtual host of their own: the roles declare the
+ * production exchange and queue names), on ports from the OS. `env` adds to or overrides the
+ * variables every role gets.
+ */
+export async function startProcessSupergraph(
+  label: string,
+  env: Record<string, string> = {},
+): Promise<ProcessSupergraph> {
+  const vhost: TestVhost = await createTestVhost(label);
+  const databases = Object.fromEntries(
+    await Promise.all(
+      subgraphs.map(
+        async ({ name }) => [name, await createTestDatabase(`${name}_${label}`)] as const,
+      ),
+    ),
+  );
+  const ports = Object.fromEntries(
+    await Promise.all(
+      ['router', ...subgraphs.map(s => s.name)].map(async name => [name, await freePort()]),
+    ),
+  ) as Record<string, number>;
+  const shared: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    ROUTER_PORT: String(ports.router),
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ROUTER_SECRET: randomBytes(32).toString('hex'),
+    AMQP_URL: vhost.url,
+    ...Object.fromEntries(
+      subgraphs.flatMap(({ name }) => [
+        [`${envPrefix(name)}_PORT`, String(ports[name])],
+        [`${envPrefix(name)}_URL`, `http://127.0.0.1:${ports[name]}/graphql`],
+        [`${envPrefix(name)}_DATABASE_URL`, databases[name]!.url],
+      ]),
+    ),
+    ...env,
+  };
+  const roles: RoleProcess[] = [];
+  const role = (name: string, args: string[]): RoleProcess => {
+    const url = `http://127.0.0.1:${ports[name]}`;
+    const state = {} as { child: ChildProcess; exited: Promise<number | string> };
+    const lines: string[] = [];
+    const keep = (chunk: Buffer) => {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      lines.splice(0, Math.max(0, lines.length - 200));
+    };
+    const spawnIt = () => {
+      state.child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+        env: { ...process.env, ...shared },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const child = state.child;
+      child.stdout?.on('data', keep);
+      child.stderr?.on('data', keep);
+      state.exited = new Promise(resolve =>
+        child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+      );
+    };
+    spawnIt();
+    const it: RoleProcess = {
+      name,
+      url,
+      get child() {
+        return state.child;
+      },
+      get exited() {
+        return state.exited;
+      },
+      kill: (signal = 'SIGTERM') => void state.child.kill(signal),
+      output: () => lines.join('\n'),
+      restart: async () => {
+        if (state.child.exitCode === null && state.child.signalCode === null) {
+          state.child.kill('SIGKILL');
+          await state.exited;
+        }
+        spawnIt();
+        await ready(url);
+      },
+    };
+    roles.push(it);
+    return it;
+  };
+  const ready = (url: string) =>
+    waitFor(async () => (await fetch(`${url}/ready`).catch(() => undefined))?.ok === true, {
+      timeoutMs: 60_000,
+    });
+  const started = Object.fromEntries(
+    subgraphs.map(({ name }) => [name, role(name, ['subgraphs/main.ts', name])]),
+  );
+  const stop = async () => {
+    await Promise.all(
+      roles.map(async r => {
+        if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
+        await r.exited;
+      }),
+    );
+    await Promise.all(Object.values(databases).map(d => d.drop()));
+    await vhost.delete();
+  };
+  try {
+    await Promise.all(Object.values(started).map(s => ready(s.url)));
+    const router = role('router', ['router/index.ts']);
+    await ready(router.url);
+    return {
+      routerUrl: `${router.url}/graphql`,
+      router,
+      subgraphs: started,
+      databases,
+      env: shared,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -115,8 +115,9 @@ const statusOf = (err: GraphQLError, fallback: number) => {
  * token is verified once; the operation runs through the one request pipeline (limits, demand
  * control, masking); a subscription takes a place in the viewer's quota and is streamed by the
  * bridge, each event masked and capped like a response. The stream ends when the subscription
- * completes, when the client goes away (the upstream subscription ends at once), and when the
- * token is revoked or expires (a last UNAUTHENTICATED error).
+ * completes, when the client goes away (the upstream subscription ends at once), when the
+ * token is revoked or expires (a last UNAUTHENTICATED error), and when the client stops reading
+ * (more than MAX_RESPONSE_BYTES waiting to be sent: the connection is dropped).
  *
  * Only a POST with a JSON body is taken: a type no page can send without a preflight, so
  * Apollo Server's CSRF prevention, which every other request still goes through, loses
@@ -238,6 +239,16 @@ export function serveHttpStreams(options: HttpStreamOptions) {
       for (;;) {
         const next = await iterator.next();
         if (next.done || finished) break;
+        if (res.writableLength > options.maxResponseBytes) {
+          // The client stopped reading: its backlog would grow without end. Nothing more can
+          // reach it, so the connection is dropped (the subscription ends with it).
+          streamLog.warn(
+            { buffered: res.writableLength },
+            'subscription stream not read by its client: connection dropped',
+          );
+          res.destroy();
+          break;
+        }
         res.write(
           framing.event(
             capResponse(formatResult(next.value, options.formatError), options.maxResponseBytes),

@@ -58,7 +58,14 @@ beforeAll(async () => {
 // Every test starts with no stream left from the one before, whatever its outcome.
 afterEach(async () => {
   for (const stream of streams.splice(0)) stream.close();
-  await waitFor(() => stats().clientSubscriptions === 0, { message: 'streams left open' });
+  // Down at the subgraph too, so that a test counting its subscriptions from here counts its own.
+  await waitFor(
+    () =>
+      stats().clientSubscriptions === 0 &&
+      stats().upstreamSubscriptions === 0 &&
+      tasks().activeSubscriptions() === 0,
+    { message: 'streams left open' },
+  );
 });
 afterAll(async () => {
   await sg?.stop();

@@ -77,6 +77,8 @@ const commonEnv = z.object({
   JWT_AUDIENCE: z.string().min(1).default('supergraph'),
   ACCESS_TOKEN_TTL: positiveInt(15 * 60),
   REFRESH_TOKEN_TTL: positiveInt(30 * 24 * 60 * 60),
+  /** Seconds a subgraph remembers a mutation's Idempotency-Key and its answer. */
+  IDEMPOTENCY_KEY_TTL: positiveInt(24 * 60 * 60),
   ROUTER_SECRET: z.string().min(32, 'ROUTER_SECRET must be at least 32 characters').optional(),
   /** Largest accepted HTTP request body, in bytes. */
   BODY_LIMIT: positiveInt(1_000_000),
@@ -162,6 +164,8 @@ export interface Config {
   databaseTimeoutMs: number;
   /** REQUEST_TIMEOUT_MS: a subgraph's deadline for one request. */
   requestTimeoutMs: number;
+  /** IDEMPOTENCY_KEY_TTL, in seconds: how long a mutation's key and answer are kept. */
+  idempotencyKeyTtl: number;
   dataDir: string;
   amqpUrl: string | undefined;
   jwt: {
@@ -265,6 +269,7 @@ export function loadConfig(
     databasePoolSize: e.DATABASE_POOL_SIZE,
     databaseTimeoutMs: e.DATABASE_TIMEOUT_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    idempotencyKeyTtl: e.IDEMPOTENCY_KEY_TTL,
     dataDir: e.DATA_DIR,
     amqpUrl: e.AMQP_URL,
     jwt: {

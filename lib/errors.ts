@@ -110,7 +110,7 @@ const TRANSIENT_SQLSTATE = /^(08...|57014|57P0[123]|53300|55P03)$/;
  * dependency is unavailable for now rather than that something is wrong: what a client may
  * retry (SERVICE_UNAVAILABLE) instead of an internal error.
  */
-function isTransient(err: unknown): boolean {
+export function isTransient(err: unknown): boolean {
   const seen = new Set<unknown>();
   for (let e: unknown = err; e && typeof e === 'object' && !seen.has(e);) {
     seen.add(e);

@@ -1,7 +1,12 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
+import {
+  HeaderMap,
+  type ApolloServer,
+  type BaseContext,
+  type HTTPGraphQLResponse,
+} from '@apollo/server';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import type { Config } from './config.js';
 import { ErrorCode, HttpErrorCode, responseTooLarge, serviceUnavailable } from './errors.js';
@@ -48,6 +53,14 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
     res: ServerResponse,
     request: { body: unknown; requestId: string; log: Logger },
   ) => Promise<boolean>;
+  /**
+   * Runs each GraphQL execution (`execute`), e.g. inside a transaction (a subgraph's keyed
+   * mutations: lib/subgraph/idempotency.ts), or answers it without running. Default: runs it.
+   */
+  execute?: (
+    execute: () => Promise<HTTPGraphQLResponse>,
+    request: { req: IncomingMessage; raw: string; body: unknown },
+  ) => Promise<HTTPGraphQLResponse>;
 }
 
 /**
@@ -225,10 +238,12 @@ export function createGraphQLHandler<TContext extends BaseContext>(
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
-      const execution = options.apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
-        context: () => options.context(req, { requestId, log }, raw),
-      });
+      const execute = () =>
+        options.apollo.executeHTTPGraphQLRequest({
+          httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+          context: () => options.context(req, { requestId, log }, raw),
+        });
+      const execution = options.execute ? options.execute(execute, { req, raw, body }) : execute();
       const response = await withDeadline(execution, options.deadlineMs);
       if (response === undefined) {
         // Still running (a database that stopped answering): the caller hears now that it is

@@ -3,6 +3,7 @@ import { PubSub } from 'graphql-subscriptions';
 import { Repeater } from '@repeaterjs/repeater';
 import { topicMatches, type EventBus } from './events/bus.js';
 import type { AnyEvent, EventType } from './events/envelope.js';
+import type { Logger } from './log.js';
 
 /** Every event this process sees live, keyed by its type. */
 export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
@@ -18,6 +19,12 @@ export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
  */
 export const RESUME_EXTENSION = 'resumeAfter';
 export const POSITION_EXTENSION = 'position';
+/**
+ * graphql-ws `next` extension with the id of the event behind it: an event published twice (a
+ * relay that died between the broker's confirm and its commit) reaches a resumed subscription
+ * under a new position, and the router drops the second copy by this id.
+ */
+export const EVENT_ID_EXTENSION = 'eventId';
 
 /** A position as it travels: a positive safe integer; anything else is none. */
 export const asPosition = (value: unknown): number | undefined =>
@@ -26,8 +33,11 @@ export const asPosition = (value: unknown): number | undefined =>
 export interface LiveResume {
   /** The last position the subscriber saw; undefined for a new subscription. */
   after: number | undefined;
-  /** Told each event's position as the subscriber takes the event (`lib/subgraph/server.ts`). */
-  seen(position: number): void;
+  /**
+   * Told each event's position (when it has one) and id as the subscriber takes the event
+   * (`lib/subgraph/server.ts`).
+   */
+  seen(position: number | undefined, eventId: string): void;
 }
 
 /** The events this subgraph published after a position, oldest first (`publishedSince`). */
@@ -36,9 +46,11 @@ export interface LiveReplay {
   producer: string;
   since(
     after: number,
-    types: readonly string[],
+    types: readonly string[] | undefined,
     limit: number,
   ): Promise<{ position: number; event: AnyEvent }[]>;
+  /** The position of the last event published so far (0 when none). */
+  last(): Promise<number>;
 }
 
 /**
@@ -65,7 +77,7 @@ export interface LiveFeed {
 type Positioned<E> = { event: E; position: number | undefined };
 type PositionedEvents = { [T in EventType]: Positioned<LiveEvents[T]> };
 /** What a subscriber takes: the mapped value and the position of its event. */
-type Taken<R> = { value: R; position: number | undefined };
+type Taken<R> = { value: R; position: number | undefined; id: string };
 
 /**
  * The live fan-out a subgraph's subscription resolvers read from: one exclusive queue
@@ -77,22 +89,64 @@ export async function startLiveFeed(
   bus: EventBus,
   bindings: readonly string[],
   replay?: LiveReplay,
+  log?: Logger,
 ): Promise<LiveFeed> {
   // One listener per subscriber: thousands are expected, so no listener limit.
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   const pubsub = new PubSub<PositionedEvents>({ eventEmitter: emitter });
+  /** Every running iteration's `stop`: to end them all when the feed lost events for good. */
+  const running = new Set<(err: Error) => void>();
+  // The last of this subgraph's positions spread in the process: a live event at or before it
+  // is one the feed has spread already (a replay caught it first).
+  let last = replay ? await replay.last() : 0;
+  const spread = (event: AnyEvent, position: number | undefined) => {
+    if (position !== undefined) {
+      if (position <= last) return;
+      last = position;
+    }
+    void pubsub.publish(event.type, { event, position } as PositionedEvents[typeof event.type]);
+  };
+  /** Live events held while the feed replays what it missed during a broker outage. */
+  let held: Positioned<AnyEvent>[] | undefined;
+  const resumed = () => {
+    if (!replay || held) return;
+    held = [];
+    void (async () => {
+      try {
+        // Published while this process's queue was gone: from the outbox, then what waited.
+        const rows = await replay.since(last, undefined, MAX_REPLAY + 1);
+        if (rows.length > MAX_REPLAY) {
+          const err = new Error(`missed more than ${MAX_REPLAY} events while the broker was away`);
+          log?.error({ err }, 'live feed cannot replay: ending its subscriptions');
+          for (const stop of running) stop(err);
+          last = rows.at(-1)!.position;
+          return;
+        }
+        for (const row of rows)
+          if (bindings.some(pattern => topicMatches(pattern, row.event.type)))
+            spread(row.event, row.position);
+      } catch (err) {
+        log?.error({ err }, 'live feed could not replay after the broker came back');
+      } finally {
+        const waiting = held ?? [];
+        held = undefined;
+        for (const { event, position } of waiting) spread(event, position);
+      }
+    })();
+  };
   const consumer =
     bindings.length === 0
       ? undefined
       : await bus.live({
           bindings,
-          onEvent: (event, headers) =>
-            void pubsub.publish(event.type, {
-              event,
-              // Positions count in their producer's order: only this subgraph's can be replayed.
-              position: event.producer === replay?.producer ? headers.position : undefined,
-            } as PositionedEvents[typeof event.type]),
+          onEvent: (event, headers) => {
+            // Positions count in their producer's order: only this subgraph's can be replayed.
+            const position = event.producer === replay?.producer ? headers.position : undefined;
+            if (held) held.push({ event, position });
+            else spread(event, position);
+          },
+          onResumed: resumed,
         });
   return {
     iterate: <T extends EventType, R = LiveEvents[T]>(
@@ -123,7 +177,8 @@ export async function startLiveFeed(
                 for (const row of rows) {
                   high = row.position;
                   const value = map(row.event as LiveEvents[T]);
-                  if (value !== undefined) await push({ value, position: row.position });
+                  if (value !== undefined)
+                    await push({ value, position: row.position, id: row.event.id });
                 }
               })()
             : Promise.resolve();
@@ -134,10 +189,12 @@ export async function startLiveFeed(
             // Replayed already (published between the subscription and the replay's read).
             if (position !== undefined && high !== undefined && position <= high) continue;
             const value = map(event);
-            if (value !== undefined) await push({ value, position });
+            if (value !== undefined) await push({ value, position, id: event.id });
           }
         })().catch((err: unknown) => stop(err));
+        running.add(stop);
         await stop;
+        running.delete(stop);
         await source.return?.();
       });
       return reportingPositions(events, resume);
@@ -160,7 +217,7 @@ function reportingPositions<R>(
     next: async () => {
       const next = await events.next();
       if (next.done) return { done: true, value: undefined };
-      if (next.value.position !== undefined) resume?.seen(next.value.position);
+      resume?.seen(next.value.position, next.value.id);
       return { done: false, value: next.value.value };
     },
     return: async () => {

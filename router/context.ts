@@ -25,6 +25,8 @@ export interface RouterContext extends RequestContext {
   transport: Transport;
   /** What the operation may read from subgraphs (MAX_RESPONSE_BYTES, budget.ts). */
   budget: ResponseBudget;
+  /** The client's Idempotency-Key (HTTP only: idempotency.ts); absent or null when none. */
+  idempotencyKey?: string | null;
   /**
    * Set by a transport that can stream (graphql-ws, SSE, multipart HTTP): the pipeline hands
    * it the subscription it accepted, instead of executing it. Absent on plain HTTP, where a

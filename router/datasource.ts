@@ -11,7 +11,9 @@ import { REQUEST_ID_HEADER } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
 import type { ResponseBudget } from './budget.js';
 import type { RouterContext } from './context.js';
+import { unansweredFetch } from './fetch-failure.js';
 import type { SubgraphFetcher, SubgraphFetchOptions } from './fetcher.js';
+import { noteMutationAnswered, subgraphIdempotencyKey } from './idempotency.js';
 import { isQueryOperation } from './operation.js';
 
 /** What the data source of one subgraph is made of. */
@@ -32,11 +34,16 @@ type GatewayFetcher = RemoteGraphQLDataSource['fetcher'];
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /**
- * The client operation a subgraph fetch is made for: the viewer to sign for, and the bytes it
- * may still read (budget.ts). The gateway calls data sources, and they the fetcher, without
- * the operation's context, so the data source runs each fetch inside this scope.
+ * The client operation a subgraph fetch is made for: the viewer to sign for, the bytes it
+ * may still read (budget.ts) and, for a mutation request, the key to record it under
+ * (idempotency.ts). The gateway calls data sources, and they the fetcher, without the
+ * operation's context, so the data source runs each fetch inside this scope.
  */
-const fetchScope = new AsyncLocalStorage<{ claims: Claims; budget: ResponseBudget }>();
+const fetchScope = new AsyncLocalStorage<{
+  claims: Claims;
+  budget: ResponseBudget;
+  idempotencyKey: string | null;
+}>();
 
 /**
  * The gateway's fetcher over `fetcher`: the viewer's claims signed onto the request, bound to
@@ -57,7 +64,12 @@ function instrumentedFetcher(
     const body = typeof init.body === 'string' ? init.body : '';
     const headers = {
       ...init.headers,
-      ...signClaims(scope?.claims ?? ANONYMOUS, secret, { audience: name, body }),
+      ...signClaims(
+        scope?.claims ?? ANONYMOUS,
+        secret,
+        { audience: name, body },
+        { idempotencyKey: scope?.idempotencyKey ?? null },
+      ),
     };
     try {
       const res = await fetcher.fetch(
@@ -120,8 +132,23 @@ export function createSubgraphDataSource(
       const isQuery = query !== undefined && isQueryOperation(query, document, operationName);
       const source = isQuery ? queries : others;
       if (!('incomingRequestContext' in request)) return source.process(request);
-      const { claims, budget } = request.context;
-      return fetchScope.run({ claims, budget }, () => source.process(request));
+      const { context } = request;
+      const idempotencyKey = isQuery ? null : subgraphIdempotencyKey(context, options.name);
+      const scope = { claims: context.claims, budget: context.budget, idempotencyKey };
+      return fetchScope.run(scope, () =>
+        source.process(request).then(
+          answer => {
+            if (!isQuery) noteMutationAnswered(context, answer);
+            return answer;
+          },
+          (err: unknown) => {
+            // A subgraph that did not answer: the error goes on the fields it was asked for.
+            const answer = unansweredFetch(err, request.request, document);
+            if (!answer) throw err;
+            return answer;
+          },
+        ),
+      );
     },
   };
 }

@@ -23,6 +23,7 @@ import { corsHandler } from './cors.js';
 import { createSubgraphDataSource } from './datasource.js';
 import { graphiqlHandler, landingPageWithFallback } from './explorer.js';
 import { createSubgraphFetcher } from './fetcher.js';
+import { idempotencyKeyOf } from './idempotency.js';
 import { operationLimits } from './limits.js';
 import {
   operationPolicy,
@@ -284,6 +285,7 @@ export async function createRouter(
         ...base,
         log,
         claims: viewer.claims,
+        idempotencyKey: idempotencyKeyOf(req),
         transport: 'http',
         budget: newBudget(limits.maxResponseBytes),
       };

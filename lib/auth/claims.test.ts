@@ -111,5 +111,22 @@ describe('signed claims', () => {
 
   it('refuses to sign a claim that holds a newline', () => {
     expect(() => signClaims({ ...alice, username: 'alice\nADMIN' }, secret, scope)).toThrow();
+    expect(() => signClaims(alice, secret, scope, { idempotencyKey: '1:a\nb' })).toThrow();
+  });
+
+  it('carries an idempotency key under the signature: none can be added, changed or dropped', () => {
+    const keyed = signClaims(alice, secret, scope, { idempotencyKey: '1:retry-me' });
+    expect(verifyClaims(keyed, secret, scope)).toMatchObject({
+      claims: alice,
+      idempotencyKey: '1:retry-me',
+    });
+    const unkeyed = signClaims(alice, secret, scope);
+    expect(verifyClaims(unkeyed, secret, scope)?.idempotencyKey).toBeNull();
+    const key = CLAIM_HEADERS.idempotencyKey;
+    expect(claimsOf({ ...unkeyed, [key]: '1:added' })).toBeNull();
+    expect(claimsOf({ ...keyed, [key]: '2:retry-me' })).toBeNull();
+    expect(claimsOf({ ...keyed, [key]: '' })).toBeNull();
+    const { [key]: _dropped, ...without } = keyed;
+    expect(claimsOf(without)).toBeNull();
   });
 });

@@ -36,6 +36,12 @@ export const CLAIM_HEADERS = {
   expires: 'x-router-expires',
   /** Random per signing: two identical requests in one millisecond still sign differently. */
   nonce: 'x-router-nonce',
+  /**
+   * The key a mutation request is recorded under at the subgraph (the client's Idempotency-Key,
+   * numbered: router/idempotency.ts); empty when none. Signed, so nobody between router and
+   * subgraph can add, change or move it.
+   */
+  idempotencyKey: 'x-router-idempotency-key',
   signature: 'x-router-signature',
 } as const;
 
@@ -92,9 +98,17 @@ interface Stamp {
   nonce: string;
 }
 
-/** Everything a signature covers, in order; `v2` names this layout. */
-const signedFields = (stamp: Stamp, scope: SignatureScope, claims: Claims) => [
-  'v2',
+/**
+ * Everything a signature covers, in order; `v3` names this layout (v2 had no idempotency key).
+ * A new layout gets a new name, so signatures of two layouts never verify as each other.
+ */
+const signedFields = (
+  stamp: Stamp,
+  scope: SignatureScope,
+  claims: Claims,
+  idempotencyKey: string | null,
+) => [
+  'v3',
   stamp.timestamp,
   stamp.expires,
   stamp.nonce,
@@ -105,18 +119,20 @@ const signedFields = (stamp: Stamp, scope: SignatureScope, claims: Claims) => [
   claims.username ?? '',
   claims.sessionId ?? '',
   claims.clientAddress ?? '',
+  idempotencyKey ?? '',
 ];
 
 /**
  * The headers carrying `claims`, signed with HMAC-SHA256 over the claims, the scope (subgraph
  * and body digest) and the time they are valid: from `now` for `lifetimeMs` (default the
- * replay window; a subscription's claims live longer and are renewed).
+ * replay window; a subscription's claims live longer and are renewed). `idempotencyKey`, for
+ * a mutation request the client gave a key for, travels signed with them.
  */
 export function signClaims(
   claims: Claims,
   secret: string,
   scope: SignatureScope,
-  options: { now?: number; lifetimeMs?: number } = {},
+  options: { now?: number; lifetimeMs?: number; idempotencyKey?: string | null } = {},
 ): Record<string, string> {
   const now = options.now ?? Date.now();
   const timestamp = String(now);
@@ -124,7 +140,8 @@ export function signClaims(
     now + Math.min(options.lifetimeMs ?? SIGNATURE_MAX_AGE_MS, MAX_CLAIMS_LIFETIME_MS),
   );
   const nonce = randomBytes(12).toString('base64url');
-  const fields = signedFields({ timestamp, expires, nonce }, scope, claims);
+  const idempotencyKey = options.idempotencyKey ?? null;
+  const fields = signedFields({ timestamp, expires, nonce }, scope, claims, idempotencyKey);
   if (fields.some(field => field.includes('\n'))) throw new Error('a claim holds a newline');
   return {
     [CLAIM_HEADERS.userId]: claims.userId ?? '',
@@ -135,6 +152,7 @@ export function signClaims(
     [CLAIM_HEADERS.timestamp]: timestamp,
     [CLAIM_HEADERS.expires]: expires,
     [CLAIM_HEADERS.nonce]: nonce,
+    [CLAIM_HEADERS.idempotencyKey]: idempotencyKey ?? '',
     [CLAIM_HEADERS.signature]: mac(secret, fields).toString('base64url'),
   };
 }
@@ -154,6 +172,8 @@ export interface VerifiedClaims {
   expiresAt: number;
   /** The signature itself: unique per signing, what a replay cache remembers. */
   signature: string;
+  /** The key the router gave this (mutation) request to be recorded under; null when none. */
+  idempotencyKey: string | null;
 }
 
 /**
@@ -168,11 +188,12 @@ export function verifyClaims(
   now = Date.now(),
 ): VerifiedClaims | null {
   const get = (name: keyof typeof CLAIM_HEADERS) => header(headers, CLAIM_HEADERS[name]);
-  const [timestamp, expires, nonce, signature] = [
+  const [timestamp, expires, nonce, signature, key] = [
     get('timestamp'),
     get('expires'),
     get('nonce'),
     get('signature'),
+    get('idempotencyKey'),
   ];
   const values = [
     get('userId'),
@@ -181,7 +202,14 @@ export function verifyClaims(
     get('sessionId'),
     get('clientAddress'),
   ];
-  if (!timestamp || !expires || !nonce || !signature || values.some(v => v === undefined))
+  if (
+    !timestamp ||
+    !expires ||
+    !nonce ||
+    !signature ||
+    key === undefined ||
+    values.some(v => v === undefined)
+  )
     return null;
   if (!/^\d{1,15}$/.test(timestamp) || !/^\d{1,15}$/.test(expires)) return null;
   const [signedAt, expiresAt] = [Number(timestamp), Number(expires)];
@@ -197,8 +225,12 @@ export function verifyClaims(
     clientAddress: clientAddress || null,
   };
   if ((claims.userId === null) !== (claims.role === null)) return null;
-  const expected = mac(secret, signedFields({ timestamp, expires, nonce }, scope, claims));
+  const idempotencyKey = key || null;
+  const expected = mac(
+    secret,
+    signedFields({ timestamp, expires, nonce }, scope, claims, idempotencyKey),
+  );
   const given = Buffer.from(signature, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
-  return { claims, expiresAt, signature };
+  return { claims, expiresAt, signature, idempotencyKey };
 }

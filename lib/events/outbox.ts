@@ -214,24 +214,27 @@ export function startOutboxRelay<TSchema extends Schema>(
 }
 
 /**
- * The events of `types` this database published after `position`, in publish order, at most
- * `limit`: what a live subscription that lost its stream missed (`LiveReplay`, lib/live.ts).
+ * The events of `types` (all when undefined) this database published after `position`, in
+ * publish order, at most `limit`: what a live subscription that lost its stream missed
+ * (`LiveReplay`, lib/live.ts).
  * It first waits for a relay pass in flight (the relay holds its lock until it commits), whose
  * events may have reached live subscribers already and must be visible here.
  */
 export async function publishedSince<TSchema extends Schema>(
   db: Database<TSchema>,
   position: number,
-  types: readonly string[],
+  types: readonly string[] | undefined,
   limit: number,
 ): Promise<{ position: number; event: AnyEvent }[]> {
-  if (types.length === 0) return [];
+  if (types?.length === 0) return [];
   return db.transaction(async tx => {
     await tx.execute(sql`select pg_advisory_xact_lock_shared(${sql.raw(String(RELAY_LOCK))})`);
     const rows = await tx
       .select({ position: outbox.publishSeq, type: outbox.type, envelope: outbox.envelope })
       .from(outbox)
-      .where(and(gt(outbox.publishSeq, position), inArray(outbox.type, [...types])))
+      .where(
+        and(gt(outbox.publishSeq, position), types ? inArray(outbox.type, [...types]) : undefined),
+      )
       .orderBy(asc(outbox.publishSeq))
       .limit(limit);
     // As live subscribers get them: through JSON and the contract's parser.
@@ -240,4 +243,15 @@ export async function publishedSince<TSchema extends Schema>(
       event: parseEvent(JSON.stringify(row.envelope), row.type),
     }));
   });
+}
+
+/** The position of the last event this database published (0 when none yet). */
+export async function lastPublished<TSchema extends Schema>(
+  db: Database<TSchema>,
+): Promise<number> {
+  const [row] = await queryRows<{ last: string | number | null }>(
+    db,
+    sql`select max(publish_seq) as last from outbox`,
+  );
+  return Number(row?.last ?? 0);
 }

@@ -6,6 +6,7 @@ import type { EventHandler, WorkQueues } from '../events/bus.js';
 import type { RequestContext } from '../http.js';
 import type { LiveFeed, LiveResume } from '../live.js';
 import type { Logger } from '../log.js';
+import type { idempotencyKeys } from './tables.js';
 
 /** A subgraph's Drizzle schema: its tables and enums, as its client knows them. */
 export type Tables = Record<string, unknown>;
@@ -102,6 +103,12 @@ export interface SubgraphDescriptor<
   readonly queues?: Readonly<Record<string, QueueSpec<TDeps>>>;
   /** Event patterns its subscriptions read from this process's live fan-out, e.g. `task.*`. */
   readonly live?: readonly string[];
+  /**
+   * Mutations whose answers are never recorded under an Idempotency-Key, because they hold
+   * credentials (tokens) that must not be stored: a request with one of them runs as if it had
+   * no key (idempotency.ts).
+   */
+  readonly unrecorded?: readonly string[];
 }
 
 /**
@@ -122,11 +129,13 @@ export function subgraphFiles(
 
 /**
  * Declares a subgraph. The identity at run time: it exists so the descriptor's types are
- * inferred together (the deps one part returns are what the others take).
+ * inferred together (the deps one part returns are what the others take), and so a subgraph
+ * whose tables lack `idempotency_keys` (its keyed mutations need it: idempotency.ts) does not
+ * compile.
  */
 export function defineSubgraph<
   const TName extends string,
-  TTables extends Tables,
+  TTables extends Tables & { idempotencyKeys: typeof idempotencyKeys },
   TDeps,
   TContext extends SubgraphContext,
 >(

@@ -2,7 +2,12 @@ import type { Server } from 'node:http';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { openDatabase } from '../db.js';
 import type { Consumer, EventBus } from '../events/bus.js';
-import { publishedSince, startOutboxRelay, type OutboxRelay } from '../events/outbox.js';
+import {
+  lastPublished,
+  publishedSince,
+  startOutboxRelay,
+  type OutboxRelay,
+} from '../events/outbox.js';
 import { closeServer, listen, startMetricsServer } from '../http.js';
 import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
@@ -16,6 +21,7 @@ import {
   type SubgraphRuntime,
   type Tables,
 } from './descriptor.js';
+import { idempotentExecution, joinable } from './idempotency.js';
 import { createSubgraphServer } from './server.js';
 
 /** How to run a subgraph: `supergraph.ts`, `runAlone` and the tests all pass this. */
@@ -95,10 +101,16 @@ export async function runSubgraph<
     });
     undo.push(() => database.close());
     // One exclusive queue per process: every replica sees every event for its subscribers.
-    const live = await startLiveFeed(bus, descriptor.live ?? [], {
-      producer: name,
-      since: (after, types, limit) => publishedSince(database.db, after, types, limit),
-    });
+    const live = await startLiveFeed(
+      bus,
+      descriptor.live ?? [],
+      {
+        producer: name,
+        since: (after, types, limit) => publishedSince(database.db, after, types, limit),
+        last: () => lastPublished(database.db),
+      },
+      log,
+    );
     undo.push(() => live.stop());
     const relay = startOutboxRelay({ db: database.db, bus, log });
     undo.push(async () => {
@@ -115,9 +127,19 @@ export async function runSubgraph<
       });
       if (!bus.connected()) throw new Error('event broker unreachable');
     };
+    // Resolvers get a handle that joins the transaction of a keyed mutation (idempotency.ts).
+    const joined = joinable(database.db);
+    const idempotency = idempotentExecution({
+      db: database.db,
+      joined,
+      retentionMs: config.idempotencyKeyTtl * 1000,
+      onCommit: () => relay.wake(),
+      log,
+    });
+    undo.push(pruneEvery(PRUNE_INTERVAL_MS, idempotency.prune, log));
     const runtime: SubgraphRuntime<TTables> = {
       config,
-      db: database.db,
+      db: joined.db,
       log,
       onOutboxWrite: () => relay.wake(),
       live,
@@ -131,6 +153,8 @@ export async function runSubgraph<
       log,
       ready,
       context: base => descriptor.context(base, deps),
+      idempotent: idempotency.run,
+      ...(descriptor.unrecorded ? { unrecorded: descriptor.unrecorded } : {}),
     });
     // `instrumentBus`: consumer lag and failures show in the metrics.
     const consumerBus = instrumentBus(bus);
@@ -195,6 +219,23 @@ export async function runAlone(
     await metrics?.close();
     await bus.close();
   }, log);
+}
+
+/** How often a subgraph forgets idempotency keys past their IDEMPOTENCY_KEY_TTL. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** Runs `prune` every `ms` (a failure is logged and tried next time); returns the stop. */
+function pruneEvery(ms: number, prune: () => Promise<number>, log: Logger): () => void {
+  const timer = setInterval(() => {
+    prune().then(
+      forgotten => {
+        if (forgotten > 0) log.debug({ forgotten }, 'idempotency keys past their TTL forgotten');
+      },
+      (err: unknown) => log.warn({ err }, 'idempotency keys not pruned'),
+    );
+  }, ms);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** `fn` run at most once; later calls get the first call's promise. */

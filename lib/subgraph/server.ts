@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { parse } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { LRUCache } from 'lru-cache';
 import { WebSocketServer } from 'ws';
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type HTTPGraphQLResponse } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { commonApolloOptions } from '../apollo.js';
@@ -17,13 +17,15 @@ import {
   subscriptionScope,
   verifyClaims,
   type Claims,
+  type VerifiedClaims,
 } from '../auth/claims.js';
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import { createGraphQLHandler, metricsAccess } from '../http.js';
-import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
+import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
+import { mutationFields, type KeyedRequest } from './idempotency.js';
 
 type SubgraphModule = Extract<Parameters<typeof buildSubgraphSchema>[0], { typeDefs: unknown }>;
 
@@ -41,6 +43,16 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   log: Logger;
   /** Adds per-request state (loaders, deps) to the verified base context. */
   context: (base: SubgraphContext) => TContext;
+  /**
+   * Runs a mutation request the router gave an idempotency key, of a signed-in viewer
+   * (lib/subgraph/idempotency.ts); without it, keys are ignored.
+   */
+  idempotent?: (
+    request: KeyedRequest,
+    execute: () => Promise<HTTPGraphQLResponse>,
+  ) => Promise<HTTPGraphQLResponse>;
+  /** Mutations never run under a key: their answers hold credentials (descriptor's `unrecorded`). */
+  unrecorded?: readonly string[];
   /** Throws while the subgraph cannot serve (database or broker down): `/ready` answers 503. */
   ready: () => Promise<void>;
 }
@@ -73,6 +85,18 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
   // Signatures already used: a request captured in transit cannot be sent again, even within
   // its window (one process's memory; the window bounds it across replicas).
   const used = new LRUCache<string, true>({ max: 100_000, ttl: 2 * SIGNATURE_MAX_AGE_MS });
+  /** The request's claims if the router signed them and they were not used before; once per request. */
+  const admitted = new WeakMap<IncomingMessage, VerifiedClaims | null>();
+  const admit = (req: IncomingMessage, raw: string): VerifiedClaims | null => {
+    if (admitted.has(req)) return admitted.get(req) ?? null;
+    let verified = verifyClaims(req.headers, secret, scope(raw));
+    if (verified && used.has(verified.signature)) verified = null;
+    if (verified) used.set(verified.signature, true);
+    admitted.set(req, verified);
+    return verified;
+  };
+  const { idempotent } = options;
+  const unrecorded = new Set(options.unrecorded ?? []);
   const handler = createGraphQLHandler<TContext>({
     apollo,
     log: options.log,
@@ -80,12 +104,19 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
     deadlineMs: options.config.requestTimeoutMs,
     metrics: metricsAccess(options.config),
     ready: options.ready,
+    // A signed-in viewer's mutation under a key runs once (idempotency.ts); anything else, and
+    // anything unsigned (refused by `context`), runs as it is.
+    execute: async (execute, { req, raw, body }) => {
+      const verified = idempotent ? admit(req, raw) : null;
+      const viewer = verified?.claims.userId;
+      if (!idempotent || !viewer || !verified.idempotencyKey) return execute();
+      const fields = mutationFields(body);
+      if (!fields || fields.some(field => unrecorded.has(field))) return execute();
+      return idempotent({ viewer, key: verified.idempotencyKey, body }, execute);
+    },
     context: async (req, base, raw) => {
-      const verified = verifyClaims(req.headers, secret, scope(raw));
-      if (!verified || used.has(verified.signature)) {
-        throw unauthenticated('Requests must come through the router', 401);
-      }
-      used.set(verified.signature, true);
+      const verified = admit(req, raw);
+      if (!verified) throw unauthenticated('Requests must come through the router', 401);
       const { claims } = verified;
       const log = claims.userId ? base.log.child({ userId: claims.userId }) : base.log;
       return options.context({ ...base, log, claims });
@@ -108,6 +139,8 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
       /** Where it resumes (the router's last position), and the last position it was sent. */
       after: number | undefined;
       last: number | undefined;
+      /** The id of the event behind the result being sent. */
+      eventId: string | undefined;
     }
     type Extra = { live?: Map<string, Live> };
     // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
@@ -154,17 +187,22 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             expiry: expireAt(ctx, id, verified.expiresAt),
             after: asPosition(payload.extensions?.[RESUME_EXTENSION]),
             last: undefined,
+            eventId: undefined,
           });
           return undefined;
         },
         // Each event carries its position, which the router sends back when it resubscribes.
         onNext: (ctx, id, _payload, _args, result) => {
-          const last = ctx.extra.live?.get(id)?.last;
-          if (last === undefined) return undefined;
+          const live = ctx.extra.live?.get(id);
+          if (live?.eventId === undefined) return undefined;
           return {
             ...(result.data !== undefined ? { data: result.data } : {}),
             ...(result.errors ? { errors: result.errors.map(e => e.toJSON()) } : {}),
-            extensions: { ...result.extensions, [POSITION_EXTENSION]: last },
+            extensions: {
+              ...result.extensions,
+              ...(live.last !== undefined ? { [POSITION_EXTENSION]: live.last } : {}),
+              [EVENT_ID_EXTENSION]: live.eventId,
+            },
           };
         },
         onPing: (ctx, payload) => {
@@ -201,7 +239,13 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             requestId,
             ...(claims.userId ? { userId: claims.userId } : {}),
           });
-          const resume = { after: live.after, seen: (position: number) => (live.last = position) };
+          const resume = {
+            after: live.after,
+            seen: (position: number | undefined, eventId: string) => {
+              live.last = position ?? live.last;
+              live.eventId = eventId;
+            },
+          };
           return options.context({ requestId, log, claims, resume });
         },
       },

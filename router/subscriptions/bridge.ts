@@ -6,7 +6,7 @@ import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
 import { CLAIMS_EXTENSION, signClaims, subscriptionScope } from '#lib/auth/claims.js';
 import { ErrorCode } from '#lib/errors.js';
-import { asPosition, POSITION_EXTENSION, RESUME_EXTENSION } from '#lib/live.js';
+import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '#lib/live.js';
 import type { Logger } from '#lib/log.js';
 import { sampleSubscriptions } from '#lib/metrics.js';
 import type { PreparedSubscription, RouterContext } from '../context.js';
@@ -69,6 +69,9 @@ const SUBSCRIPTION_CLAIMS: SubscriptionClaimsTiming = {
   lifetimeMs: 120_000,
   renewEveryMs: 40_000,
 };
+
+/** How many event ids each upstream subscription remembers to drop a second copy. */
+const RECENT_EVENT_IDS = 1_000;
 
 const notReady = (message: string, code: string): ExecutionResult => ({
   errors: [new GraphQLError(message, { extensions: { code } })],
@@ -154,6 +157,8 @@ export function subscriptionBridge(options: {
     // restarted, the socket dropped) graphql-ws subscribes again with the same payload, and
     // the subgraph replays from there, so no event published meanwhile is missed.
     let position: number | undefined;
+    // The ids of its latest events: one published twice (see EVENT_ID_EXTENSION) goes out once.
+    const recent = new Set<string>();
     const payload = {
       query: operation.query,
       ...(operation.operationName ? { operationName: operation.operationName } : {}),
@@ -180,8 +185,17 @@ export function subscriptionBridge(options: {
     const dispose = options.upstream.client(subgraph).subscribe(payload, {
       next: received => {
         const { extensions, ...rest } = received as ExecutionResult;
-        const { [POSITION_EXTENSION]: at, ...others } = extensions ?? {};
+        const {
+          [POSITION_EXTENSION]: at,
+          [EVENT_ID_EXTENSION]: eventId,
+          ...others
+        } = extensions ?? {};
         position = asPosition(at) ?? position;
+        if (typeof eventId === 'string') {
+          if (recent.has(eventId)) return;
+          recent.add(eventId);
+          if (recent.size > RECENT_EVENT_IDS) recent.delete(recent.values().next().value!);
+        }
         // The position is between the router and the subgraph: clients never see it.
         const upstream: ExecutionResult =
           Object.keys(others).length > 0 ? { ...rest, extensions: others } : rest;

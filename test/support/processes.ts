@@ -33,15 +33,27 @@ export interface ProcessSupergraph {
   stop(): Promise<void>;
 }
 
+export interface ProcessSupergraphOptions {
+  /** Adds to or overrides the variables every role gets. */
+  env?: Record<string, string>;
+  /**
+   * Changes one role's variables, once before it first starts (e.g. its database or broker URL
+   * through a `TcpProxy`); `restart()` keeps them.
+   */
+  roleEnv?: (
+    role: string,
+    env: Readonly<Record<string, string>>,
+  ) => Promise<Record<string, string>> | Record<string, string>;
+}
+
 /**
  * Starts every subgraph and the router as separate processes on real Postgres (a database per
  * subgraph, dropped by `stop`) and RabbitMQ (a virtual host of their own: the roles declare the
- * production exchange and queue names), on ports from the OS. `env` adds to or overrides the
- * variables every role gets.
+ * production exchange and queue names), on ports from the OS.
  */
 export async function startProcessSupergraph(
   label: string,
-  env: Record<string, string> = {},
+  options: ProcessSupergraphOptions = {},
 ): Promise<ProcessSupergraph> {
   const vhost: TestVhost = await createTestVhost(label);
   const databases = Object.fromEntries(
@@ -71,10 +83,11 @@ export async function startProcessSupergraph(
         [`${envPrefix(name)}_DATABASE_URL`, databases[name]!.url],
       ]),
     ),
-    ...env,
+    ...options.env,
   };
   const roles: RoleProcess[] = [];
-  const role = (name: string, args: string[]): RoleProcess => {
+  const role = async (name: string, args: string[]): Promise<RoleProcess> => {
+    const env = { ...shared, ...(await options.roleEnv?.(name, shared)) };
     const url = `http://127.0.0.1:${ports[name]}`;
     const state = {} as { child: ChildProcess; exited: Promise<number | string> };
     const lines: string[] = [];
@@ -84,7 +97,7 @@ export async function startProcessSupergraph(
     };
     const spawnIt = () => {
       state.child = spawn(process.execPath, ['--import', 'tsx', ...args], {
-        env: { ...process.env, ...shared },
+        env: { ...process.env, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const child = state.child;
@@ -123,8 +136,10 @@ export async function startProcessSupergraph(
       timeoutMs: 60_000,
     });
   const started = Object.fromEntries(
-    subgraphs.map(({ name }) => [name, role(name, ['subgraphs/main.ts', name])]),
-  );
+    await Promise.all(
+      subgraphs.map(async ({ name }) => [name, await role(name, ['subgraphs/main.ts', name])]),
+    ),
+  ) as Record<string, RoleProcess>;
   const stop = async () => {
     await Promise.all(
       roles.map(async r => {
@@ -137,7 +152,7 @@ export async function startProcessSupergraph(
   };
   try {
     await Promise.all(Object.values(started).map(s => ready(s.url)));
-    const router = role('router', ['router/index.ts']);
+    const router = await role('router', ['router/index.ts']);
     await ready(router.url);
     return {
       routerUrl: `${router.url}/graphql`,

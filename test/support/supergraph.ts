@@ -181,7 +181,11 @@ export async function startTestSupergraph(
  */
 export async function startRouterReplica(
   sg: TestSupergraph,
-  options: { amqpUrl?: string } = {},
+  options: {
+    amqpUrl?: string;
+    /** Where this router reaches a subgraph, over where it runs (a proxy the test cuts). */
+    subgraphUrls?: Partial<Record<SubgraphName, string>>;
+  } = {},
 ): Promise<{ url: string; stop(): Promise<void> }> {
   const log = createLogger({ level: sg.config.logLevel });
   const bus = await createAmqpBus({
@@ -191,9 +195,12 @@ export async function startRouterReplica(
     queues: {},
   });
   try {
-    const subgraphUrls = Object.fromEntries(
-      Object.entries(sg.supergraph.subgraphs).map(([name, s]) => [name, `${s.url}/graphql`]),
-    );
+    const subgraphUrls = {
+      ...Object.fromEntries(
+        Object.entries(sg.supergraph.subgraphs).map(([name, s]) => [name, `${s.url}/graphql`]),
+      ),
+      ...options.subgraphUrls,
+    };
     const router = await createRouter(routerOptions(sg.config, log, subgraphUrls, bus));
     const { server, url } = await listen(router.handler, 0, '127.0.0.1');
     router.attach(server);

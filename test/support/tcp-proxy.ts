@@ -11,7 +11,17 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private stalled = false;
   private readonly held: Array<() => void> = [];
+  private onAnswer: (() => void) | undefined;
   port = 0;
+
+  /**
+   * The next bytes the target sends back are never delivered: `hook` runs first (a test kills
+   * the target there, with its answer written but not received), then the connection is cut.
+   * Once; the proxy forwards as usual afterwards.
+   */
+  dropNextAnswer(hook: () => void): void {
+    this.onAnswer = hook;
+  }
 
   /** Stops forwarding in both directions without closing anything. */
   stall(): void {
@@ -42,10 +52,20 @@ export class TcpProxy {
       }
       const forward = (from: Socket, to: Socket) =>
         from.on('data', (chunk: Buffer) => {
+          if (to.destroyed) return;
           if (this.stalled) this.held.push(() => to.write(chunk));
           else to.write(chunk);
         });
       forward(client, upstream);
+      upstream.prependListener('data', () => {
+        const hook = this.onAnswer;
+        if (!hook) return;
+        this.onAnswer = undefined;
+        upstream.pause();
+        hook();
+        client.destroy();
+        upstream.destroy();
+      });
       forward(upstream, client);
       client.on('end', () => upstream.end());
       upstream.on('end', () => client.end());

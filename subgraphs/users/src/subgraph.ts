@@ -21,4 +21,6 @@ export const users = defineSubgraph({
     onOutboxWrite,
   }),
   context: (base, deps): UsersContext => ({ ...base, deps, loaders: createLoaders(deps.db) }),
+  // Their answers hold tokens; refresh tokens are stored only as hashes, never in a record.
+  unrecorded: ['register', 'login', 'refreshToken'],
 });

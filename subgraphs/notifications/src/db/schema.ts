@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { index, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
+import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { outbox, outboxPublishSeq, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const notificationKind = pgEnum('notification_kind', [
   'TASK_ASSIGNED',
@@ -68,4 +69,11 @@ export type NewNotification = typeof notifications.$inferInsert;
 export type UserStubRow = typeof userStubs.$inferSelect;
 
 /** Everything the notifications service's Drizzle client knows about. */
-export const schema = { notifications, userStubs, notificationKind, outbox, processedEvents };
+export const schema = {
+  notifications,
+  userStubs,
+  notificationKind,
+  outbox,
+  processedEvents,
+  idempotencyKeys,
+};

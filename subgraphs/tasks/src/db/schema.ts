@@ -10,8 +10,9 @@ import {
   type AnyPgColumn,
 } from 'drizzle-orm/pg-core';
 import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
+import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { outbox, outboxPublishSeq, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const taskStatus = pgEnum('task_status', ['TODO', 'IN_PROGRESS', 'DONE']);
 /** Declared in rank order: Postgres sorts and compares enum values by declaration, so PRIORITY orders LOW < MEDIUM < HIGH. */
@@ -90,4 +91,5 @@ export const schema = {
   userRole,
   outbox,
   processedEvents,
+  idempotencyKeys,
 };

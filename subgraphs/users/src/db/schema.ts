@@ -9,8 +9,9 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { outbox, outboxPublishSeq, processedEvents } from '#lib/events/tables.js';
+import { idempotencyKeys } from '#lib/subgraph/tables.js';
 
-export { outbox, outboxPublishSeq, processedEvents };
+export { idempotencyKeys, outbox, outboxPublishSeq, processedEvents };
 
 export const userRole = pgEnum('user_role', ['USER', 'ADMIN']);
 
@@ -101,4 +102,5 @@ export const schema = {
   userRole,
   outbox,
   processedEvents,
+  idempotencyKeys,
 };

@@ -21,7 +21,7 @@ export interface StartSupergraphOptions {
   /** Counts SQL statements per subgraph (tests, benchmarks). */
   onQuery?: (service: string, query: string) => void;
   /** Router options over those of `config` (tests shorten timings). */
-  router?: Pick<Partial<RouterOptions>, 'subscriptionClaims'>;
+  router?: Pick<Partial<RouterOptions>, 'subscriptionClaims' | 'streamHeartbeatMs'>;
 }
 
 export interface RunningSupergraph {

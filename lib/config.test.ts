@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envSchema, loadConfig } from './config.js';
+import { ConfigError, DEVELOPMENT_CORS_ORIGINS, envSchema, loadConfig } from './config.js';
 
 /** Two subgraphs, as subgraphs/index.ts would name them. */
 const subgraphs = [
@@ -76,6 +76,36 @@ describe('config', () => {
       expect.arrayContaining(['ROUTER_PORT', 'USERS_PORT', 'USERS_URL', 'TASK_LISTS_DATABASE_URL']),
     );
     expect(names.filter(n => n.startsWith('NOTIFICATIONS_'))).toEqual([]);
+  });
+
+  it('allows browser origins (CORS_ORIGINS): local dev servers and Apollo Studio in development, none in production until set', () => {
+    expect(loadConfig({}).corsOrigins).toEqual(DEVELOPMENT_CORS_ORIGINS);
+    const secrets = { JWT_SECRET: 'j'.repeat(32), ROUTER_SECRET: 'r'.repeat(32) };
+    expect(loadConfig({ NODE_ENV: 'production', ...secrets }).corsOrigins).toEqual([]);
+    expect(
+      loadConfig({
+        NODE_ENV: 'production',
+        ...secrets,
+        CORS_ORIGINS: ' https://app.example.com, http://localhost:* ,',
+      }).corsOrigins,
+    ).toEqual(['https://app.example.com', 'http://localhost:*']);
+    expect(loadConfig({ CORS_ORIGINS: '' }).corsOrigins).toEqual([]);
+  });
+
+  it('refuses a CORS_ORIGINS entry that is not an origin, naming it', () => {
+    for (const bad of [
+      '*',
+      'app.example.com',
+      'https://app.example.com/',
+      'ftp://x',
+      'http://a:*:*',
+      'https://a b',
+      'http://x\u0000y',
+    ]) {
+      expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example.com,${bad}` }), bad).toThrow(
+        /CORS_ORIGINS: .* is not an origin/,
+      );
+    }
   });
 
   it('treats an empty URL as unset', () => {

@@ -11,6 +11,40 @@ const optionalUrl = z
   .optional();
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A browser origin, `scheme://host[:port]`, where the port may be `*` (any port). */
+const CORS_ORIGIN = /^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9-]+(\.[a-z0-9-]+)*)(:(\d{1,5}|\*))?$/i;
+/** Comma-separated origins; unset stays undefined (the environment's default applies). */
+const corsOrigins = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const origins = value
+      .split(',')
+      .map(entry => entry.trim())
+      .filter(Boolean);
+    for (const origin of origins) {
+      if (!CORS_ORIGIN.test(origin)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${origin.slice(0, 100)}" is not an origin like https://app.example.com or http://localhost:*`,
+        });
+      }
+    }
+    return origins;
+  });
+
+/**
+ * Who may call the API from a browser in development when CORS_ORIGINS is unset: a dev server
+ * on this machine (Vite, Next, …) on any port, and Apollo Studio's hosted Sandbox.
+ */
+export const DEVELOPMENT_CORS_ORIGINS: readonly string[] = [
+  'http://localhost:*',
+  'http://127.0.0.1:*',
+  'http://[::1]:*',
+  'https://studio.apollographql.com',
+];
+
 /** What the config loader knows of a subgraph: its name and its port when none is set. */
 export interface SubgraphSpec {
   readonly name: string;
@@ -81,6 +115,11 @@ const commonEnv = z.object({
    */
   TRUSTED_PROXIES: z.string().default(''),
   /**
+   * Browser origins allowed to call the router (CORS), comma-separated; a port may be `*`.
+   * Unset: DEVELOPMENT_CORS_ORIGINS outside production, none in production. Empty: none.
+   */
+  CORS_ORIGINS: corsOrigins,
+  /**
    * /metrics on a port of its own (on METRICS_HOST) instead of each service's port; and/or a
    * bearer token /metrics asks for. In production one of them is required for /metrics at all.
    */
@@ -150,6 +189,8 @@ export interface Config {
   trustedProxies: string[];
   /** MAX_CONCURRENT_PASSWORD_HASHES, MAX_QUEUED_PASSWORD_HASHES (users service). */
   passwordHashing: { concurrency: number; queue: number };
+  /** `CORS_ORIGINS`, or the environment's default: which browser origins may call the router. */
+  corsOrigins: readonly string[];
   metrics: {
     /** 0: no port of its own (served on each service's port, where allowed). */
     port: number;
@@ -268,6 +309,7 @@ export function loadConfig(
       concurrency: e.MAX_CONCURRENT_PASSWORD_HASHES,
       queue: e.MAX_QUEUED_PASSWORD_HASHES,
     },
+    corsOrigins: e.CORS_ORIGINS ?? (production ? [] : DEVELOPMENT_CORS_ORIGINS),
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
     generatedSecrets,
   };

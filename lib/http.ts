@@ -44,6 +44,16 @@ export interface GraphQLHandlerOptions<TContext extends BaseContext> {
   /** A response body larger than this is replaced by RESPONSE_TOO_LARGE (the router's backstop). */
   maxResponseBytes?: number;
   /**
+   * Offered every request to `path` once its body is read (within `bodyLimit`) and parsed,
+   * before Apollo Server: true when it answered the request itself (the router's streaming
+   * transports, router/transports/http-streams.ts).
+   */
+  takeOver?: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: { body: unknown; requestId: string; log: Logger },
+  ) => Promise<boolean>;
+  /**
    * Runs each GraphQL execution (`execute`), e.g. inside a transaction (a subgraph's keyed
    * mutations: lib/subgraph/idempotency.ts), or answers it without running. Default: runs it.
    */
@@ -223,6 +233,7 @@ export function createGraphQLHandler<TContext extends BaseContext>(
           body = text;
         }
       }
+      if (await options.takeOver?.(req, res, { body, requestId, log })) return;
       const headers = new HeaderMap();
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);

@@ -27,8 +27,8 @@ import type { SupergraphWatch } from './supergraph.js';
 /** The transports that can stream a subscription, as errors name them. */
 const SUBSCRIPTION_TRANSPORTS = [
   'graphql-ws (WebSocket, graphql-transport-ws) at /graphql',
-  'Server-Sent Events (Accept: text/event-stream)',
-  'multipart HTTP (Accept: multipart/mixed;subscriptionSpec="1.0")',
+  'Server-Sent Events (POST with a JSON body, Accept: text/event-stream)',
+  'multipart HTTP (POST with a JSON body, Accept: multipart/mixed;subscriptionSpec="1.0")',
 ] as const;
 
 /**

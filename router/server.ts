@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { commonApolloOptions } from '#lib/apollo.js';
 import type { Config, OperationLimits } from '#lib/config.js';
 import { errorFormatter } from '#lib/errors.js';
@@ -20,11 +19,18 @@ import { batchEntityFetches } from './batching.js';
 import { newBudget } from './budget.js';
 import { clientAddressOf } from './client-address.js';
 import type { RouterContext } from './context.js';
+import { corsHandler } from './cors.js';
 import { createSubgraphDataSource } from './datasource.js';
+import { graphiqlHandler, landingPageWithFallback } from './explorer.js';
 import { createSubgraphFetcher } from './fetcher.js';
 import { idempotencyKeyOf } from './idempotency.js';
 import { operationLimits } from './limits.js';
-import { operationPolicy, runOperation, withSubscriptions } from './pipeline.js';
+import {
+  operationPolicy,
+  runOperation,
+  withSubscriptions,
+  type OperationRequest,
+} from './pipeline.js';
 import {
   IDENTITY_SUBGRAPH,
   refusingRevoked,
@@ -36,6 +42,8 @@ import { subscriptionQuota } from './subscriptions/quota.js';
 import { shareResolutions, type EventSharing } from './subscriptions/sharing.js';
 import { upstreamSockets } from './subscriptions/upstream.js';
 import { watchSupergraph } from './supergraph.js';
+import { serveHttpStreams } from './transports/http-streams.js';
+import type { StreamingParts } from './transports/parts.js';
 import { serveWebSockets } from './transports/ws.js';
 import { unavailableStatus } from './unavailable.js';
 
@@ -53,6 +61,10 @@ export interface RouterOptions {
   trustedProxies: readonly string[];
   /** Who may read /metrics on the router's port. */
   metrics: MetricsAccess;
+  /** CORS_ORIGINS: the browser origins that may call the router (cors.ts). */
+  corsOrigins: readonly string[];
+  /** How often an idle SSE or multipart stream sends a heartbeat (tests shorten it). */
+  streamHeartbeatMs?: number;
   /** Where revocations arrive from the users service (router/revocations.ts). */
   bus: EventBus;
   /** ACCESS_TOKEN_TTL in ms: how long a revocation matters. */
@@ -132,6 +144,7 @@ export function routerOptions(
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: config.limits,
     trustedProxies: config.trustedProxies,
+    corsOrigins: config.corsOrigins,
     metrics: metricsAccess(config),
     log,
   };
@@ -170,9 +183,7 @@ export async function createRouter(
   const common = commonApolloOptions<RouterContext>({
     service: 'router',
     production: options.production,
-    landingPage: options.production
-      ? 'none'
-      : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+    landingPage: options.production ? 'none' : landingPageWithFallback(),
   });
   const apollo = new ApolloServer<RouterContext>({
     gateway: withSubscriptions(gateway),
@@ -240,7 +251,25 @@ export async function createRouter(
     revocations.ready();
   };
 
-  const handler = createGraphQLHandler<RouterContext>({
+  const formatError = errorFormatter({ production: options.production });
+  const run = (request: OperationRequest, context: RouterContext) =>
+    runOperation(apollo, request, context);
+  const streaming: StreamingParts = {
+    run,
+    bridge,
+    quota,
+    authenticate,
+    revocations: revocations.view,
+    clientAddress,
+    formatError,
+  };
+  const httpStreams = serveHttpStreams({
+    ...streaming,
+    maxResponseBytes: limits.maxResponseBytes,
+    ...(options.streamHeartbeatMs ? { heartbeatMs: options.streamHeartbeatMs } : {}),
+    log: options.log,
+  });
+  const graphql = createGraphQLHandler<RouterContext>({
     apollo,
     log: options.log,
     bodyLimit: options.bodyLimit,
@@ -261,7 +290,16 @@ export async function createRouter(
         budget: newBudget(limits.maxResponseBytes),
       };
     },
+    takeOver: httpStreams.handle,
   });
+  const cors = corsHandler(options.corsOrigins);
+  const graphiql = options.production ? undefined : graphiqlHandler(options.log);
+  /** CORS first (a preflight ends there), then GraphiQL (development), then GraphQL. */
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    if (cors(req, res)) return;
+    if (graphiql && (await graphiql(req, res))) return;
+    await graphql(req, res);
+  };
   return {
     apollo,
     gateway,
@@ -274,13 +312,7 @@ export async function createRouter(
       httpServer = server;
       webSockets = serveWebSockets({
         server,
-        run: (request, context) => runOperation(apollo, request, context),
-        bridge,
-        quota,
-        authenticate,
-        revocations: revocations.view,
-        clientAddress,
-        formatError: errorFormatter({ production: options.production }),
+        ...streaming,
         limits: {
           maxPayload: options.bodyLimit,
           maxResponseBytes: limits.maxResponseBytes,
@@ -297,6 +329,7 @@ export async function createRouter(
      */
     stop: async () => {
       await webSockets?.close();
+      httpStreams.close();
       if (httpServer) await closeServer(httpServer);
       await bridge.close();
       await revocations.stop();

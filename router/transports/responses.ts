@@ -1,4 +1,9 @@
-import type { FormattedExecutionResult } from 'graphql';
+import {
+  GraphQLError,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+} from 'graphql';
 import { responseTooLarge } from '#lib/errors.js';
 
 /** Sizes of results already measured: one shared event resolution goes to many subscribers. */
@@ -19,4 +24,16 @@ export function capResponse(
     sizes.set(result, size);
   }
   return size <= maxBytes ? result : { errors: [responseTooLarge(maxBytes).toJSON()] };
+}
+
+/** A result with its errors masked as the pipeline masks them (idempotent on masked ones). */
+export function formatResult(
+  result: ExecutionResult | FormattedExecutionResult,
+  format: (error: GraphQLFormattedError) => GraphQLFormattedError,
+): FormattedExecutionResult {
+  if (!result.errors) return result;
+  return {
+    ...result,
+    errors: result.errors.map(e => format(e instanceof GraphQLError ? e.toJSON() : e)),
+  };
 }

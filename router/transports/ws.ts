@@ -1,42 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
-import {
-  GraphQLError,
-  parse,
-  type ExecutionResult,
-  type FormattedExecutionResult,
-  type GraphQLFormattedError,
-} from 'graphql';
+import { GraphQLError, parse, type ExecutionResult } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Logger } from '#lib/log.js';
 import { sampleRouterSockets } from '#lib/metrics.js';
-import type { Authenticator, Viewer } from '../auth.js';
+import type { Viewer } from '../auth.js';
 import { newBudget } from '../budget.js';
-import type { ClientAddressOf } from '../client-address.js';
 import type { RouterContext } from '../context.js';
-import type { OperationRequest, Outcome } from '../pipeline.js';
-import { isRevoked, type RevocationView } from '../revocations.js';
-import type { SubscriptionBridge } from '../subscriptions/bridge.js';
-import type { Holder, SubscriptionQuota } from '../subscriptions/quota.js';
-import { capResponse } from './responses.js';
+import type { Outcome } from '../pipeline.js';
+import type { Holder } from '../subscriptions/quota.js';
+import type { StreamingParts } from './parts.js';
+import { capResponse, formatResult } from './responses.js';
+import { sessionWatch } from './sessions.js';
 
 /** Close code for a refused or expired token: clients reconnect with a fresh one. */
 const CLOSE_FORBIDDEN = CloseCode.Forbidden; // 4403
 
-export interface WebSocketTransportOptions {
+/** Sockets whose token is revoked or expires are closed with 4403. */
+export interface WebSocketTransportOptions extends StreamingParts {
   server: Server;
-  /** Runs an operation through the request pipeline (pipeline.ts `runOperation`). */
-  run: (request: OperationRequest, context: RouterContext) => Promise<Outcome>;
-  bridge: SubscriptionBridge;
-  quota: SubscriptionQuota;
-  authenticate: Authenticator;
-  /** Sockets whose token is revoked are closed with 4403 as the revocation arrives. */
-  revocations: RevocationView;
-  clientAddress: ClientAddressOf;
-  /** The pipeline's error masking, for the events the bridge streams. */
-  formatError: (error: GraphQLFormattedError) => GraphQLFormattedError;
   limits: {
     /** Largest message a client may send, like an HTTP body (BODY_LIMIT): beyond, 1009. */
     maxPayload: number;
@@ -49,7 +33,6 @@ export interface WebSocketTransportOptions {
 /** What one socket holds from `connection_init` on. */
 interface Connection {
   viewer: Viewer;
-  expiry: NodeJS.Timeout | undefined;
   holder: Holder;
   /** Releases of the quota by operation id. */
   releases: Map<string, () => void>;
@@ -103,27 +86,9 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
     });
   });
 
-  // Signed-in sockets by user, so a revocation closes theirs at once (and their
-  // subscriptions end with them, here and upstream).
-  const byUser = new Map<string, Map<WebSocket, Viewer>>();
-  const unrevoked = options.revocations.onRevoked(revocation => {
-    for (const [socket, viewer] of byUser.get(revocation.userId) ?? []) {
-      if (isRevoked(options.revocations, viewer)) {
-        socket.close(CLOSE_FORBIDDEN, 'Session revoked');
-      }
-    }
-  });
-  const track = (socket: WebSocket, viewer: Viewer) => {
-    const userId = viewer.claims.userId;
-    if (!userId) return;
-    const sockets = byUser.get(userId) ?? new Map<WebSocket, Viewer>();
-    sockets.set(socket, viewer);
-    byUser.set(userId, sockets);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      if (sockets.size === 0) byUser.delete(userId);
-    });
-  };
+  // A socket whose token is revoked or expires is closed at once (its subscriptions end with
+  // it, here and upstream).
+  const sessions = sessionWatch(options.revocations);
 
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -140,16 +105,10 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
           return false; // graphql-ws closes with 4403 Forbidden
         }
         const socket = ctx.extra.socket;
-        track(socket, viewer);
+        const unwatch = sessions.watch(viewer, reason => socket.close(CLOSE_FORBIDDEN, reason));
+        socket.once('close', unwatch);
         ctx.extra.connection = {
           viewer,
-          expiry:
-            viewer.expiresAt === null
-              ? undefined
-              : setTimeout(
-                  () => socket.close(CLOSE_FORBIDDEN, 'Access token expired'),
-                  Math.max(0, viewer.expiresAt - Date.now()),
-                ),
           holder: { open: 0 },
           releases: new Map(),
           refusals: new Map(),
@@ -159,7 +118,6 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
       onClose: ctx => {
         const connection = ctx.extra.connection;
         if (!connection) return;
-        clearTimeout(connection.expiry);
         for (const release of connection.releases.values()) release();
       },
       onSubscribe: async (ctx, id, payload) => {
@@ -227,7 +185,7 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
     /** Closes client sockets with 1001 (going away). */
     close: async () => {
       unsample();
-      unrevoked();
+      sessions.close();
       for (const socket of wss.clients) socket.close(1001, 'Router shutting down');
       await disposable.dispose();
       await new Promise<void>(resolve => wss.close(() => resolve()));
@@ -241,15 +199,3 @@ export function serveWebSockets(options: WebSocketTransportOptions) {
  */
 const outcomeOf = (value: unknown): Outcome | undefined =>
   typeof value === 'object' && value !== null && 'kind' in value ? (value as Outcome) : undefined;
-
-/** A result with its errors masked as the pipeline masks them (idempotent on masked ones). */
-function formatResult(
-  result: ExecutionResult | FormattedExecutionResult,
-  format: (error: GraphQLFormattedError) => GraphQLFormattedError,
-): FormattedExecutionResult {
-  if (!result.errors) return result;
-  return {
-    ...result,
-    errors: result.errors.map(e => format(e instanceof GraphQLError ? e.toJSON() : e)),
-  };
-}

@@ -1,5 +1,6 @@
-import jwt from 'jsonwebtoken';
+import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { issueAccessToken } from '#lib/auth/jwt.js';
 import { createAmqpBus } from '#lib/events/amqp.js';
 import { createLogger } from '#lib/log.js';
 import { runSubgraph } from '#lib/subgraph/run.js';
@@ -287,15 +288,19 @@ describe('authentication', () => {
   });
 
   it('closes the socket with 4403 when the token expires', async () => {
-    const token = jwt.sign({ role: 'USER', username: alice.username }, sg.config.jwt.secret, {
-      subject: alice.id,
-      issuer: sg.config.jwt.issuer,
-      audience: sg.config.jwt.audience,
-      expiresIn: 2,
-    });
+    // A token of alice's as users issues them, living two seconds: accepted, then cut off.
+    const { token } = issueAccessToken(
+      { id: alice.id, role: 'USER', username: alice.username },
+      randomUUID(),
+      { ...sg.config.jwt, accessTokenTtl: 2 },
+    );
     const s = socket(token);
-    subscribe<TaskChanged>(s, TASK_CHANGED);
+    const me = subscribe<{ me: { username: string } }>(s, '{ me { username } }');
+    await waitFor(() => me.done);
+    expect(me.received).toEqual([{ data: { me: { username: alice.username } } }]);
+    const sub = subscribe<TaskChanged>(s, TASK_CHANGED);
     expect(await s.closed).toBe(4403);
+    await waitFor(() => sub.done);
   });
 
   it('queries and mutations work over the socket too', async () => {

@@ -29,6 +29,8 @@ async function main() {
     // Every subscriber of the fan-out connects from 127.0.0.1: one address, up to 1,000
     // sockets (the production default of 50 per address would refuse most of them).
     MAX_SOCKETS_PER_ADDRESS: '5000',
+    // The one-viewer fan-out is 1,000 subscriptions of one user (the default caps a viewer at 200).
+    MAX_SUBSCRIPTIONS_PER_VIEWER: '5000',
   });
   const log = createLogger({ level: 'error', name: spec.label });
   let stop: () => Promise<void>;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startProcessSupergraph, type ProcessSupergraph } from '../support/processes.js';
 import { postGraphQL } from '../support/supergraph.js';
 import { proxyInFront, type TcpProxy } from '../support/tcp-proxy.js';
-import { freshUsername } from '../support/users.js';
+import { registerAt } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 import { openSocket, subscribe, type TestSocket, type TestSubscription } from '../support/ws.js';
 
@@ -49,20 +49,8 @@ afterAll(async () => {
   await tasksDb?.proxy.stop();
 });
 
-async function register(): Promise<{ id: string; token: string } | undefined> {
-  const username = freshUsername('chaos');
-  const res = await postGraphQL<{ register: { accessToken: string; user: { id: string } } }>(
-    sg.routerUrl,
-    `mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`,
-    {
-      variables: {
-        input: { username, email: `${username}@example.com`, password: `pw-${username}` },
-      },
-    },
-  ).catch(() => undefined);
-  const payload = res?.data?.register;
-  return payload ? { id: payload.user.id, token: payload.accessToken } : undefined;
-}
+/** A registration, or undefined when the faults made it fail (it was not acknowledged). */
+const register = () => registerAt(sg.routerUrl, 'chaos').catch(() => undefined);
 
 async function rows<T extends Record<string, unknown>>(
   url: string,

@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startProcessSupergraph, type ProcessSupergraph } from '../support/processes.js';
-import { freshUsername } from '../support/users.js';
+import { registerAt } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -17,19 +17,7 @@ let token: string;
 
 beforeAll(async () => {
   sg = await startProcessSupergraph('drain');
-  const username = freshUsername('drain');
-  const res = await fetch(sg.routerUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      query: `mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }`,
-      variables: {
-        input: { username, email: `${username}@example.com`, password: `pw-${username}` },
-      },
-    }),
-  });
-  const body = (await res.json()) as { data: { register: { accessToken: string } } };
-  token = body.data.register.accessToken;
+  token = (await registerAt(sg.routerUrl, 'drain')).token;
 }, 120_000);
 
 afterAll(async () => {

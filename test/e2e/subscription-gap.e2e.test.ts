@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startProcessSupergraph, type ProcessSupergraph } from '../support/processes.js';
 import { postGraphQL } from '../support/supergraph.js';
-import { freshUsername } from '../support/users.js';
+import { registerAt } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
 import { openSocket, subscribe, type TestSocket, type TestSubscription } from '../support/ws.js';
 
@@ -42,17 +42,7 @@ const gql = <T>(token: string, query: string, variables: Record<string, unknown>
 it('every subscriber receives every committed change across a kill -9 of the subgraph, once', async () => {
   // The first account is the admin (who sees every task): the subscribers are ordinary users.
   for (let i = 0; i < 9; i++) {
-    const username = freshUsername('gap');
-    const res = await postGraphQL<{ register: { accessToken: string } }>(
-      sg.routerUrl,
-      `mutation ($input: RegisterInput!) { register(input: $input) { accessToken } }`,
-      {
-        variables: {
-          input: { username, email: `${username}@example.com`, password: `pw-${username}` },
-        },
-      },
-    );
-    const token = res.data!.register.accessToken;
+    const { username, token } = await registerAt(sg.routerUrl, 'gap');
     if (i === 0) continue;
     const socket = openSocket(sg.routerUrl, token);
     const sub = subscribe<Subscriber['sub']['received'][number]['data'] & object>(

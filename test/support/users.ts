@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { GraphQLResponse, TestSupergraph } from './supergraph.js';
+import { postGraphQL, type GraphQLResponse, type TestSupergraph } from './supergraph.js';
 
 export interface TestUser {
   id: string;
@@ -44,6 +44,29 @@ export async function registerUser(
     accessToken: payload.accessToken,
     refreshToken: payload.refreshToken,
   };
+}
+
+/**
+ * Registers a fresh user at the router URL `url` (a supergraph running in other processes, see
+ * `startProcessSupergraph`); throws with the answer when registration did not succeed.
+ */
+export async function registerAt(
+  url: string,
+  prefix = 'user',
+): Promise<{ id: string; username: string; token: string }> {
+  const username = freshUsername(prefix);
+  const res = await postGraphQL<{ register: { accessToken: string; user: { id: string } } }>(
+    url,
+    `mutation ($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }`,
+    {
+      variables: {
+        input: { username, email: `${username}@example.com`, password: `pw-${username}-secret` },
+      },
+    },
+  );
+  const payload = res.data?.register;
+  if (!payload) throw new Error(`registration failed: ${JSON.stringify(res.errors ?? res.status)}`);
+  return { id: payload.user.id, username, token: payload.accessToken };
 }
 
 /** The `extensions.code` (and `field`) of the first error, for compact assertions. */

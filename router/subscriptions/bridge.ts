@@ -70,8 +70,13 @@ const SUBSCRIPTION_CLAIMS: SubscriptionClaimsTiming = {
   renewEveryMs: 40_000,
 };
 
-/** How many event ids each upstream subscription remembers to drop a second copy. */
-const RECENT_EVENT_IDS = 1_000;
+/**
+ * How many event ids each upstream subscription remembers to drop a second copy: a relay that
+ * died republishes one batch (`BATCH_SIZE`, 100, in lib/events/outbox.ts, not imported here:
+ * the router loads no database code), and at most one other batch (a late commit of a smaller
+ * `seq`) comes between the two copies. Per subscription, so it stays small with many viewers.
+ */
+const RECENT_EVENT_IDS = 200;
 
 const notReady = (message: string, code: string): ExecutionResult => ({
   errors: [new GraphQLError(message, { extensions: { code } })],

@@ -44,13 +44,15 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
   const bus = options.bus ?? (await openEventBus(config, log, { queues: workQueues(subgraphs) }));
   const started: RunningSubgraph[] = [];
   try {
-    // In order: tasks and notifications consume what users publishes.
-    for (const subgraph of subgraphs) {
-      const { name } = subgraph;
-      const databaseUrl = options.databaseUrls?.[name];
-      const { onQuery } = options;
-      started.push(
-        await runSubgraph(subgraph, {
+    // All at once: opening an embedded database is mostly waiting on its own WebAssembly
+    // Postgres, and nothing is lost to a consumer that starts later, since the bus declares
+    // every work queue when it opens (`workQueues`). If one fails, the others are stopped.
+    const results = await Promise.allSettled(
+      subgraphs.map(subgraph => {
+        const { name } = subgraph;
+        const databaseUrl = options.databaseUrls?.[name];
+        const { onQuery } = options;
+        return runSubgraph(subgraph, {
           config,
           bus,
           log,
@@ -59,9 +61,12 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
           ...(options.ephemeralPorts ? { port: 0 } : {}),
           ...(databaseUrl ? { databaseUrl } : {}),
           ...(onQuery ? { onQuery: (query: string) => onQuery(name, query) } : {}),
-        }),
-      );
-    }
+        });
+      }),
+    );
+    for (const result of results) if (result.status === 'fulfilled') started.push(result.value);
+    const failed = results.find(result => result.status === 'rejected');
+    if (failed) throw failed.reason;
     const subgraphUrls = Object.fromEntries(started.map(s => [s.name, `${s.url}/graphql`]));
     const router = await createRouter({
       ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls, bus),

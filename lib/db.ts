@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
@@ -8,8 +7,8 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
-import { PGlite } from '@electric-sql/pglite';
 import type { Logger } from './log.js';
+import { openPglite } from './pglite.js';
 
 type Schema = Record<string, unknown>;
 
@@ -115,8 +114,7 @@ export async function openDatabase<TSchema extends Schema>(
     };
   }
   const dir = join(options.dataDir, options.name);
-  await mkdir(dir, { recursive: true });
-  const client = await PGlite.create(dir);
+  const client = await openPglite(dir, log);
   const db = drizzlePglite(client, { schema: options.schema, ...(logger ? { logger } : {}) });
   await migratePglite(db, { migrationsFolder: options.migrationsFolder });
   log.info({ dir }, 'embedded PGlite ready, migrations applied');

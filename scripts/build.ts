@@ -32,6 +32,7 @@ execFileSync(
 cpSync('package.json', join(outDir, 'package.json'));
 const assets = [
   'schema/supergraph.graphql',
+  'lib/pglite-template',
   ...readdirSync('subgraphs', { withFileTypes: true })
     .filter(entry => entry.isDirectory())
     .flatMap(({ name }) => [`subgraphs/${name}/schema.graphql`, `subgraphs/${name}/drizzle`]),

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pgliteVersion, TEMPLATE_VERSION_FILE } from '../lib/pglite.js';
 import { composeSupergraph } from '../schema/compose.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { subgraphs } from '../subgraphs/index.js';
@@ -30,6 +31,15 @@ const contractCopies = [
 for (const [shared, copy] of contractCopies) {
   if (existsSync(shared) && readFileSync(shared, 'utf8') !== readFileSync(copy, 'utf8'))
     problems.push(`${copy} differs from ${shared}: copy it over`);
+}
+
+// The embedded databases' template (lib/pglite.ts) is a cluster written by one PGlite version;
+// another version would start every new database with initdb again (seconds), or not read it.
+const template = JSON.parse(readFileSync(TEMPLATE_VERSION_FILE, 'utf8')) as { pglite: string };
+if (template.pglite !== (await pgliteVersion())) {
+  problems.push(
+    `lib/pglite-template was written by PGlite ${template.pglite}, not the installed ${await pgliteVersion()}: run \`npm run db:template\``,
+  );
 }
 
 try {

@@ -48,14 +48,16 @@ export async function pgliteVersion(): Promise<string> {
 const pgliteDist = (): URL =>
   pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
 
-// Node's WebAssembly global; the project's TypeScript libs (no DOM) declare only its types.
+type SharedArtifacts = Pick<PGliteOptions, 'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle'>;
+
+// Node's WebAssembly global, which the project's TypeScript libs (no DOM) do not declare.
 const wasm = (
   globalThis as unknown as {
-    WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> };
+    WebAssembly: {
+      compile(bytes: Uint8Array): Promise<NonNullable<SharedArtifacts['pgliteWasmModule']>>;
+    };
   }
 ).WebAssembly;
-
-type SharedArtifacts = Pick<PGliteOptions, 'pgliteWasmModule' | 'initdbWasmModule' | 'fsBundle'>;
 
 let artifacts: Promise<SharedArtifacts> | undefined;
 

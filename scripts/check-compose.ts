@@ -101,7 +101,7 @@ const SAMPLE_DOTENV: Record<string, string> = {
   ROUTER_SECRET: 'y'.repeat(48),
 };
 
-const SECRETS = ['JWT_SECRET', 'ROUTER_SECRET'] as const;
+export const SECRETS = ['JWT_SECRET', 'ROUTER_SECRET'] as const;
 
 /** The variables of this deployment: the router's and every subgraph's of subgraphs/index.ts. */
 const schema = envSchema(subgraphs);

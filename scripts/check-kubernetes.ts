@@ -6,7 +6,6 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import type { Model } from '@kubernetes-models/base';
 import { envPrefix, envSchema } from '#lib/config.js';
 import { subgraphs } from '../subgraphs/index.js';
 import { roleOf, SECRETS } from './check-compose.js';
@@ -52,7 +51,7 @@ export function readManifests(dir = DIR): KubernetesManifests {
 }
 
 /** The schema of each kind the deployment uses, by `apiVersion/kind`. */
-const MODELS: Record<string, new (data: never) => Model<unknown>> = {
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Namespace': Namespace,
   'v1/Service': Service,
   'v1/ConfigMap': ConfigMap,

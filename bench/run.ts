@@ -72,7 +72,7 @@ if (args.help) {
 
   --quick        shorter runs (a smoke test of the bench itself; numbers are noisier)
   --profile      run the gateways with --cpu-prof during the HTTP runs; top functions in the report
-  --no-hive      leave Hive Gateway out
+  --no-hive      leave Hive Gateway (and Hive Gateway + Rust planner) out
   --no-http      skip the HTTP latency and throughput runs
   --no-fanout    skip the subscription fan-out runs
   --no-lag       skip the event-lag samples
@@ -324,7 +324,7 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 async function main(): Promise<BenchResults> {
   const hive = !args['no-hive'];
-  const gatewayCount = hive ? 4 : 3;
+  const gatewayCount = hive ? 5 : 3;
   // Rough seconds per step, for the progress bar only.
   const httpUnits =
     (PLAN.latency.warmupSeconds +
@@ -332,7 +332,7 @@ async function main(): Promise<BenchResults> {
       2 * (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds) +
       3) *
     (gatewayCount + 1);
-  const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 5 : 3) * 12;
+  const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 7 : 3) * 12;
   progress.start(10 + 15 + httpUnits + 5 + fanoutUnits + 20);
 
   // ---- infrastructure: fresh databases, a namespaced bus, the subgraphs in this process
@@ -414,7 +414,16 @@ async function main(): Promise<BenchResults> {
     },
     { label: 'router (after)', kind: 'router', subgraphUrls, jwtSecret, routerSecret },
     ...(hive
-      ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }]
+      ? [
+          { label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret },
+          {
+            label: 'Hive Gateway + Rust planner',
+            kind: 'hive-rust' as const,
+            subgraphUrls,
+            jwtSecret,
+            routerSecret,
+          },
+        ]
       : []),
   ];
   progress.step(`starting ${specs.map(s => s.label).join(', ')}`);

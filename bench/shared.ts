@@ -25,7 +25,7 @@ export const TASK_CHANGED = `subscription BenchTaskChanged {
   taskChanged { kind taskId occurredAt task { title status owner { displayName } assignee { displayName } } }
 }`;
 
-export type GatewayKind = 'router' | 'hive';
+export type GatewayKind = 'router' | 'hive' | 'hive-rust';
 
 /** How a gateway process is started (`bench/gateway.ts`), passed as JSON in argv. */
 export interface GatewaySpec {

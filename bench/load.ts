@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signClaims } from '#lib/auth/claims.js';
+import { floorOperation, gatewayOperation, type SubgraphCall } from './shapes.js';
 import {
   FLOOR_TASKS_QUERY,
   FLOOR_USERS_QUERY,
@@ -79,7 +80,45 @@ const isData = (reply: Reply) =>
 
 /** One operation against the target; resolves true when it got the data it asked for. */
 function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => Promise<boolean> {
-  const { target } = spec;
+  const { target, shape } = spec;
+  if (shape) {
+    const viewer = shape.viewers[connection % shape.viewers.length]!;
+    let k = 0;
+    if (target.kind === 'graphql') {
+      const url = new URL(target.url);
+      const headers = {
+        authorization: `Bearer ${target.tokens[connection % target.tokens.length]}`,
+      };
+      return async () =>
+        isData(
+          await post(
+            agent,
+            url,
+            JSON.stringify(gatewayOperation(shape.name, viewer, k++)),
+            headers,
+          ),
+        );
+    }
+    const claims = target.claims[connection % target.claims.length]!;
+    const urls = {
+      users: new URL(target.usersUrl),
+      tasks: new URL(target.tasksUrl),
+      notifications: new URL(target.notificationsUrl),
+    };
+    const call: SubgraphCall = async (subgraph, query, operationName, variables) => {
+      const body = JSON.stringify({ query, operationName, ...(variables ? { variables } : {}) });
+      const reply = await post(
+        agent,
+        urls[subgraph],
+        body,
+        signClaims(claims, target.routerSecret, { audience: subgraph, body }),
+      );
+      return isData(reply)
+        ? (JSON.parse(reply.body) as { data: Record<string, unknown> }).data
+        : null;
+    };
+    return () => floorOperation(shape.name, call, viewer, k++);
+  }
   if (target.kind === 'graphql') {
     const url = new URL(target.url);
     const body = JSON.stringify({ query: TASKS_QUERY, operationName: 'BenchTasks' });

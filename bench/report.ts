@@ -39,6 +39,8 @@ export interface BenchResults {
     throughput: HttpLoadResult[];
     throughputViewers: HttpLoadResult[];
   };
+  /** The deep query and the mutation mix (bench/shapes.ts), a viewer per connection. */
+  shapes?: Array<{ name: string; query: string; rows: HttpLoadResult[] }>;
   sql: SqlRow[];
   /** Statements per operation over a whole throughput run: in-flight de-duplication shows here. */
   sqlUnderLoad?: SqlRow[];
@@ -64,7 +66,7 @@ export const FLOOR = 'direct to subgraphs (floor)';
 const BEFORE = 'router (before)';
 const AFTER = 'router (after)';
 const HIVE = 'Hive Gateway';
-export const HIVE_RUST = 'Hive Gateway + Rust planner';
+const HIVE_RUST = 'Hive Gateway + Rust planner';
 
 const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : '–');
 const ratio = (a: number | undefined, b: number | undefined) =>
@@ -106,6 +108,18 @@ function checkTargets(r: BenchResults): TargetCheck[] {
       target: `${label}: p50 overhead over the direct subgraph calls < 2 ms (1 connection)`,
       measured: `${ms(overhead)} ms (${ms(ours?.latencyMs.p50 ?? Number.NaN)} vs ${ms(floor?.latencyMs.p50 ?? Number.NaN)} ms)`,
       met: Number.isFinite(overhead) ? overhead < 2 : null,
+    });
+  }
+  for (const shape of r.shapes ?? []) {
+    const after = shape.rows.find(x => x.label === AFTER);
+    const rust = shape.rows.find(x => x.label === HIVE_RUST);
+    if (!after) continue;
+    checks.push({
+      target: `${AFTER}: throughput ≥ ${HIVE_RUST}’s (${shape.name === 'deep' ? 'the deep query' : 'the mutation mix'}, a viewer per connection)`,
+      measured: rust
+        ? `${after.opsPerSecond.toFixed(0)} vs ${rust.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, rust.opsPerSecond)})`
+        : 'not measured',
+      met: rust ? after.opsPerSecond >= rust.opsPerSecond : null,
     });
   }
   for (const row of r.fanout.filter(f => f.gateway === AFTER && f.subscribers >= 1000)) {
@@ -209,6 +223,20 @@ export function renderMarkdown(r: BenchResults): string {
     'The floor is the same work without a gateway: the tasks subgraph’s part of the plan, then one users `_entities` call with every distinct owner and assignee, with signed claims, sent by the load process itself. The plan has two users fetches (owner, assignee): router (before) sends them in parallel as two requests, router (after) as one batched request.',
   );
   line();
+  for (const shape of r.shapes ?? []) {
+    line(shape.name === 'deep' ? '## The deep query' : '## The mutation-heavy mix');
+    line();
+    line('```graphql');
+    line(shape.query);
+    line('```');
+    line();
+    throughputTable(
+      shape.rows,
+      shape.name === 'deep'
+        ? 'Throughput, three sequential fetch levels (tasks → users; notifications → tasks → users), every connection a different viewer (registered users with notifications of their own)'
+        : 'Throughput, every connection a different viewer changing its own tasks',
+    );
+  }
   line('## SQL statements per operation');
   line();
   line('| path | users | tasks | notifications | total |');

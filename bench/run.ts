@@ -26,6 +26,7 @@ import {
 import type { HostileCounts } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
+import { DEEP_QUERY, MUTATION_MIX, seedShapeViewers } from './shapes.js';
 import {
   FLOOR_TASKS_QUERY,
   FLOOR_USERS_QUERY,
@@ -63,6 +64,7 @@ const { values: args } = parseArgs({
     'no-http': { type: 'boolean', default: false },
     'no-fanout': { type: 'boolean', default: false },
     'no-lag': { type: 'boolean', default: false },
+    'no-shapes': { type: 'boolean', default: false },
     connections: { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -76,6 +78,7 @@ if (args.help) {
   --no-http      skip the HTTP latency and throughput runs
   --no-fanout    skip the subscription fan-out runs
   --no-lag       skip the event-lag samples
+  --no-shapes    skip the deep-query and mutation-mix runs
   --connections  concurrent connections of the throughput runs (default 8)
 `);
   process.exit(0);
@@ -96,6 +99,7 @@ const PLAN = {
   },
   lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
   seed: { tasks: 200 },
+  shapes: { tasksEach: 10 },
 };
 
 // ---------------------------------------------------------------- progress
@@ -623,6 +627,7 @@ async function main(): Promise<BenchResults> {
         kind: 'floor',
         tasksUrl: subgraphUrls.tasks,
         usersUrl: subgraphUrls.users,
+        notificationsUrl: subgraphUrls.notifications,
         routerSecret,
         claims: many ? loadViewers.map(v => v.claims) : [viewer],
       },
@@ -695,6 +700,88 @@ async function main(): Promise<BenchResults> {
         `${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`,
       );
       progress.done(units);
+    }
+  }
+
+  // ---- the other shapes (bench/shapes.ts): a deep query and a mutation-heavy mix, a viewer per connection
+  const shapes: NonNullable<BenchResults['shapes']> = [];
+  if (!args['no-http'] && !args['no-shapes']) {
+    progress.step('seeding the shape viewers (registered, ADMIN, tasks assigned to each other)');
+    const shapeViewers = await seedShapeViewers({
+      url: ours.url,
+      adminToken: alice.accessToken,
+      jwt: config.jwt,
+      count: PLAN.throughput.connections,
+      tasksEach: PLAN.shapes.tasksEach,
+    });
+    // Correctness first: every gateway answers the deep query as our router does.
+    const deepReference = JSON.stringify(
+      await gql(ours.url, DEEP_QUERY, {}, shapeViewers[0]!.token),
+    );
+    for (const g of gateways) {
+      const answer = JSON.stringify(await gql(g.url, DEEP_QUERY, {}, shapeViewers[0]!.token));
+      if (answer !== deepReference)
+        throw new Error(
+          `${g.spec.label} answers the deep query differently from our router:\n${answer}\n${deepReference}`,
+        );
+    }
+    const viewersLabel = `${PLAN.throughput.connections} viewers, one per connection`;
+    for (const name of ['deep', 'mutations'] as const) {
+      const rows: HttpLoadResult[] = [];
+      const targets = [
+        {
+          label: FLOOR,
+          target: {
+            kind: 'floor' as const,
+            tasksUrl: subgraphUrls.tasks,
+            usersUrl: subgraphUrls.users,
+            notificationsUrl: subgraphUrls.notifications,
+            routerSecret,
+            claims: shapeViewers.map(v => v.claims),
+          },
+        },
+        ...gateways.map(g => ({
+          label: g.spec.label,
+          target: { kind: 'graphql' as const, url: g.url, tokens: shapeViewers.map(v => v.token) },
+        })),
+      ];
+      for (const t of targets) {
+        const plan = PLAN.throughput;
+        const units = plan.warmupSeconds + plan.durationSeconds + 1;
+        progress.step(`${name}: ${t.label}, ${plan.connections} connections, ${viewersLabel}`);
+        const gateway = gateways.find(g => g.spec.label === t.label);
+        const profileFile =
+          profileDir && name === 'deep' && gateway
+            ? join(profileDir, `deep-${slug(t.label)}.cpuprofile`)
+            : undefined;
+        const stopProfile = profileFile ? gateway?.profile(profileFile) : undefined;
+        const result = await runLoad<HttpLoadResult>(
+          {
+            mode: 'http',
+            label: t.label,
+            target: t.target,
+            viewers: viewersLabel,
+            shape: {
+              name,
+              viewers: shapeViewers.map(({ tasks, assignees }) => ({ tasks, assignees })),
+            },
+            ...plan,
+          },
+          m => {
+            if (m.type === 'progress') progress.within(units, m.done / m.total);
+          },
+        );
+        if (stopProfile && profileFile) {
+          await stopProfile();
+          profiles?.push(summarizeProfile(`${t.label} (deep query)`, profileFile));
+        }
+        rows.push(result);
+        progress.log(
+          `${name} ${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`,
+        );
+        progress.done(units);
+      }
+      shapes.push({ name, query: name === 'deep' ? DEEP_QUERY : MUTATION_MIX, rows });
     }
   }
 
@@ -947,6 +1034,7 @@ async function main(): Promise<BenchResults> {
       seeded: { users: 3, tasks: PLAN.seed.tasks },
     },
     http,
+    ...(shapes.length ? { shapes } : {}),
     sql,
     sqlUnderLoad,
     fanout,

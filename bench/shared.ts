@@ -1,4 +1,5 @@
 import type { SubscriptionStats } from '../router/subscriptions/bridge.js';
+import type { ShapeName, ShapeViewer } from './shapes.js';
 
 /**
  * What the benchmark's processes share: the operations under test, the messages they
@@ -68,11 +69,14 @@ export interface HttpLoadSpec {
         kind: 'floor';
         tasksUrl: string;
         usersUrl: string;
+        notificationsUrl: string;
         routerSecret: string;
         claims: BenchClaims[];
       };
   /** Label of the viewers scenario, e.g. `one viewer`. */
   viewers: string;
+  /** Another shape than TASKS_QUERY (bench/shapes.ts), with connection i's viewer at i modulo the list. */
+  shape?: { name: ShapeName; viewers: ShapeViewer[] };
   connections: number;
   durationSeconds: number;
   warmupSeconds: number;

@@ -45,6 +45,8 @@ export interface BenchResults {
   /** Statements per operation over a whole throughput run: in-flight de-duplication shows here. */
   sqlUnderLoad?: SqlRow[];
   fanout: FanoutRow[];
+  /** Ordinary users, each seeing its own tasks and a few shared (absent in older results). */
+  privateFanout?: FanoutRow[];
   /** A well-behaved client's latency alone and beside an abusive one (absent in older results). */
   neighbour?: {
     gateway: string;
@@ -275,6 +277,24 @@ export function renderMarkdown(r: BenchResults): string {
         `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
       );
     }
+    line();
+  }
+  if (r.privateFanout?.length) {
+    const first = r.privateFanout[0]!;
+    line('### Ordinary users: each sees its own tasks and a few shared');
+    line();
+    line(
+      `${first.subscribers} distinct USER subscribers (not admins), each owning 3 tasks, each task assigned to one of the next users: a subscriber may see its own 3 and 3 shared with its neighbours, nobody else’s. ${first.mutations} changes (each by the task’s owner, in rounds every ${(r.meta.plan as { fanout?: { intervalMs?: number } }).fanout?.intervalMs ?? '?'} ms), each expected at exactly two subscribers. "exact": subscribers that got exactly the changes they may see, each once; "unexpected": deliveries of a change the subscriber may not see (must be 0).`,
+    );
+    line();
+    line(
+      '| gateway | subscribers | delivered / expected | exact subscribers | unexpected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |',
+    );
+    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const f of r.privateFanout)
+      line(
+        `| ${f.gateway} | ${f.subscribers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${f.exactSubscribers ?? '–'} / ${f.subscribers} | ${f.unexpected ?? '–'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(2))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
+      );
     line();
   }
   if (r.neighbour) {

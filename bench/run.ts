@@ -23,6 +23,7 @@ import {
   uniqueName,
   type TestDatabase,
 } from '../test/support/services.js';
+import { seedPrivateFanout } from './fanout-private.js';
 import type { HostileCounts } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
@@ -96,6 +97,11 @@ const PLAN = {
     sizes: args['no-fanout'] ? [] : QUICK ? [20, 100] : [100, 1000],
     mutations: QUICK ? 5 : 20,
     intervalMs: 200,
+  },
+  privateFanout: {
+    size: args['no-fanout'] ? 0 : QUICK ? 100 : 1000,
+    tasksEach: 3,
+    changesPerRound: QUICK ? 10 : 25,
   },
   lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
   seed: { tasks: 200 },
@@ -828,93 +834,138 @@ async function main(): Promise<BenchResults> {
       (spec.baseline ? [false] : [true, false]).map(sameViewer => ({ spec, size, sameViewer })),
     ),
   );
-  for (const { spec, size, sameViewer } of fanoutRuns) {
-    {
-      {
-        const label = `${spec.label}: ${size} subscribers, ${sameViewer ? 'one viewer' : `${size} viewers`}`;
-        progress.step(`fan-out: ${label}`);
-        const gateway = await startGateway(spec);
-        try {
-          const idle = await gateway.stats();
-          let subscribed = idle;
-          let peakRss = idle.rss;
-          let sampler: NodeJS.Timeout | undefined;
-          const tag = `bench-${randomBytes(3).toString('hex')}`;
-          // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
-          const profileFile =
-            profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes)
-              ? join(profileDir, `fanout-${slug(label)}.cpuprofile`)
-              : undefined;
-          const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
-          const result = await runLoad<FanoutResult>(
-            {
-              mode: 'fanout',
-              label,
-              url: gateway.url,
-              subscriberTokens: sameViewer
-                ? Array.from({ length: size }, () => alice.accessToken)
-                : viewers.slice(0, size),
-              mutatorToken: alice.accessToken,
-              taskId: fanoutTask,
-              mutations: PLAN.fanout.mutations,
-              intervalMs: PLAN.fanout.intervalMs,
-              tag,
-            },
-            m => {
-              if (m.type === 'progress')
-                progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
-              else if (m.type === 'phase') {
-                if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
-                if (m.phase === 'subscribed') {
-                  void gateway.stats().then(s => {
-                    subscribed = s;
-                    peakRss = Math.max(peakRss, s.rss);
-                  });
-                }
-                if (m.phase === 'streaming' && !sampler) {
-                  // Every 250 ms, but never a second question while a busy gateway has not answered the first.
-                  let asking = false;
-                  sampler = setInterval(() => {
-                    if (asking) return;
-                    asking = true;
-                    void gateway
-                      .stats()
-                      .then(
-                        s => (peakRss = Math.max(peakRss, s.rss)),
-                        () => {},
-                      )
-                      .finally(() => (asking = false));
-                  }, 250);
-                }
-              }
-            },
-          );
-          clearInterval(sampler);
-          const finished = await gateway.stats();
-          const resolved =
-            (finished.subscriptions?.eventsResolved ?? 0) -
-            (subscribed.subscriptions?.eventsResolved ?? 0);
-          if (stopProfile && profileFile) {
-            await stopProfile();
-            profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
+  /** One fan-out run on a fresh process of `spec`: delivery, latency, memory, resolutions per change. */
+  const measureFanout = async (
+    spec: GatewaySpec,
+    label: string,
+    load: Omit<FanoutSpec, 'url' | 'label' | 'mode' | 'tag'>,
+    profileFile: string | undefined,
+  ): Promise<FanoutRow> => {
+    progress.step(`fan-out: ${label}`);
+    const gateway = await startGateway(spec);
+    try {
+      const idle = await gateway.stats();
+      let subscribed = idle;
+      let peakRss = idle.rss;
+      let sampler: NodeJS.Timeout | undefined;
+      const tag = `bench-${randomBytes(3).toString('hex')}`;
+      const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
+      const result = await runLoad<FanoutResult>(
+        { mode: 'fanout', label, url: gateway.url, tag, ...load },
+        m => {
+          if (m.type === 'progress') progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
+          else if (m.type === 'phase') {
+            if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
+            if (m.phase === 'subscribed') {
+              void gateway.stats().then(s => {
+                subscribed = s;
+                peakRss = Math.max(peakRss, s.rss);
+              });
+            }
+            if (m.phase === 'streaming' && !sampler) {
+              // Every 250 ms, but never a second question while a busy gateway has not answered the first.
+              let asking = false;
+              sampler = setInterval(() => {
+                if (asking) return;
+                asking = true;
+                void gateway
+                  .stats()
+                  .then(
+                    s => (peakRss = Math.max(peakRss, s.rss)),
+                    () => {},
+                  )
+                  .finally(() => (asking = false));
+              }, 250);
+            }
           }
-          fanout.push({
-            ...result,
-            gateway: spec.label,
-            rssIdleMb: mb(idle.rss),
-            rssSubscribedMb: mb(subscribed.rss),
-            rssPeakMb: mb(peakRss),
-            upstreamSubscriptions: subscribed.subscriptions?.upstreamSubscriptions ?? null,
-            resolutionsPerChange: finished.subscriptions ? resolved / PLAN.fanout.mutations : null,
-          });
-          progress.log(
-            `${label}: ${result.delivered}/${result.expected} delivered, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, peak RSS ${mb(peakRss)} MB`,
-          );
-        } finally {
-          await gateway.stop();
-        }
-        progress.done(12);
+        },
+      );
+      clearInterval(sampler);
+      const finished = await gateway.stats();
+      const resolved =
+        (finished.subscriptions?.eventsResolved ?? 0) -
+        (subscribed.subscriptions?.eventsResolved ?? 0);
+      if (stopProfile && profileFile) {
+        await stopProfile();
+        profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
       }
+      progress.log(
+        `${label}: ${result.delivered}/${result.expected} delivered, ${result.unexpected ?? 0} unexpected, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, peak RSS ${mb(peakRss)} MB`,
+      );
+      progress.done(12);
+      return {
+        ...result,
+        gateway: spec.label,
+        rssIdleMb: mb(idle.rss),
+        rssSubscribedMb: mb(subscribed.rss),
+        rssPeakMb: mb(peakRss),
+        upstreamSubscriptions: subscribed.subscriptions?.upstreamSubscriptions ?? null,
+        resolutionsPerChange: finished.subscriptions ? resolved / result.mutations : null,
+      };
+    } finally {
+      await gateway.stop();
+    }
+  };
+  for (const { spec, size, sameViewer } of fanoutRuns) {
+    const label = `${spec.label}: ${size} subscribers, ${sameViewer ? 'one viewer' : `${size} viewers`}`;
+    // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
+    const profileFile =
+      profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes)
+        ? join(profileDir, `fanout-${slug(label)}.cpuprofile`)
+        : undefined;
+    fanout.push(
+      await measureFanout(
+        spec,
+        label,
+        {
+          subscriberTokens: sameViewer
+            ? Array.from({ length: size }, () => alice.accessToken)
+            : viewers.slice(0, size),
+          mutatorToken: alice.accessToken,
+          taskId: fanoutTask,
+          mutations: PLAN.fanout.mutations,
+          intervalMs: PLAN.fanout.intervalMs,
+        },
+        profileFile,
+      ),
+    );
+  }
+
+  // ---- fan-out of ordinary users (bench/fanout-private.ts): each sees its own tasks and a few shared
+  const privateFanout: FanoutRow[] = [];
+  if (PLAN.privateFanout.size > 0) {
+    progress.step(
+      `seeding ${PLAN.privateFanout.size} ordinary users with ${PLAN.privateFanout.tasksEach} tasks each`,
+    );
+    const usersDb = postgres(databases.users.url, { max: 1, onnotice: () => {} });
+    const seedDb = postgres(databases.tasks.url, { max: 1, onnotice: () => {} });
+    const seeded = await seedPrivateFanout({
+      usersDb,
+      tasksDb: seedDb,
+      jwt: config.jwt,
+      count: PLAN.privateFanout.size,
+      tasksEach: PLAN.privateFanout.tasksEach,
+    }).finally(() => Promise.all([usersDb.end(), seedDb.end()]));
+    for (const spec of specs.filter(s => !s.baseline)) {
+      privateFanout.push(
+        await measureFanout(
+          spec,
+          `${spec.label}: ${PLAN.privateFanout.size} ordinary users`,
+          {
+            subscriberTokens: seeded.tokens,
+            mutatorToken: seeded.tokens[0]!,
+            taskId: seeded.tasks[0]!.id,
+            mutations: PLAN.fanout.mutations,
+            intervalMs: PLAN.fanout.intervalMs,
+            private: {
+              tasks: seeded.tasks,
+              tasksEach: PLAN.privateFanout.tasksEach,
+              changesPerRound: PLAN.privateFanout.changesPerRound,
+            },
+          },
+          undefined,
+        ),
+      );
     }
   }
 
@@ -1038,6 +1089,7 @@ async function main(): Promise<BenchResults> {
     sql,
     sqlUnderLoad,
     fanout,
+    ...(privateFanout.length ? { privateFanout } : {}),
     ...(neighbour ? { neighbour } : {}),
     eventLag: {
       pollMs: PLAN.lag.pollMs,

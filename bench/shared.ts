@@ -1,4 +1,5 @@
 import type { SubscriptionStats } from '../router/subscriptions/bridge.js';
+import type { PrivateTask } from './fanout-private.js';
 import type { ShapeName, ShapeViewer } from './shapes.js';
 
 /**
@@ -130,6 +131,12 @@ export interface FanoutSpec {
   intervalMs: number;
   /** A tag unique to the run, so events of another run are never counted. */
   tag: string;
+  /**
+   * Ordinary users (bench/fanout-private.ts): subscriber i is the owner of tasks
+   * i·tasksEach…; each round changes `changesPerRound` tasks, each as its owner, and each
+   * change is expected at its owner and assignee only (`taskId`/`mutatorToken` unused).
+   */
+  private?: { tasks: PrivateTask[]; tasksEach: number; changesPerRound: number };
 }
 
 /** Load process → parent, during a fan-out run. */
@@ -150,6 +157,10 @@ export interface FanoutResult {
   delivered: number;
   /** Receipt time minus the event's `occurredAt` (set in the committing transaction). */
   latencyMs: LatencySummary;
+  /** Deliveries of a change the subscriber may not see (must be 0; absent in older results). */
+  unexpected?: number;
+  /** Subscribers that got exactly the changes they may see, each once (absent in older results). */
+  exactSubscribers?: number;
   /** Sockets that failed to connect or subscriptions that errored. */
   errors: number;
   /** How long it took for every subscriber to get the warm-up event. */

@@ -56,6 +56,7 @@ async function main() {
       subgraphUrls: spec.subgraphUrls,
       jwt: tokenVerification(config.jwt),
       routerSecret: config.routerSecret,
+      rustPlanner: spec.kind === 'hive-rust',
     });
     stop = () => hive.stop();
     send({ type: 'listening', url: hive.url });

@@ -23,6 +23,8 @@ export interface HiveOptions {
   subgraphUrls: Record<'users' | 'tasks' | 'notifications', string>;
   jwt: TokenVerification;
   routerSecret: string;
+  /** Hive Gateway with the Rust query planner (`@graphql-hive/router-runtime`) instead of its default JS planner. */
+  rustPlanner?: boolean;
 }
 
 /*
@@ -67,22 +69,26 @@ interface HiveModules {
   ): ServerOptions;
 }
 const load = (specifier: string): Promise<unknown> => import(specifier);
-async function loadHive() {
-  const [runtime, http, ws, common] = (await Promise.all([
+async function loadHive(rustPlanner: boolean) {
+  const [runtime, http, ws, common, router] = (await Promise.all([
     load('@graphql-hive/gateway-runtime'),
     load('@graphql-mesh/transport-http'),
     load('@graphql-mesh/transport-ws'),
     // How Hive's graphql-ws executor prints an operation: the text a subscription's claims
     // are bound to (`subscriptionScope`).
     load('@graphql-tools/executor-common'),
+    // The Rust query planner (Hive Router's, a prebuilt native addon) and its executor.
+    rustPlanner ? load('@graphql-hive/router-runtime') : Promise.resolve(undefined),
   ])) as [
     HiveModules,
     { default: unknown },
     { default: unknown },
     { defaultPrintFn(document: DocumentNode): string },
+    { unifiedGraphHandler: unknown } | undefined,
   ];
   return {
     ...runtime,
+    unifiedGraphHandler: router?.unifiedGraphHandler,
     transports: { http: http.default, ws: ws.default },
     print: common.defaultPrintFn,
   };
@@ -110,7 +116,7 @@ export async function startHiveGateway(
   const claimsOf = (context: unknown): Claims =>
     (context as BenchContext | undefined)?.benchClaims ?? ANONYMOUS;
 
-  const hive = await loadHive();
+  const hive = await loadHive(options.rustPlanner ?? false);
   const subgraphOf = new Map(
     Object.entries(options.subgraphUrls).map(([name, url]) => [url, name]),
   );
@@ -177,6 +183,7 @@ export async function startHiveGateway(
 
   const gateway = hive.createGatewayRuntime({
     supergraph: readFileSync(SUPERGRAPH_PATH, 'utf8'),
+    ...(hive.unifiedGraphHandler ? { unifiedGraphHandler: hive.unifiedGraphHandler } : {}),
     transports: hive.transports,
     transportEntries: {
       '*.http': {

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { signClaims } from '#lib/auth/claims.js';
+import { floorOperation, gatewayOperation, type SubgraphCall } from './shapes.js';
 import {
   FLOOR_TASKS_QUERY,
   FLOOR_USERS_QUERY,
@@ -79,7 +80,45 @@ const isData = (reply: Reply) =>
 
 /** One operation against the target; resolves true when it got the data it asked for. */
 function operation(spec: HttpLoadSpec, agent: Agent, connection: number): () => Promise<boolean> {
-  const { target } = spec;
+  const { target, shape } = spec;
+  if (shape) {
+    const viewer = shape.viewers[connection % shape.viewers.length]!;
+    let k = 0;
+    if (target.kind === 'graphql') {
+      const url = new URL(target.url);
+      const headers = {
+        authorization: `Bearer ${target.tokens[connection % target.tokens.length]}`,
+      };
+      return async () =>
+        isData(
+          await post(
+            agent,
+            url,
+            JSON.stringify(gatewayOperation(shape.name, viewer, k++)),
+            headers,
+          ),
+        );
+    }
+    const claims = target.claims[connection % target.claims.length]!;
+    const urls = {
+      users: new URL(target.usersUrl),
+      tasks: new URL(target.tasksUrl),
+      notifications: new URL(target.notificationsUrl),
+    };
+    const call: SubgraphCall = async (subgraph, query, operationName, variables) => {
+      const body = JSON.stringify({ query, operationName, ...(variables ? { variables } : {}) });
+      const reply = await post(
+        agent,
+        urls[subgraph],
+        body,
+        signClaims(claims, target.routerSecret, { audience: subgraph, body }),
+      );
+      return isData(reply)
+        ? (JSON.parse(reply.body) as { data: Record<string, unknown> }).data
+        : null;
+    };
+    return () => floorOperation(shape.name, call, viewer, k++);
+  }
   if (target.kind === 'graphql') {
     const url = new URL(target.url);
     const body = JSON.stringify({ query: TASKS_QUERY, operationName: 'BenchTasks' });
@@ -258,13 +297,42 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     );
   }
 
-  const rename = (title: string) =>
+  const change = (taskId: string, token: string, title: string) =>
     gql(
       spec.url,
       'mutation ($id: ID!, $title: String!) { updateTask(id: $id, input: { title: $title }) { id } }',
-      { id: spec.taskId, title },
-      spec.mutatorToken,
+      { id: taskId, title },
+      token,
     );
+  const own = spec.private;
+  /** A change of every subscriber's warm-up task (ordinary users: each its own, 20 at a time). */
+  const rename = async (title: string) => {
+    if (!own) return void (await change(spec.taskId, spec.mutatorToken, title));
+    for (let from = 0; from < n; from += 20)
+      await Promise.all(
+        spec.subscriberTokens
+          .slice(from, from + 20)
+          .map((token, k) => change(own.tasks[(from + k) * own.tasksEach]!.id, token, title)),
+      );
+  };
+  /** Stream change `seq`: which task, by whom, and which subscribers must see it. */
+  const streamChange = (seq: number) => {
+    if (!own) return { taskId: spec.taskId, token: spec.mutatorToken, watchers: null };
+    // A stride prime to the task count: distinct tasks, spread over every owner.
+    const task = own.tasks[(seq * 7919) % own.tasks.length]!;
+    return {
+      taskId: task.id,
+      token: spec.subscriberTokens[task.owner]!,
+      watchers: [task.owner, task.assignee],
+    };
+  };
+  /** Per subscriber, the stream sequence numbers it must get (null: every one). */
+  const expectedOf: Array<Set<number> | null> = Array.from({ length: n }, () =>
+    own ? new Set<number>() : null,
+  );
+  const changes = own ? spec.mutations * own.changesPerRound : spec.mutations;
+  for (let seq = 1; seq <= changes; seq++)
+    for (const i of streamChange(seq).watchers ?? []) expectedOf[i]?.add(seq);
 
   // Warm-up: a change every subscriber must see before the stream starts, so every
   // subscription is known to be live upstream (no event of the stream is lost to set-up).
@@ -289,21 +357,34 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
       label: spec.label,
       subscribers: n,
       distinctViewers: new Set(spec.subscriberTokens).size,
-      mutations: spec.mutations,
-      expected: n * spec.mutations,
+      mutations: changes,
+      expected: expectedOf.reduce((sum, e) => sum + (e ? e.size : changes), 0),
       delivered: 0,
+      unexpected: 0,
+      exactSubscribers: 0,
       latencyMs: summarize([]),
       errors,
       readyMs,
     };
   }
 
-  phase('streaming', `${spec.mutations} changes, one every ${spec.intervalMs} ms`);
-  const expected = n * spec.mutations;
-  const delivered = () => receipts.reduce((sum, m) => sum + m.size, 0);
-  for (let seq = 1; seq <= spec.mutations; seq++) {
+  phase(
+    'streaming',
+    `${changes} changes, ${own ? `${own.changesPerRound} ` : 'one '}every ${spec.intervalMs} ms`,
+  );
+  const expected = expectedOf.reduce((sum, e) => sum + (e ? e.size : changes), 0);
+  const wanted = (i: number, seq: number) => expectedOf[i]?.has(seq) ?? true;
+  const delivered = () =>
+    receipts.reduce((sum, m, i) => sum + [...m.keys()].filter(seq => wanted(i, seq)).length, 0);
+  const perRound = own ? own.changesPerRound : 1;
+  for (let seq = 1; seq <= changes; seq += perRound) {
     const next = performance.now() + spec.intervalMs;
-    await rename(`${streamPrefix}${seq}`);
+    await Promise.all(
+      Array.from({ length: Math.min(perRound, changes - seq + 1) }, (_, k) => {
+        const c = streamChange(seq + k);
+        return change(c.taskId, c.token, `${streamPrefix}${seq + k}`);
+      }),
+    );
     send({ type: 'progress', done: delivered(), total: expected } satisfies FanoutMessage);
     const wait = next - performance.now();
     if (wait > 0) await sleep(wait);
@@ -320,9 +401,17 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     label: spec.label,
     subscribers: n,
     distinctViewers: new Set(spec.subscriberTokens).size,
-    mutations: spec.mutations,
+    mutations: changes,
     expected,
     delivered: delivered(),
+    unexpected: receipts.reduce(
+      (sum, m, i) => sum + [...m.keys()].filter(seq => !wanted(i, seq)).length,
+      0,
+    ),
+    exactSubscribers: receipts.filter(
+      (m, i) =>
+        [...m.keys()].every(seq => wanted(i, seq)) && m.size === (expectedOf[i]?.size ?? changes),
+    ).length,
     latencyMs: summarize(latencies),
     errors,
     readyMs,

@@ -39,10 +39,14 @@ export interface BenchResults {
     throughput: HttpLoadResult[];
     throughputViewers: HttpLoadResult[];
   };
+  /** The deep query and the mutation mix (bench/shapes.ts), a viewer per connection. */
+  shapes?: Array<{ name: string; query: string; rows: HttpLoadResult[] }>;
   sql: SqlRow[];
   /** Statements per operation over a whole throughput run: in-flight de-duplication shows here. */
   sqlUnderLoad?: SqlRow[];
   fanout: FanoutRow[];
+  /** Ordinary users, each seeing its own tasks and a few shared (absent in older results). */
+  privateFanout?: FanoutRow[];
   /** A well-behaved client's latency alone and beside an abusive one (absent in older results). */
   neighbour?: {
     gateway: string;
@@ -64,6 +68,7 @@ export const FLOOR = 'direct to subgraphs (floor)';
 const BEFORE = 'router (before)';
 const AFTER = 'router (after)';
 const HIVE = 'Hive Gateway';
+const HIVE_RUST = 'Hive Gateway + Rust planner';
 
 const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : '–');
 const ratio = (a: number | undefined, b: number | undefined) =>
@@ -87,15 +92,17 @@ function checkTargets(r: BenchResults): TargetCheck[] {
       ['one viewer', r.http.throughput],
     ] as const) {
       const after = rows.find(x => x.label === label);
-      const hive = rows.find(x => x.label === HIVE);
       if (!after) continue;
-      checks.push({
-        target: `${label}: throughput ≥ Hive Gateway’s on the same query (${scenario})`,
-        measured: hive
-          ? `${after.opsPerSecond.toFixed(0)} vs ${hive.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, hive.opsPerSecond)})`
-          : 'not measured',
-        met: hive ? after.opsPerSecond >= hive.opsPerSecond : null,
-      });
+      for (const peer of [HIVE, HIVE_RUST]) {
+        const hive = rows.find(x => x.label === peer);
+        checks.push({
+          target: `${label}: throughput ≥ ${peer}’s on the same query (${scenario})`,
+          measured: hive
+            ? `${after.opsPerSecond.toFixed(0)} vs ${hive.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, hive.opsPerSecond)})`
+            : 'not measured',
+          met: hive ? after.opsPerSecond >= hive.opsPerSecond : null,
+        });
+      }
     }
     const ours = lat(label);
     const overhead = floor && ours ? ours.latencyMs.p50 - floor.latencyMs.p50 : Number.NaN;
@@ -103,6 +110,18 @@ function checkTargets(r: BenchResults): TargetCheck[] {
       target: `${label}: p50 overhead over the direct subgraph calls < 2 ms (1 connection)`,
       measured: `${ms(overhead)} ms (${ms(ours?.latencyMs.p50 ?? Number.NaN)} vs ${ms(floor?.latencyMs.p50 ?? Number.NaN)} ms)`,
       met: Number.isFinite(overhead) ? overhead < 2 : null,
+    });
+  }
+  for (const shape of r.shapes ?? []) {
+    const after = shape.rows.find(x => x.label === AFTER);
+    const rust = shape.rows.find(x => x.label === HIVE_RUST);
+    if (!after) continue;
+    checks.push({
+      target: `${AFTER}: throughput ≥ ${HIVE_RUST}’s (${shape.name === 'deep' ? 'the deep query' : 'the mutation mix'}, a viewer per connection)`,
+      measured: rust
+        ? `${after.opsPerSecond.toFixed(0)} vs ${rust.opsPerSecond.toFixed(0)} ops/s (${ratio(after.opsPerSecond, rust.opsPerSecond)})`
+        : 'not measured',
+      met: rust ? after.opsPerSecond >= rust.opsPerSecond : null,
     });
   }
   for (const row of r.fanout.filter(f => f.gateway === AFTER && f.subscribers >= 1000)) {
@@ -169,6 +188,7 @@ export function renderMarkdown(r: BenchResults): string {
   const throughputTable = (rows: HttpLoadResult[], title: string) => {
     const floorRow = rows.find(x => x.label === FLOOR);
     const hiveRow = rows.find(x => x.label === HIVE);
+    const rustRow = rows.find(x => x.label === HIVE_RUST);
     const beforeRow = rows.find(x => x.label === BEFORE);
     const first = rows[0];
     line(
@@ -176,12 +196,12 @@ export function renderMarkdown(r: BenchResults): string {
     );
     line();
     line(
-      '| target | ops/s | p50 ms | p99 ms | vs floor | vs Hive Gateway | vs router (before) | failed |',
+      '| target | ops/s | p50 ms | p99 ms | vs floor | vs Hive Gateway | vs Hive + Rust planner | vs router (before) | failed |',
     );
-    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const x of rows) {
       line(
-        `| ${x.label} | ${x.opsPerSecond.toFixed(0)} | ${ms(x.latencyMs.p50)} | ${ms(x.latencyMs.p99)} | ${x.label === FLOOR ? '' : ratio(x.opsPerSecond, floorRow?.opsPerSecond)} | ${x.label === HIVE || !hiveRow ? '' : ratio(x.opsPerSecond, hiveRow.opsPerSecond)} | ${x.label.startsWith('router') && x.label !== BEFORE ? ratio(x.opsPerSecond, beforeRow?.opsPerSecond) : ''} | ${x.failures} |`,
+        `| ${x.label} | ${x.opsPerSecond.toFixed(0)} | ${ms(x.latencyMs.p50)} | ${ms(x.latencyMs.p99)} | ${x.label === FLOOR ? '' : ratio(x.opsPerSecond, floorRow?.opsPerSecond)} | ${x.label === HIVE || !hiveRow ? '' : ratio(x.opsPerSecond, hiveRow.opsPerSecond)} | ${x.label === HIVE_RUST || !rustRow ? '' : ratio(x.opsPerSecond, rustRow.opsPerSecond)} | ${x.label.startsWith('router') && x.label !== BEFORE ? ratio(x.opsPerSecond, beforeRow?.opsPerSecond) : ''} | ${x.failures} |`,
       );
     }
     line();
@@ -205,6 +225,20 @@ export function renderMarkdown(r: BenchResults): string {
     'The floor is the same work without a gateway: the tasks subgraph’s part of the plan, then one users `_entities` call with every distinct owner and assignee, with signed claims, sent by the load process itself. The plan has two users fetches (owner, assignee): router (before) sends them in parallel as two requests, router (after) as one batched request.',
   );
   line();
+  for (const shape of r.shapes ?? []) {
+    line(shape.name === 'deep' ? '## The deep query' : '## The mutation-heavy mix');
+    line();
+    line('```graphql');
+    line(shape.query);
+    line('```');
+    line();
+    throughputTable(
+      shape.rows,
+      shape.name === 'deep'
+        ? 'Throughput, three sequential fetch levels (tasks → users; notifications → tasks → users), every connection a different viewer (registered users with notifications of their own)'
+        : 'Throughput, every connection a different viewer changing its own tasks',
+    );
+  }
   line('## SQL statements per operation');
   line();
   line('| path | users | tasks | notifications | total |');
@@ -243,6 +277,24 @@ export function renderMarkdown(r: BenchResults): string {
         `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
       );
     }
+    line();
+  }
+  if (r.privateFanout?.length) {
+    const first = r.privateFanout[0]!;
+    line('### Ordinary users: each sees its own tasks and a few shared');
+    line();
+    line(
+      `${first.subscribers} distinct USER subscribers (not admins), each owning 3 tasks, each task assigned to one of the next users: a subscriber may see its own 3 and 3 shared with its neighbours, nobody else’s. ${first.mutations} changes (each by the task’s owner, in rounds every ${(r.meta.plan as { fanout?: { intervalMs?: number } }).fanout?.intervalMs ?? '?'} ms), each expected at exactly two subscribers. "exact": subscribers that got exactly the changes they may see, each once; "unexpected": deliveries of a change the subscriber may not see (must be 0).`,
+    );
+    line();
+    line(
+      '| gateway | subscribers | delivered / expected | exact subscribers | unexpected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |',
+    );
+    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const f of r.privateFanout)
+      line(
+        `| ${f.gateway} | ${f.subscribers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${f.exactSubscribers ?? '–'} / ${f.subscribers} | ${f.unexpected ?? '–'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(2))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
+      );
     line();
   }
   if (r.neighbour) {

@@ -23,9 +23,11 @@ import {
   uniqueName,
   type TestDatabase,
 } from '../test/support/services.js';
+import { seedPrivateFanout } from './fanout-private.js';
 import type { HostileCounts } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
+import { DEEP_QUERY, MUTATION_MIX, seedShapeViewers } from './shapes.js';
 import {
   FLOOR_TASKS_QUERY,
   FLOOR_USERS_QUERY,
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     'no-http': { type: 'boolean', default: false },
     'no-fanout': { type: 'boolean', default: false },
     'no-lag': { type: 'boolean', default: false },
+    'no-shapes': { type: 'boolean', default: false },
     connections: { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -72,10 +75,11 @@ if (args.help) {
 
   --quick        shorter runs (a smoke test of the bench itself; numbers are noisier)
   --profile      run the gateways with --cpu-prof during the HTTP runs; top functions in the report
-  --no-hive      leave Hive Gateway out
+  --no-hive      leave Hive Gateway (and Hive Gateway + Rust planner) out
   --no-http      skip the HTTP latency and throughput runs
   --no-fanout    skip the subscription fan-out runs
   --no-lag       skip the event-lag samples
+  --no-shapes    skip the deep-query and mutation-mix runs
   --connections  concurrent connections of the throughput runs (default 8)
 `);
   process.exit(0);
@@ -94,8 +98,14 @@ const PLAN = {
     mutations: QUICK ? 5 : 20,
     intervalMs: 200,
   },
+  privateFanout: {
+    size: args['no-fanout'] ? 0 : QUICK ? 100 : 1000,
+    tasksEach: 3,
+    changesPerRound: QUICK ? 10 : 25,
+  },
   lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
   seed: { tasks: 200 },
+  shapes: { tasksEach: 10 },
 };
 
 // ---------------------------------------------------------------- progress
@@ -324,7 +334,7 @@ const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 async function main(): Promise<BenchResults> {
   const hive = !args['no-hive'];
-  const gatewayCount = hive ? 4 : 3;
+  const gatewayCount = hive ? 5 : 3;
   // Rough seconds per step, for the progress bar only.
   const httpUnits =
     (PLAN.latency.warmupSeconds +
@@ -332,7 +342,7 @@ async function main(): Promise<BenchResults> {
       2 * (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds) +
       3) *
     (gatewayCount + 1);
-  const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 5 : 3) * 12;
+  const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 7 : 3) * 12;
   progress.start(10 + 15 + httpUnits + 5 + fanoutUnits + 20);
 
   // ---- infrastructure: fresh databases, a namespaced bus, the subgraphs in this process
@@ -414,7 +424,16 @@ async function main(): Promise<BenchResults> {
     },
     { label: 'router (after)', kind: 'router', subgraphUrls, jwtSecret, routerSecret },
     ...(hive
-      ? [{ label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret }]
+      ? [
+          { label: 'Hive Gateway', kind: 'hive' as const, subgraphUrls, jwtSecret, routerSecret },
+          {
+            label: 'Hive Gateway + Rust planner',
+            kind: 'hive-rust' as const,
+            subgraphUrls,
+            jwtSecret,
+            routerSecret,
+          },
+        ]
       : []),
   ];
   progress.step(`starting ${specs.map(s => s.label).join(', ')}`);
@@ -614,6 +633,7 @@ async function main(): Promise<BenchResults> {
         kind: 'floor',
         tasksUrl: subgraphUrls.tasks,
         usersUrl: subgraphUrls.users,
+        notificationsUrl: subgraphUrls.notifications,
         routerSecret,
         claims: many ? loadViewers.map(v => v.claims) : [viewer],
       },
@@ -689,6 +709,88 @@ async function main(): Promise<BenchResults> {
     }
   }
 
+  // ---- the other shapes (bench/shapes.ts): a deep query and a mutation-heavy mix, a viewer per connection
+  const shapes: NonNullable<BenchResults['shapes']> = [];
+  if (!args['no-http'] && !args['no-shapes']) {
+    progress.step('seeding the shape viewers (registered, ADMIN, tasks assigned to each other)');
+    const shapeViewers = await seedShapeViewers({
+      url: ours.url,
+      adminToken: alice.accessToken,
+      jwt: config.jwt,
+      count: PLAN.throughput.connections,
+      tasksEach: PLAN.shapes.tasksEach,
+    });
+    // Correctness first: every gateway answers the deep query as our router does.
+    const deepReference = JSON.stringify(
+      await gql(ours.url, DEEP_QUERY, {}, shapeViewers[0]!.token),
+    );
+    for (const g of gateways) {
+      const answer = JSON.stringify(await gql(g.url, DEEP_QUERY, {}, shapeViewers[0]!.token));
+      if (answer !== deepReference)
+        throw new Error(
+          `${g.spec.label} answers the deep query differently from our router:\n${answer}\n${deepReference}`,
+        );
+    }
+    const viewersLabel = `${PLAN.throughput.connections} viewers, one per connection`;
+    for (const name of ['deep', 'mutations'] as const) {
+      const rows: HttpLoadResult[] = [];
+      const targets = [
+        {
+          label: FLOOR,
+          target: {
+            kind: 'floor' as const,
+            tasksUrl: subgraphUrls.tasks,
+            usersUrl: subgraphUrls.users,
+            notificationsUrl: subgraphUrls.notifications,
+            routerSecret,
+            claims: shapeViewers.map(v => v.claims),
+          },
+        },
+        ...gateways.map(g => ({
+          label: g.spec.label,
+          target: { kind: 'graphql' as const, url: g.url, tokens: shapeViewers.map(v => v.token) },
+        })),
+      ];
+      for (const t of targets) {
+        const plan = PLAN.throughput;
+        const units = plan.warmupSeconds + plan.durationSeconds + 1;
+        progress.step(`${name}: ${t.label}, ${plan.connections} connections, ${viewersLabel}`);
+        const gateway = gateways.find(g => g.spec.label === t.label);
+        const profileFile =
+          profileDir && name === 'deep' && gateway
+            ? join(profileDir, `deep-${slug(t.label)}.cpuprofile`)
+            : undefined;
+        const stopProfile = profileFile ? gateway?.profile(profileFile) : undefined;
+        const result = await runLoad<HttpLoadResult>(
+          {
+            mode: 'http',
+            label: t.label,
+            target: t.target,
+            viewers: viewersLabel,
+            shape: {
+              name,
+              viewers: shapeViewers.map(({ tasks, assignees }) => ({ tasks, assignees })),
+            },
+            ...plan,
+          },
+          m => {
+            if (m.type === 'progress') progress.within(units, m.done / m.total);
+          },
+        );
+        if (stopProfile && profileFile) {
+          await stopProfile();
+          profiles?.push(summarizeProfile(`${t.label} (deep query)`, profileFile));
+        }
+        rows.push(result);
+        progress.log(
+          `${name} ${t.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`,
+        );
+        progress.done(units);
+      }
+      shapes.push({ name, query: name === 'deep' ? DEEP_QUERY : MUTATION_MIX, rows });
+    }
+  }
+
   // ---- the abusive neighbour: a well-behaved client's latency alone, then beside a client
   // sending the hostile operations (bench/hostile.ts), side by side in this run
   let neighbour: BenchResults['neighbour'];
@@ -732,93 +834,138 @@ async function main(): Promise<BenchResults> {
       (spec.baseline ? [false] : [true, false]).map(sameViewer => ({ spec, size, sameViewer })),
     ),
   );
-  for (const { spec, size, sameViewer } of fanoutRuns) {
-    {
-      {
-        const label = `${spec.label}: ${size} subscribers, ${sameViewer ? 'one viewer' : `${size} viewers`}`;
-        progress.step(`fan-out: ${label}`);
-        const gateway = await startGateway(spec);
-        try {
-          const idle = await gateway.stats();
-          let subscribed = idle;
-          let peakRss = idle.rss;
-          let sampler: NodeJS.Timeout | undefined;
-          const tag = `bench-${randomBytes(3).toString('hex')}`;
-          // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
-          const profileFile =
-            profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes)
-              ? join(profileDir, `fanout-${slug(label)}.cpuprofile`)
-              : undefined;
-          const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
-          const result = await runLoad<FanoutResult>(
-            {
-              mode: 'fanout',
-              label,
-              url: gateway.url,
-              subscriberTokens: sameViewer
-                ? Array.from({ length: size }, () => alice.accessToken)
-                : viewers.slice(0, size),
-              mutatorToken: alice.accessToken,
-              taskId: fanoutTask,
-              mutations: PLAN.fanout.mutations,
-              intervalMs: PLAN.fanout.intervalMs,
-              tag,
-            },
-            m => {
-              if (m.type === 'progress')
-                progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
-              else if (m.type === 'phase') {
-                if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
-                if (m.phase === 'subscribed') {
-                  void gateway.stats().then(s => {
-                    subscribed = s;
-                    peakRss = Math.max(peakRss, s.rss);
-                  });
-                }
-                if (m.phase === 'streaming' && !sampler) {
-                  // Every 250 ms, but never a second question while a busy gateway has not answered the first.
-                  let asking = false;
-                  sampler = setInterval(() => {
-                    if (asking) return;
-                    asking = true;
-                    void gateway
-                      .stats()
-                      .then(
-                        s => (peakRss = Math.max(peakRss, s.rss)),
-                        () => {},
-                      )
-                      .finally(() => (asking = false));
-                  }, 250);
-                }
-              }
-            },
-          );
-          clearInterval(sampler);
-          const finished = await gateway.stats();
-          const resolved =
-            (finished.subscriptions?.eventsResolved ?? 0) -
-            (subscribed.subscriptions?.eventsResolved ?? 0);
-          if (stopProfile && profileFile) {
-            await stopProfile();
-            profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
+  /** One fan-out run on a fresh process of `spec`: delivery, latency, memory, resolutions per change. */
+  const measureFanout = async (
+    spec: GatewaySpec,
+    label: string,
+    load: Omit<FanoutSpec, 'url' | 'label' | 'mode' | 'tag'>,
+    profileFile: string | undefined,
+  ): Promise<FanoutRow> => {
+    progress.step(`fan-out: ${label}`);
+    const gateway = await startGateway(spec);
+    try {
+      const idle = await gateway.stats();
+      let subscribed = idle;
+      let peakRss = idle.rss;
+      let sampler: NodeJS.Timeout | undefined;
+      const tag = `bench-${randomBytes(3).toString('hex')}`;
+      const stopProfile = profileFile ? gateway.profile(profileFile) : undefined;
+      const result = await runLoad<FanoutResult>(
+        { mode: 'fanout', label, url: gateway.url, tag, ...load },
+        m => {
+          if (m.type === 'progress') progress.within(12, m.done / m.total, `${m.done}/${m.total}`);
+          else if (m.type === 'phase') {
+            if (m.detail) progress.log(`${label}: ${m.phase} (${m.detail})`);
+            if (m.phase === 'subscribed') {
+              void gateway.stats().then(s => {
+                subscribed = s;
+                peakRss = Math.max(peakRss, s.rss);
+              });
+            }
+            if (m.phase === 'streaming' && !sampler) {
+              // Every 250 ms, but never a second question while a busy gateway has not answered the first.
+              let asking = false;
+              sampler = setInterval(() => {
+                if (asking) return;
+                asking = true;
+                void gateway
+                  .stats()
+                  .then(
+                    s => (peakRss = Math.max(peakRss, s.rss)),
+                    () => {},
+                  )
+                  .finally(() => (asking = false));
+              }, 250);
+            }
           }
-          fanout.push({
-            ...result,
-            gateway: spec.label,
-            rssIdleMb: mb(idle.rss),
-            rssSubscribedMb: mb(subscribed.rss),
-            rssPeakMb: mb(peakRss),
-            upstreamSubscriptions: subscribed.subscriptions?.upstreamSubscriptions ?? null,
-            resolutionsPerChange: finished.subscriptions ? resolved / PLAN.fanout.mutations : null,
-          });
-          progress.log(
-            `${label}: ${result.delivered}/${result.expected} delivered, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, peak RSS ${mb(peakRss)} MB`,
-          );
-        } finally {
-          await gateway.stop();
-        }
-        progress.done(12);
+        },
+      );
+      clearInterval(sampler);
+      const finished = await gateway.stats();
+      const resolved =
+        (finished.subscriptions?.eventsResolved ?? 0) -
+        (subscribed.subscriptions?.eventsResolved ?? 0);
+      if (stopProfile && profileFile) {
+        await stopProfile();
+        profiles?.push(summarizeProfile(`${label} (fan-out)`, profileFile));
       }
+      progress.log(
+        `${label}: ${result.delivered}/${result.expected} delivered, ${result.unexpected ?? 0} unexpected, p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, peak RSS ${mb(peakRss)} MB`,
+      );
+      progress.done(12);
+      return {
+        ...result,
+        gateway: spec.label,
+        rssIdleMb: mb(idle.rss),
+        rssSubscribedMb: mb(subscribed.rss),
+        rssPeakMb: mb(peakRss),
+        upstreamSubscriptions: subscribed.subscriptions?.upstreamSubscriptions ?? null,
+        resolutionsPerChange: finished.subscriptions ? resolved / result.mutations : null,
+      };
+    } finally {
+      await gateway.stop();
+    }
+  };
+  for (const { spec, size, sameViewer } of fanoutRuns) {
+    const label = `${spec.label}: ${size} subscribers, ${sameViewer ? 'one viewer' : `${size} viewers`}`;
+    // Profiled when asked: the largest distinct-viewer runs, where every event is resolved per viewer.
+    const profileFile =
+      profileDir && !sameViewer && size === Math.max(...PLAN.fanout.sizes)
+        ? join(profileDir, `fanout-${slug(label)}.cpuprofile`)
+        : undefined;
+    fanout.push(
+      await measureFanout(
+        spec,
+        label,
+        {
+          subscriberTokens: sameViewer
+            ? Array.from({ length: size }, () => alice.accessToken)
+            : viewers.slice(0, size),
+          mutatorToken: alice.accessToken,
+          taskId: fanoutTask,
+          mutations: PLAN.fanout.mutations,
+          intervalMs: PLAN.fanout.intervalMs,
+        },
+        profileFile,
+      ),
+    );
+  }
+
+  // ---- fan-out of ordinary users (bench/fanout-private.ts): each sees its own tasks and a few shared
+  const privateFanout: FanoutRow[] = [];
+  if (PLAN.privateFanout.size > 0) {
+    progress.step(
+      `seeding ${PLAN.privateFanout.size} ordinary users with ${PLAN.privateFanout.tasksEach} tasks each`,
+    );
+    const usersDb = postgres(databases.users.url, { max: 1, onnotice: () => {} });
+    const seedDb = postgres(databases.tasks.url, { max: 1, onnotice: () => {} });
+    const seeded = await seedPrivateFanout({
+      usersDb,
+      tasksDb: seedDb,
+      jwt: config.jwt,
+      count: PLAN.privateFanout.size,
+      tasksEach: PLAN.privateFanout.tasksEach,
+    }).finally(() => Promise.all([usersDb.end(), seedDb.end()]));
+    for (const spec of specs.filter(s => !s.baseline)) {
+      privateFanout.push(
+        await measureFanout(
+          spec,
+          `${spec.label}: ${PLAN.privateFanout.size} ordinary users`,
+          {
+            subscriberTokens: seeded.tokens,
+            mutatorToken: seeded.tokens[0]!,
+            taskId: seeded.tasks[0]!.id,
+            mutations: PLAN.fanout.mutations,
+            intervalMs: PLAN.fanout.intervalMs,
+            private: {
+              tasks: seeded.tasks,
+              tasksEach: PLAN.privateFanout.tasksEach,
+              changesPerRound: PLAN.privateFanout.changesPerRound,
+            },
+          },
+          undefined,
+        ),
+      );
     }
   }
 
@@ -938,9 +1085,11 @@ async function main(): Promise<BenchResults> {
       seeded: { users: 3, tasks: PLAN.seed.tasks },
     },
     http,
+    ...(shapes.length ? { shapes } : {}),
     sql,
     sqlUnderLoad,
     fanout,
+    ...(privateFanout.length ? { privateFanout } : {}),
     ...(neighbour ? { neighbour } : {}),
     eventLag: {
       pollMs: PLAN.lag.pollMs,

@@ -1,4 +1,6 @@
 import type { SubscriptionStats } from '../router/subscriptions/bridge.js';
+import type { PrivateTask } from './fanout-private.js';
+import type { ShapeName, ShapeViewer } from './shapes.js';
 
 /**
  * What the benchmark's processes share: the operations under test, the messages they
@@ -25,7 +27,7 @@ export const TASK_CHANGED = `subscription BenchTaskChanged {
   taskChanged { kind taskId occurredAt task { title status owner { displayName } assignee { displayName } } }
 }`;
 
-export type GatewayKind = 'router' | 'hive';
+export type GatewayKind = 'router' | 'hive' | 'hive-rust';
 
 /** How a gateway process is started (`bench/gateway.ts`), passed as JSON in argv. */
 export interface GatewaySpec {
@@ -68,11 +70,14 @@ export interface HttpLoadSpec {
         kind: 'floor';
         tasksUrl: string;
         usersUrl: string;
+        notificationsUrl: string;
         routerSecret: string;
         claims: BenchClaims[];
       };
   /** Label of the viewers scenario, e.g. `one viewer`. */
   viewers: string;
+  /** Another shape than TASKS_QUERY (bench/shapes.ts), with connection i's viewer at i modulo the list. */
+  shape?: { name: ShapeName; viewers: ShapeViewer[] };
   connections: number;
   durationSeconds: number;
   warmupSeconds: number;
@@ -126,6 +131,12 @@ export interface FanoutSpec {
   intervalMs: number;
   /** A tag unique to the run, so events of another run are never counted. */
   tag: string;
+  /**
+   * Ordinary users (bench/fanout-private.ts): subscriber i is the owner of tasks
+   * i·tasksEach…; each round changes `changesPerRound` tasks, each as its owner, and each
+   * change is expected at its owner and assignee only (`taskId`/`mutatorToken` unused).
+   */
+  private?: { tasks: PrivateTask[]; tasksEach: number; changesPerRound: number };
 }
 
 /** Load process → parent, during a fan-out run. */
@@ -146,6 +157,10 @@ export interface FanoutResult {
   delivered: number;
   /** Receipt time minus the event's `occurredAt` (set in the committing transaction). */
   latencyMs: LatencySummary;
+  /** Deliveries of a change the subscriber may not see (must be 0; absent in older results). */
+  unexpected?: number;
+  /** Subscribers that got exactly the changes they may see, each once (absent in older results). */
+  exactSubscribers?: number;
   /** Sockets that failed to connect or subscriptions that errored. */
   errors: number;
   /** How long it took for every subscriber to get the warm-up event. */

@@ -63,6 +63,7 @@ const { values: args } = parseArgs({
     'no-http': { type: 'boolean', default: false },
     'no-fanout': { type: 'boolean', default: false },
     'no-lag': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
     connections: { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -77,6 +78,7 @@ if (args.help) {
   --no-fanout    skip the subscription fan-out runs
   --no-lag       skip the event-lag samples
   --connections  concurrent connections of the throughput runs (default 8)
+  --scale        only the scale-out topology (bench/scale.ts): 1 vs 2 replicas per role behind HAProxy
 `);
   process.exit(0);
 }
@@ -962,6 +964,12 @@ function write(results: BenchResults) {
   const stamp = results.meta.date.replace(/[:.]/g, '-');
   writeFileSync(join(history, `${stamp}.json`), json);
   return md;
+}
+
+if (args.scale) {
+  const { runScaleBench } = await import('./scale.js');
+  await runScaleBench({ quick: args.quick, connections: Number(args.connections) });
+  process.exit(0);
 }
 
 main()

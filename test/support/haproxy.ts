@@ -49,8 +49,8 @@ const portOpen = (port: number) =>
 /**
  * Starts HAProxy in the foreground with a config of its own in os.tmpdir(): one HTTP frontend
  * per entry on a port from the OS, round-robin over its servers, which are checked on
- * `/ready` every 300 ms (down after 2 misses, so a replica killed with `kill -9` leaves the
- * rotation within a second). WebSockets pass through (`timeout tunnel`). Resolves once every
+ * `/ready` every 500 ms (down after 3 misses, so a replica killed with `kill -9` leaves the
+ * rotation within about 2 s; meanwhile a refused connection is retried on the other one). WebSockets pass through (`timeout tunnel`). Resolves once every
  * frontend accepts connections.
  */
 export async function startHaproxy(frontends: readonly HaproxyFrontend[]): Promise<Haproxy> {
@@ -80,7 +80,9 @@ export async function startHaproxy(frontends: readonly HaproxyFrontend[]): Promi
       `backend ${f.name}`,
       '  balance roundrobin',
       '  option httpchk GET /ready',
-      '  default-server inter 300ms fall 2 rise 1',
+      // A generous check timeout: a replica slow to answer on a busy machine is not dead.
+      '  timeout check 5s',
+      '  default-server inter 500ms fall 3 rise 1',
       ...f.servers.map((s, j) => `  server ${f.name}${j + 1} ${s} check`),
     ]),
     '',

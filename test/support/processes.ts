@@ -277,6 +277,16 @@ export async function startScaledSupergraph(
     );
     const routers = replicasOf('router', ['router/index.ts'], 'ROUTER_PORT');
     for (const r of routers) await roleReady(r.url, 150_000);
+    // Until HAProxy's checks have seen every replica up, some requests would get its 503.
+    for (const url of Object.values(haproxy.urls))
+      await waitFor(
+        async () => {
+          for (let i = 0; i < 2 * n; i++)
+            if (!(await fetch(`${url}/ready`).catch(() => undefined))?.ok) return false;
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 200, message: `${url} (HAProxy) not ready` },
+      );
     return {
       routerUrl: `${haproxy.urls.router}/graphql`,
       routerUrls: routers.map(r => `${r.url}/graphql`),

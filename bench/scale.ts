@@ -42,7 +42,12 @@ const register = async (url: string) => {
 };
 
 async function run(replicas: number, seconds: number, connections: number): Promise<ScaleRun> {
-  const sg = await startScaledSupergraph(`bench_scale${replicas}`, { replicas });
+  // Registrations queue for the password hashing instead of being refused: the topology is
+  // measured here, not the login limiter.
+  const sg = await startScaledSupergraph(`bench_scale${replicas}`, {
+    replicas,
+    env: { MAX_QUEUED_PASSWORD_HASHES: '256' },
+  });
   try {
     const url = sg.routerUrl;
     await register(url); // the admin

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startScaledSupergraph } from '../test/support/processes.js';
-import { gql, summarize, type LatencySummary } from './shared.js';
+import { gql, sleep, summarize, type LatencySummary } from './shared.js';
 
 /**
  * `npm run bench -- --scale`: the scale-out topology (test/support/processes.ts
@@ -33,12 +33,21 @@ let seq = 0;
 const register = async (url: string) => {
   seq += 1;
   const username = `scale${seq}_${Math.random().toString(36).slice(2, 8)}`;
-  const { register } = await gql<{ register: { accessToken: string; user: { id: string } } }>(
-    url,
-    REGISTER,
-    { input: { username, email: `${username}@example.com`, password: `pw-${username}-secret` } },
-  );
-  return { id: register.user.id, token: register.accessToken };
+  const input = { username, email: `${username}@example.com`, password: `pw-${username}-secret` };
+  // As a client should: RATE_LIMITED (the password hashing is busy) is retried after a pause.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { register } = await gql<{ register: { accessToken: string; user: { id: string } } }>(
+        url,
+        REGISTER,
+        { input },
+      );
+      return { id: register.user.id, token: register.accessToken };
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'RATE_LIMITED' || attempt >= 50) throw err;
+      await sleep(200);
+    }
+  }
 };
 
 async function run(replicas: number, seconds: number, connections: number): Promise<ScaleRun> {

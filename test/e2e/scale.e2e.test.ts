@@ -64,10 +64,14 @@ const relayHolders = async (name: string) =>
 it('two routers and two replicas per subgraph behind HAProxy lose nothing, apply nothing twice and fail over', async () => {
   const [viaOne, viaTwo] = sg.routerUrls as [string, string];
   // The first account is the admin; the subscribers are ordinary users, half on each router.
-  await registerAt(sg.routerUrl, 'scale');
+  await waitFor(() => registerAt(sg.routerUrl, 'scale'), { timeoutMs: 30_000, intervalMs: 200 });
   for (let i = 0; i < 4; i++) {
     const router = i % 2;
-    const user = await registerAt(sg.routerUrls[router]!, 'scale');
+    // Retried while the password hashing is busy (RATE_LIMITED) on this loaded machine.
+    const user = await waitFor(() => registerAt(sg.routerUrls[router]!, 'scale'), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     const socket = openSocket(sg.routerUrls[router]!, user.token);
     const sub = subscribe<Subscriber['sub']['received'][number]['data'] & object>(
       socket,

@@ -34,7 +34,7 @@ const register = async (url: string) => {
   seq += 1;
   const username = `scale${seq}_${Math.random().toString(36).slice(2, 8)}`;
   const input = { username, email: `${username}@example.com`, password: `pw-${username}-secret` };
-  // As a client should: RATE_LIMITED (the password hashing is busy) is retried after a pause.
+  // As a client should: RATE_LIMITED (hashing busy) and SERVICE_UNAVAILABLE are retried.
   for (let attempt = 0; ; attempt++) {
     try {
       const { register } = await gql<{ register: { accessToken: string; user: { id: string } } }>(
@@ -44,7 +44,8 @@ const register = async (url: string) => {
       );
       return { id: register.user.id, token: register.accessToken };
     } catch (err) {
-      if ((err as { code?: unknown }).code !== 'RATE_LIMITED' || attempt >= 50) throw err;
+      const code = (err as { code?: unknown }).code;
+      if ((code !== 'RATE_LIMITED' && code !== 'SERVICE_UNAVAILABLE') || attempt >= 50) throw err;
       await sleep(200);
     }
   }

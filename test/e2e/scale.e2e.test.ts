@@ -51,13 +51,15 @@ const db = (name: string) => clients.get(name)!;
 
 /**
  * Which replicas (their PGAPPNAME) hold the relay lock of `name`'s database right now (advisory
- * locks are cluster-wide in pg_locks: other databases' relays take the same key).
+ * locks are cluster-wide in pg_locks: other databases' relays take the same key; readers of
+ * `publishedSince` hold it shared, the relay exclusive).
  */
 const relayHolders = async (name: string) =>
   (
     await db(name)<{ app: string }[]>`
       select a.application_name as app from pg_locks l join pg_stat_activity a using (pid)
       where l.locktype = 'advisory' and l.objid = ${RELAY_LOCK} and l.granted
+        and l.mode = 'ExclusiveLock'
         and l.database = (select oid from pg_database where datname = current_database())`
   ).map(r => r.app);
 

@@ -66,6 +66,8 @@ const { values: args } = parseArgs({
     'no-fanout': { type: 'boolean', default: false },
     'no-lag': { type: 'boolean', default: false },
     'no-shapes': { type: 'boolean', default: false },
+    scale: { type: 'boolean', default: false },
+    startup: { type: 'boolean', default: false },
     connections: { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -81,6 +83,8 @@ if (args.help) {
   --no-lag       skip the event-lag samples
   --no-shapes    skip the deep-query and mutation-mix runs
   --connections  concurrent connections of the throughput runs (default 8)
+  --scale        only the scale-out topology (bench/scale.ts): 1 vs 2 replicas per role behind HAProxy
+  --startup      only npm start's start-up (bench/startup.ts): ready time and RSS, fresh and warm .data/
 `);
   process.exit(0);
 }
@@ -1111,6 +1115,22 @@ function write(results: BenchResults) {
   const stamp = results.meta.date.replace(/[:.]/g, '-');
   writeFileSync(join(history, `${stamp}.json`), json);
   return md;
+}
+
+if (args.startup) {
+  const { compareStartup, renderStartup } = await import('./startup.js');
+  const startup = await compareStartup([ROOT], args.quick ? 1 : 3);
+  const md = renderStartup(startup);
+  writeFileSync(join(RESULTS, 'startup.md'), `${md}\n`);
+  writeFileSync(join(RESULTS, 'startup.json'), `${JSON.stringify(startup, null, 2)}\n`);
+  process.stdout.write(`${md}\nWritten: bench/results/startup.md, bench/results/startup.json\n`);
+  process.exit(0);
+}
+
+if (args.scale) {
+  const { runScaleBench } = await import('./scale.js');
+  await runScaleBench({ quick: args.quick, connections: Number(args.connections) });
+  process.exit(0);
 }
 
 main()

@@ -34,6 +34,7 @@ beforeAll(async () => {
       MAIL_FROM: 'Tests <tests@example.com>',
       // The burst below registers several users at once.
       MAX_QUEUED_PASSWORD_HASHES: '30',
+      REQUEST_TIMEOUT_MS: '10000',
     },
   });
   sql = postgres(sg.databaseUrls.users, { max: 2, onnotice: () => {} });

@@ -126,6 +126,16 @@ const commonEnv = z.object({
   METRICS_PORT: port(0),
   METRICS_HOST: z.string().default('127.0.0.1'),
   METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  /** smtp:// or smtps:// URL the users service mails through; unset: .eml files under DATA_DIR/mail. */
+  SMTP_URL: z
+    .string()
+    .trim()
+    .transform(v => (v === '' ? undefined : v))
+    .pipe(z.url({ protocol: /^smtps?$/ }).optional())
+    .optional(),
+  MAIL_FROM: z.string().trim().min(3).max(320).default('Supergraph <no-reply@localhost>'),
+  /** `optional`: unverified accounts work; `required`: they may only sign in, verify, edit their profile and log out. */
+  EMAIL_VERIFICATION: z.enum(['optional', 'required']).default('optional'),
 });
 
 type CommonEnv = z.infer<typeof commonEnv>;
@@ -196,6 +206,12 @@ export interface Config {
     port: number;
     host: string;
     token: string | undefined;
+  };
+  /** SMTP_URL, MAIL_FROM, EMAIL_VERIFICATION (users service). */
+  mail: {
+    smtpUrl: string | undefined;
+    from: string;
+    verification: 'optional' | 'required';
   };
   /** Secrets generated for this run because none were set (development only). */
   generatedSecrets: string[];
@@ -311,6 +327,7 @@ export function loadConfig(
     },
     corsOrigins: e.CORS_ORIGINS ?? (production ? [] : DEVELOPMENT_CORS_ORIGINS),
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST, token: e.METRICS_TOKEN },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM, verification: e.EMAIL_VERIFICATION },
     generatedSecrets,
   };
 }

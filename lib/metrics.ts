@@ -39,6 +39,13 @@ export const subgraphFetchErrors = new Counter({
   labelNames: ['subgraph'] as const,
   registers: [registry],
 });
+/** The users service's mail sender (subgraphs/users/src/mail/outbox.ts). */
+export const mailOutcomes = new Counter({
+  name: 'mail_messages_total',
+  help: 'Mail the users service handed to its transport, by outcome: sent, retried (down or 4xx) or failed (5xx, for good)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
 const eventsHandled = new Counter({
   name: 'events_handled_total',
   help: 'Events taken from a work queue, by outcome: applied, dead-lettered (poison) or retried',

@@ -27,6 +27,7 @@ describe('createAuthenticator', () => {
       username: 'alice',
       sessionId: SESSION,
       clientAddress: '192.0.2.7',
+      emailVerified: false,
     };
     expect(authenticate(header, '192.0.2.7')).toEqual({
       claims: alice,

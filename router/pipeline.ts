@@ -1,8 +1,12 @@
 import {
   GraphQLError,
+  Kind,
   OperationTypeNode,
+  type DocumentNode,
   type FormattedExecutionResult,
   type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
 } from 'graphql';
 import { getVariableValues } from 'graphql/execution/values.js';
 import type { ApolloGateway } from '@apollo/gateway';
@@ -43,6 +47,75 @@ export interface PolicyOptions {
   maxCost: number;
   /** The size assumed for a list the schema gives no `@listSize`. */
   defaultListSize: number;
+  /** `required`: a signed-in viewer whose email is unverified may use `UNVERIFIED_ALLOWED` only. */
+  emailVerification: 'optional' | 'required';
+}
+
+/**
+ * The root fields a signed-in viewer with an unverified email may use under
+ * `EMAIL_VERIFICATION=required`: sign in, verify, edit the profile, read `me`, refresh and
+ * log out (and the public password reset). Anything else is FORBIDDEN, reason
+ * EMAIL_NOT_VERIFIED. After `verifyEmail`, `refreshToken` issues a token that says verified.
+ */
+const UNVERIFIED_ALLOWED: Readonly<Record<OperationTypeNode, ReadonlySet<string>>> = {
+  [OperationTypeNode.QUERY]: new Set(['me', '__typename']),
+  [OperationTypeNode.MUTATION]: new Set([
+    'register',
+    'login',
+    'refreshToken',
+    'logout',
+    'verifyEmail',
+    'requestEmailVerification',
+    'updateProfile',
+    'requestPasswordReset',
+    'resetPassword',
+    '__typename',
+  ]),
+  [OperationTypeNode.SUBSCRIPTION]: new Set(),
+};
+
+/** The root field names of `operation`, through fragments (a fragment cycle is invalid by now). */
+function rootFields(document: DocumentNode, operation: OperationDefinitionNode): Set<string> {
+  const fragments = new Map(
+    document.definitions.flatMap(d =>
+      d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d.selectionSet] as const] : [],
+    ),
+  );
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode) => {
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) names.add(selection.name.value);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) walk(selection.selectionSet);
+      else if (!seen.has(selection.name.value)) {
+        seen.add(selection.name.value);
+        const fragment = fragments.get(selection.name.value);
+        if (fragment) walk(fragment);
+      }
+    }
+  };
+  walk(operation.selectionSet);
+  return names;
+}
+
+/** FORBIDDEN (EMAIL_NOT_VERIFIED) when `required` and the viewer may not use a root field. */
+function checkEmailVerified(
+  mode: PolicyOptions['emailVerification'],
+  context: RouterContext,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): void {
+  if (mode !== 'required' || context.claims.userId === null) return;
+  if (context.claims.emailVerified === true) return;
+  const allowed = UNVERIFIED_ALLOWED[operation.operation];
+  const refused = [...rootFields(document, operation)].filter(name => !allowed.has(name));
+  if (refused.length === 0) return;
+  throw error(
+    ErrorCode.FORBIDDEN,
+    `Verify your email first (verifyEmail, then refreshToken for a new access token): ${refused.join(', ')} needs a verified address`,
+    { reason: 'EMAIL_NOT_VERIFIED' },
+    403,
+  );
 }
 
 /**
@@ -71,6 +144,7 @@ export function operationPolicy(options: PolicyOptions): ApolloServerPlugin<Rout
             }
             if (contextValue.claims.userId === null) throw unauthenticated(undefined, 401);
           }
+          checkEmailVerified(options.emailVerification, contextValue, document, operation);
           const variables = coerce(schema, operation.variableDefinitions ?? [], request.variables);
           checkScalars(schema, document, variables);
           coercedVariables.set(contextValue, variables);

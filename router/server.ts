@@ -57,6 +57,8 @@ export interface RouterOptions {
   bodyLimit: number;
   subgraphTimeoutMs: number;
   limits: OperationLimits;
+  /** EMAIL_VERIFICATION: `required` confines unverified viewers (pipeline.ts); default `optional`. */
+  emailVerification?: 'optional' | 'required';
   /** TRUSTED_PROXIES: whose X-Forwarded-For names the client (client-address.ts). */
   trustedProxies: readonly string[];
   /** Who may read /metrics on the router's port. */
@@ -143,6 +145,7 @@ export function routerOptions(
     bodyLimit: config.bodyLimit,
     subgraphTimeoutMs: config.subgraphTimeoutMs,
     limits: config.limits,
+    emailVerification: config.mail.verification,
     trustedProxies: config.trustedProxies,
     corsOrigins: config.corsOrigins,
     metrics: metricsAccess(config),
@@ -196,6 +199,7 @@ export async function createRouter(
         supergraph,
         maxCost: limits.maxCost,
         defaultListSize: limits.costDefaultListSize,
+        emailVerification: options.emailVerification ?? 'optional',
       }),
     ],
     validationRules: armor.validationRules,

@@ -26,6 +26,7 @@ if (readFileSync(SUPERGRAPH_PATH, 'utf8') !== composeSupergraph()) {
 // to compare with.
 const contractCopies = [
   ['../shared/contract/api.graphql', 'schema/contract.graphql'],
+  ['../shared/contract/next/email.graphql', 'schema/contract-email.graphql'],
   ['../shared/contract/events.md', 'docs/events.md'],
 ] as const;
 for (const [shared, copy] of contractCopies) {

@@ -15,6 +15,12 @@ export interface Claims {
   sessionId: string | null;
   /** The client's address as the router saw it (TRUSTED_PROXIES); null when unknown. */
   clientAddress: string | null;
+  /**
+   * Whether the viewer's email was verified when their access token was issued (its `ev`
+   * claim; a token without one counts as unverified). The router's `EMAIL_VERIFICATION=required`
+   * check reads it (router/pipeline.ts); it is not forwarded to subgraphs. Absent when anonymous.
+   */
+  emailVerified?: boolean;
 }
 
 export const ANONYMOUS: Claims = Object.freeze({

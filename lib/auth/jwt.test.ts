@@ -32,12 +32,32 @@ describe('access tokens', () => {
       role: 'ADMIN',
       username: 'alice',
       sessionId,
+      emailVerified: false,
     });
     expect(verified.issuedAt).toBe(now);
     expect(verified.expiresAt - Date.now()).toBeGreaterThan(890_000);
     const decoded = jwt.decode(token, { complete: true });
     expect(decoded?.header.alg).toBe('HS256');
     expect(decoded?.payload).toMatchObject({ iss: 'supergraph', aud: 'supergraph', sub: user.id });
+  });
+
+  it('carries whether the email is verified; a token without the claim counts as unverified', () => {
+    const verified = issueAccessToken({ ...user, emailVerified: true }, sessionId, options).token;
+    expect(verifyAccessToken(verified, options).claims.emailVerified).toBe(true);
+    expect(jwt.decode(verified)).toMatchObject({ ev: true });
+    const now = Date.now();
+    const old = jwt.sign(
+      { role: 'USER', username: 'alice', sid: sessionId, iat: Math.floor(now / 1000), iat_ms: now },
+      options.secret,
+      {
+        algorithm: 'HS256',
+        subject: user.id,
+        issuer: options.issuer,
+        audience: options.audience,
+        expiresIn: 60,
+      },
+    );
+    expect(verifyAccessToken(old, options).claims.emailVerified).toBe(false);
   });
 
   it('signs and verifies with the key of a secret as with the secret itself', () => {

@@ -29,12 +29,12 @@ export interface VerifiedToken {
 
 /**
  * An access token of `user` in `sessionId` (the refresh-token family it was issued with):
- * `sub`, `role`, `username`, `sid`, `iat`, and `iat_ms` — the issue time in milliseconds, which
+ * `sub`, `role`, `username`, `sid`, `ev` (whether the email is verified), `iat`, and `iat_ms` — the issue time in milliseconds, which
  * revocation compares (`iat` has whole seconds only, too coarse to tell a token issued just
  * after a password change from one issued just before).
  */
 export function issueAccessToken(
-  user: { id: string; role: UserRole; username: string },
+  user: { id: string; role: UserRole; username: string; emailVerified?: boolean },
   sessionId: string,
   options: JwtOptions,
   now = Date.now(),
@@ -44,6 +44,7 @@ export function issueAccessToken(
       role: user.role,
       username: user.username,
       sid: sessionId,
+      ev: user.emailVerified === true,
       iat: Math.floor(now / 1000),
       iat_ms: now,
     },
@@ -84,7 +85,7 @@ export function verifyAccessToken(
     throw new InvalidTokenError(reason);
   }
   if (typeof payload === 'string') throw new InvalidTokenError('Invalid access token');
-  const { sub, role, username, sid, iat_ms, exp } = payload as Record<string, unknown>;
+  const { sub, role, username, sid, ev, iat_ms, exp } = payload as Record<string, unknown>;
   if (
     typeof sub !== 'string' ||
     sub === '' ||
@@ -98,7 +99,8 @@ export function verifyAccessToken(
   }
   if (role !== 'USER' && role !== 'ADMIN') throw new InvalidTokenError('Invalid access token');
   return {
-    claims: { userId: sub, role, username, sessionId: sid },
+    // A token issued before `ev` existed counts as unverified: a refresh issues one with it.
+    claims: { userId: sub, role, username, sessionId: sid, emailVerified: ev === true },
     issuedAt: iat_ms,
     expiresAt: exp * 1000,
   };

@@ -94,6 +94,8 @@ export interface SubgraphDescriptor<
   };
   /** Its dependencies, built once its database is open: what its context and consumers get. */
   deps(runtime: SubgraphRuntime<TTables>): TDeps;
+  /** Stops what `deps` started (a background sender), after requests and consumers stopped. */
+  stop?(deps: TDeps): Promise<void>;
   /** The context of one request (HTTP or subscription), from the verified claims. */
   context(base: SubgraphContext, deps: TDeps): TContext;
   /**

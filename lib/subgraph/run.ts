@@ -145,6 +145,7 @@ export async function runSubgraph<
       live,
     };
     const deps = descriptor.deps(runtime);
+    if (descriptor.stop) undo.push(() => descriptor.stop!(deps));
     const subgraph = await createSubgraphServer<TContext>({
       name,
       schemaPath: descriptor.schemaPath,

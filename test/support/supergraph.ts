@@ -108,6 +108,8 @@ export async function startTestSupergraph(
     databaseUrl?: (name: SubgraphName, url: string) => string | Promise<string>;
     /** Router options over config's (shorter timings). */
     router?: StartSupergraphOptions['router'];
+    /** Where the services log (at LOG_LEVEL): a test that reads log lines. */
+    logDestination?: NodeJS.WritableStream;
   } = {},
 ): Promise<TestSupergraph> {
   const namespace = `${uniqueName('t')}.`;
@@ -129,7 +131,10 @@ export async function startTestSupergraph(
     },
     subgraphs,
   );
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({
+    level: config.logLevel,
+    ...(options.logDestination ? { destination: options.logDestination } : {}),
+  });
   const bus = await createAmqpBus({
     url: options.amqpUrl ?? TEST_AMQP_URL,
     log,

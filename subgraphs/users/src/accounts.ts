@@ -12,6 +12,7 @@ import {
   unauthenticated,
 } from '#lib/errors.js';
 import { enqueueEvents } from '#lib/events/outbox.js';
+import { issueVerificationCode } from './codes.js';
 import type { UsersDeps } from './context.js';
 import * as q from './db/queries.js';
 import { users, type schema, type UserRow } from './db/schema.js';
@@ -60,7 +61,7 @@ export function requireUser(claims: Claims): string {
  * one of the user issued before then. Written in `tx`, with the change that causes it: the
  * event through the outbox for the routers running, the row for those that start later.
  */
-async function revokeAccess(
+export async function revokeAccess(
   deps: UsersDeps,
   tx: Db,
   userId: string,
@@ -138,6 +139,7 @@ export async function register(
         .returning();
       if (!user) throw new Error('insert returned no row');
       await enqueueEvents(tx, [userCreated(user, user.id)]);
+      await issueVerificationCode(deps, tx, user);
       return issueTokens(deps, tx, user);
     })
     .catch(conflictFor);
@@ -262,12 +264,19 @@ export async function updateProfile(
       const [before] = await q.usersByIds(tx, [userId]);
       if (!before) throw unauthenticated('Your account no longer exists');
       if (Object.keys(changes).length === 0) return before;
+      // A new address is unverified until its code comes back.
+      const emailChanged = changes.email !== undefined && changes.email !== before.email;
       const [after] = await tx
         .update(users)
-        .set({ ...changes, updatedAt: new Date() })
+        .set({
+          ...changes,
+          ...(emailChanged ? { emailVerified: false } : {}),
+          updatedAt: new Date(),
+        })
         .where(eq(users.id, userId))
         .returning();
       if (!after) throw new Error('update returned no row');
+      if (emailChanged) await issueVerificationCode(deps, tx, after);
       // Only the public fields travel on the bus; an email or bio change is nobody else's business.
       if (after.displayName !== before.displayName)
         await enqueueEvents(tx, [userUpdated(after, userId)]);

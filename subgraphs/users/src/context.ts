@@ -3,6 +3,7 @@ import type { Database } from '#lib/db.js';
 import type { SubgraphContext } from '#lib/subgraph/descriptor.js';
 import type { schema } from './db/schema.js';
 import type { UsersLoaders } from './loaders.js';
+import type { MailSender } from './mail/outbox.js';
 import type { Passwords } from './passwords.js';
 
 /** What the users service is built from; its descriptor (subgraph.ts) builds them, tests build their own. */
@@ -13,8 +14,15 @@ export interface UsersDeps {
   passwords: Passwords;
   /** Lifetime of a refresh token, in seconds. */
   refreshTokenTtl: number;
-  /** Called after a transaction that wrote to the outbox commits, so the relay publishes now. */
+  /**
+   * Called after a transaction that wrote to the outbox or the mail outbox commits, so the
+   * relay publishes and the mail sender sends now.
+   */
   onOutboxWrite: () => void;
+  /** EMAIL_VERIFICATION. */
+  emailVerification: 'optional' | 'required';
+  /** The sender of the mail outbox (mail/outbox.ts); stopped with the service. */
+  mail?: MailSender;
 }
 
 export interface UsersContext extends SubgraphContext {

@@ -50,9 +50,17 @@ export type Mutation = {
   refreshToken: AuthPayload;
   /** The first user ever registered becomes ADMIN. */
   register: AuthPayload;
+  /** Mails a fresh verification code to the viewer's address. */
+  requestEmailVerification: Scalars['Boolean']['output'];
+  /** Always true, whether or not the address belongs to an account. */
+  requestPasswordReset: Scalars['Boolean']['output'];
+  /** Sets a new password with a mailed code, and ends every session of the account. */
+  resetPassword: Scalars['Boolean']['output'];
   /** Admins only. */
   setUserRole: User;
+  updateNotificationSettings: NotificationSettings;
   updateProfile: User;
+  verifyEmail: User;
 };
 
 
@@ -87,14 +95,53 @@ export type MutationRegisterArgs = {
 };
 
 
+export type MutationRequestPasswordResetArgs = {
+  email: Scalars['String']['input'];
+};
+
+
+export type MutationResetPasswordArgs = {
+  code: Scalars['String']['input'];
+  email: Scalars['String']['input'];
+  newPassword: Scalars['String']['input'];
+};
+
+
 export type MutationSetUserRoleArgs = {
   role: Role;
   userId: Scalars['ID']['input'];
 };
 
 
+export type MutationUpdateNotificationSettingsArgs = {
+  input: NotificationSettingsInput;
+};
+
+
 export type MutationUpdateProfileArgs = {
   input: UpdateProfileInput;
+};
+
+
+export type MutationVerifyEmailArgs = {
+  code: Scalars['String']['input'];
+};
+
+export type NotificationKind =
+  | 'TASK_ASSIGNED'
+  | 'TASK_COMPLETED'
+  | 'TASK_DELETED'
+  | 'TASK_UNASSIGNED'
+  | 'TASK_UPDATED';
+
+export type NotificationSettings = {
+  __typename?: 'NotificationSettings';
+  /** Notification kinds that are also sent by email (to a verified address). Default: none. */
+  emailKinds: Array<NotificationKind>;
+};
+
+export type NotificationSettingsInput = {
+  emailKinds: Array<NotificationKind>;
 };
 
 export type PageInfo = {
@@ -159,7 +206,11 @@ export type User = {
   displayName: Scalars['String']['output'];
   /** Visible to the user themself and to admins; null for everyone else. */
   email: Maybe<Scalars['String']['output']>;
+  /** Whether the user confirmed their email with a code. Visible like email; null for everyone else. */
+  emailVerified: Maybe<Scalars['Boolean']['output']>;
   id: Scalars['ID']['output'];
+  /** Which notifications also arrive by email. Only the user themself (or an admin); null otherwise. */
+  notificationSettings: Maybe<NotificationSettings>;
   role: Role;
   username: Scalars['String']['output'];
 };
@@ -278,6 +329,9 @@ export type ResolversTypes = {
   LoginInput: LoginInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
+  NotificationKind: NotificationKind;
+  NotificationSettings: ResolverTypeWrapper<NotificationSettings>;
+  NotificationSettingsInput: NotificationSettingsInput;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   RegisterInput: RegisterInput;
@@ -299,6 +353,8 @@ export type ResolversParentTypes = {
   LoginInput: LoginInput;
   Mutation: Record<PropertyKey, never>;
   ID: Scalars['ID']['output'];
+  NotificationSettings: NotificationSettings;
+  NotificationSettingsInput: NotificationSettingsInput;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   RegisterInput: RegisterInput;
@@ -337,8 +393,17 @@ export type MutationResolvers<ContextType = UsersContext, ParentType extends Res
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'refreshToken'>>;
   refreshToken?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshTokenArgs, 'refreshToken'>>;
   register?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRegisterArgs, 'input'>>;
+  requestEmailVerification?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  requestPasswordReset?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRequestPasswordResetArgs, 'email'>>;
+  resetPassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationResetPasswordArgs, 'code' | 'email' | 'newPassword'>>;
   setUserRole?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationSetUserRoleArgs, 'role' | 'userId'>>;
+  updateNotificationSettings?: Resolver<ResolversTypes['NotificationSettings'], ParentType, ContextType, RequireFields<MutationUpdateNotificationSettingsArgs, 'input'>>;
   updateProfile?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationUpdateProfileArgs, 'input'>>;
+  verifyEmail?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationVerifyEmailArgs, 'code'>>;
+};
+
+export type NotificationSettingsResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['NotificationSettings'] = ResolversParentTypes['NotificationSettings']> = {
+  emailKinds?: Resolver<Array<ResolversTypes['NotificationKind']>, ParentType, ContextType>;
 };
 
 export type PageInfoResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
@@ -366,7 +431,9 @@ export type UserResolvers<ContextType = UsersContext, ParentType extends Resolve
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   displayName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   email?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  emailVerified?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  notificationSettings?: Resolver<Maybe<ResolversTypes['NotificationSettings']>, ParentType, ContextType>;
   role?: Resolver<ResolversTypes['Role'], ParentType, ContextType>;
   username?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
@@ -386,6 +453,7 @@ export type Resolvers<ContextType = UsersContext> = {
   AuthPayload?: AuthPayloadResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   Mutation?: MutationResolvers<ContextType>;
+  NotificationSettings?: NotificationSettingsResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Revocation?: RevocationResolvers<ContextType>;

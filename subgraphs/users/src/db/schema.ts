@@ -1,6 +1,9 @@
+import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  boolean,
   index,
+  integer,
   pgEnum,
   pgTable,
   text,
@@ -28,6 +31,10 @@ export const users = pgTable(
     role: userRole('role').notNull().default('USER'),
     /** `scrypt$N$r$p$salt$hash`; never leaves this service. */
     passwordHash: text('password_hash').notNull(),
+    /** Set by a verification code mailed to `email`; an email change clears it. */
+    emailVerified: boolean('email_verified').notNull().default(false),
+    /** Notification kinds also mailed (to a verified address): NotificationKind values. */
+    notificationEmailKinds: text('notification_email_kinds').array().notNull().default([]),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
@@ -103,6 +110,61 @@ export const sessionRevocations = pgTable(
   t => [index('session_revocations_time_idx').on(t.revokedAt)],
 );
 
+export const emailCodePurpose = pgEnum('email_code_purpose', ['VERIFY_EMAIL', 'RESET_PASSWORD']);
+
+/**
+ * The one live code of a user per purpose (a new one replaces it), for `email`, the address it
+ * was mailed to. Stored only as its HMAC (codes.ts); it dies at `expiresAt` or after
+ * MAX_CODE_FAILURES wrong tries.
+ */
+export const emailCodes = pgTable(
+  'email_codes',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: emailCodePurpose('purpose').notNull(),
+    email: text('email').notNull(),
+    codeHash: text('code_hash').notNull(),
+    failures: integer('failures').notNull().default(0),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  t => [uniqueIndex('email_codes_user_purpose_key').on(t.userId, t.purpose)],
+);
+
+/**
+ * Mail to send, written in the transaction that causes it (mail/outbox.ts) and sent by one
+ * sender at a time; `id` is the message's Message-ID and the key that makes a redelivered
+ * event write nothing twice.
+ */
+export const mailOutbox = pgTable(
+  'mail_outbox',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    id: text('id').notNull(),
+    to: text('to').notNull(),
+    subject: text('subject').notNull(),
+    text: text('text').notNull(),
+    html: text('html').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' })
+      .notNull()
+      .defaultNow(),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+    /** A permanent failure (an SMTP 5xx): never tried again. */
+    failedAt: timestamp('failed_at', { withTimezone: true, mode: 'date' }),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  t => [
+    uniqueIndex('mail_outbox_id_key').on(t.id),
+    index('mail_outbox_pending_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`sent_at is null and failed_at is null`),
+  ],
+);
+
 export type UserRow = typeof users.$inferSelect;
 
 /** Everything the users service's Drizzle client knows about. */
@@ -112,6 +174,9 @@ export const schema = {
   loginFailures,
   sessionRevocations,
   userRole,
+  emailCodePurpose,
+  emailCodes,
+  mailOutbox,
   outbox,
   processedEvents,
   idempotencyKeys,

@@ -1,5 +1,6 @@
 import type { MutationResolvers } from '../__generated__/resolvers-types.js';
 import * as accounts from '../accounts.js';
+import * as email from '../email.js';
 
 export const Mutation: MutationResolvers = {
   register: (_parent, { input }, { deps }) => accounts.register(deps, input),
@@ -14,6 +15,14 @@ export const Mutation: MutationResolvers = {
     accounts.changePassword(deps, claims, currentPassword, newPassword),
   deleteAccount: (_parent, { password }, { deps, claims }) =>
     accounts.deleteAccount(deps, claims, password),
+  requestEmailVerification: (_parent, _args, { deps, claims }) =>
+    email.requestEmailVerification(deps, claims),
+  verifyEmail: (_parent, { code }, { deps, claims }) => email.verifyEmail(deps, claims, code),
+  requestPasswordReset: (_parent, args, { deps }) => email.requestPasswordReset(deps, args.email),
+  resetPassword: (_parent, args, { deps }) =>
+    email.resetPassword(deps, args.email, args.code, args.newPassword),
+  updateNotificationSettings: (_parent, { input }, { deps, claims }) =>
+    email.updateNotificationSettings(deps, claims, input),
   setUserRole: (_parent, { userId, role }, { deps, claims }) =>
     accounts.setUserRole(deps, claims, userId, role),
 };

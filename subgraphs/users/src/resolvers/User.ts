@@ -1,5 +1,10 @@
 import { maybeCacheControlFromInfo } from '@apollo/cache-control-types';
-import type { UserResolvers } from '../__generated__/resolvers-types.js';
+import type { Claims } from '#lib/auth/claims.js';
+import type { NotificationKind, UserResolvers } from '../__generated__/resolvers-types.js';
+import type { UserModel } from '../models.js';
+
+const ownOrAdmin = (user: UserModel, claims: Claims) =>
+  user.authenticatedSelf === true || claims.userId === user.id || claims.role === 'ADMIN';
 
 export const User: UserResolvers = {
   /**
@@ -13,8 +18,11 @@ export const User: UserResolvers = {
     return loaders.user.load(ref.id);
   },
   /** Only the user themself and admins see an email address. */
-  email: (user, _args, { claims }) =>
-    user.authenticatedSelf || claims.userId === user.id || claims.role === 'ADMIN'
-      ? user.email
+  email: (user, _args, { claims }) => (ownOrAdmin(user, claims) ? user.email : null),
+  emailVerified: (user, _args, { claims }) =>
+    ownOrAdmin(user, claims) ? user.emailVerified : null,
+  notificationSettings: (user, _args, { claims }) =>
+    ownOrAdmin(user, claims)
+      ? { emailKinds: user.notificationEmailKinds as NotificationKind[] }
       : null,
 };

@@ -35,9 +35,10 @@ describe('the packaging files', () => {
     });
   }
 
-  it('runs every role of the supergraph, each on its own database, with RabbitMQ', () => {
+  it('runs every role of the supergraph, each on its own database, with RabbitMQ and Mailpit', () => {
     const c = compose();
     expect(Object.keys(c.services).sort()).toEqual([
+      'mailpit',
       'notifications',
       'postgres',
       'rabbitmq',
@@ -47,6 +48,8 @@ describe('the packaging files', () => {
     ]);
     expect(service(c, 'router').ports).toEqual(['0.0.0.0:4000:4000']);
     expect(service(c, 'rabbitmq').ports).toEqual(['127.0.0.1:15672:15672']);
+    // The web inbox on loopback alone; SMTP only inside the compose network.
+    expect(service(c, 'mailpit').ports).toEqual(['127.0.0.1:8025:8025']);
     const databases = ['users', 'tasks', 'notifications'].map(
       n =>
         new URL(interpolate(service(c, n).environment[`${n.toUpperCase()}_DATABASE_URL`]!, {}))

@@ -1,4 +1,5 @@
 import { runAlone } from '#lib/subgraph/run.js';
+import { telemetry } from '#lib/telemetry-start.js';
 import { subgraphNamed, subgraphs } from './index.js';
 
 /**
@@ -13,4 +14,4 @@ if (!subgraph) {
   );
   process.exit(2);
 }
-await runAlone(subgraph, subgraphs);
+await runAlone(subgraph, subgraphs, async () => telemetry?.shutdown());

@@ -13,6 +13,7 @@ import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
 import { instrumentBus, sampleDeadLetters, sampleOutboxBacklog } from '../metrics.js';
 import { onShutdown, openEventBus, warnAboutConfig } from '../process.js';
+import { inService } from '../telemetry.js';
 import {
   queueName,
   workQueues,
@@ -69,7 +70,11 @@ function sampleBusOnce(bus: EventBus): void {
  * schema has subscriptions). `stop()` undoes it in the safe order: stop taking requests and
  * events, publish what is left in the outbox, close the database.
  */
-export async function runSubgraph<
+export const runSubgraph: typeof startSubgraph = (descriptor, options) =>
+  // Everything it starts (server, consumers, relay) traces under its own service.name.
+  inService(descriptor.name, () => startSubgraph(descriptor, options));
+
+async function startSubgraph<
   TName extends string,
   TTables extends Tables,
   TDeps,
@@ -207,6 +212,8 @@ export async function runSubgraph<
 export async function runAlone(
   subgraph: SubgraphDescriptor,
   all: readonly SubgraphDescriptor[],
+  /** Runs last at shutdown (the telemetry's flush). */
+  atExit?: () => Promise<void>,
 ): Promise<void> {
   const config = loadConfig(process.env, all);
   const log = createLogger({ level: config.logLevel, name: subgraph.name });
@@ -218,6 +225,7 @@ export async function runAlone(
     await service.stop();
     await metrics?.close();
     await bus.close();
+    await atExit?.();
   }, log);
 }
 

@@ -40,6 +40,12 @@ export function inService<T>(name: string, fn: () => T): T {
   return context.with(context.active().setValue(SERVICE, name), fn);
 }
 
+/** Runs functions later under the service `fn` is called in now (see `inService`). */
+export function serviceScope(): <T>(fn: () => T) => T {
+  const service = context.active().getValue(SERVICE);
+  return fn => (typeof service === 'string' ? inService(service, fn) : fn());
+}
+
 /**
  * Remembers which service each span belongs to (from the context it starts in, or its local
  * parent), for the exporter to report it under that service's resource.
@@ -212,6 +218,31 @@ export async function withSpan<T>(
         span.end();
       }
     },
+  );
+}
+
+/**
+ * Handles one event of a work queue as a consumer span continuing the trace of the change
+ * that wrote it (`traceparent` of its headers, EventHeaders).
+ */
+export function consumeTraced(
+  event: { id: string; type: string },
+  queue: string,
+  traceparent: string | undefined,
+  handle: () => Promise<void>,
+): Promise<void> {
+  return withSpan(
+    `process ${event.type}`,
+    {
+      kind: SpanKind.CONSUMER,
+      parent: contextOf(traceparent ? { traceparent } : undefined),
+      attributes: {
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': queue,
+        'messaging.message.id': event.id,
+      },
+    },
+    handle,
   );
 }
 

@@ -13,7 +13,7 @@ import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
 import { instrumentBus, sampleDeadLetters, sampleOutboxBacklog } from '../metrics.js';
 import { onShutdown, openEventBus, warnAboutConfig } from '../process.js';
-import { inService } from '../telemetry.js';
+import { consumeTraced, inService } from '../telemetry.js';
 import {
   queueName,
   workQueues,
@@ -169,11 +169,16 @@ async function startSubgraph<
     });
     for (const [queue, spec] of Object.entries(descriptor.queues ?? {})) {
       const full = queueName(name, queue);
+      const handle = spec.handler(deps, { queue: full, log: log.child({ consumer: full }) });
       consumers.push(
         await consumerBus.consume({
           queue: full,
           bindings: spec.bindings,
-          handler: spec.handler(deps, { queue: full, log: log.child({ consumer: full }) }),
+          // A span of this service continuing the trace of the change behind the event.
+          handler: (event, headers) =>
+            inService(name, () =>
+              consumeTraced(event, full, headers?.traceparent, () => handle(event)),
+            ),
         }),
       );
     }

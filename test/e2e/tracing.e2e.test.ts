@@ -9,6 +9,7 @@ import { startProcessSupergraph, type ProcessSupergraph } from '../support/proce
 import { postGraphQL } from '../support/supergraph.js';
 import { registerAt } from '../support/users.js';
 import { waitFor } from '../support/wait.js';
+import { openSocket, subscribe } from '../support/ws.js';
 
 /**
  * Traces, with each role its own process on real Postgres and RabbitMQ, exporting OTLP/HTTP
@@ -102,5 +103,48 @@ it('exports no token, password, secret, signature or variable', async () => {
   for (const span of receiver.spans) {
     for (const key of Object.keys(span.attributes))
       expect(key).not.toMatch(/authorization|signature|variables|password|token|x-user/i);
+  }
+});
+
+it('follows assignTask through the bus: one trace to the notifications consumer and the push', async () => {
+  const owner = await registerAt(sg.routerUrl, 'owner');
+  const assignee = await registerAt(sg.routerUrl, 'assignee');
+  const socket = openSocket(sg.routerUrl, assignee.token);
+  try {
+    const sub = subscribe<{ notificationReceived: { kind: string } }>(
+      socket,
+      'subscription Inbox { notificationReceived { kind } }',
+    );
+    await waitFor(async () => {
+      const text = await (await fetch(`${sg.router.url}/metrics`)).text();
+      return /router_subscriptions_active\{side="upstream"\} [1-9]/.test(text);
+    });
+    const created = await postGraphQL<{ createTask: { id: string } }>(
+      sg.routerUrl,
+      'mutation Create { createTask(input: { title: "traced" }) { id } }',
+      { token: owner.token },
+    );
+    const taskId = created.data!.createTask.id;
+    const assigned = await postGraphQL(
+      sg.routerUrl,
+      'mutation Assign($id: ID!, $to: ID) { assignTask(id: $id, assigneeId: $to) { id } }',
+      { token: owner.token, variables: { id: taskId, to: assignee.id } },
+    );
+    expect(assigned.errors).toBeUndefined();
+    await waitFor(() => sub.received.length > 0, { timeoutMs: 20_000 });
+    const spans = await traceOf('Assign', s =>
+      s.some(x => x.service === 'notifications' && x.name === 'push notification.created'),
+    );
+    const consumer = spans.find(
+      s => s.service === 'notifications' && s.name === 'process task.assigned',
+    );
+    expect(consumer, 'the notifications consumer continues the trace').toBeDefined();
+    expect(descendsFrom(consumer!, 'tasks', spans)).toBe(true);
+    const push = spans.find(s => s.name === 'push notification.created')!;
+    // The push comes from the notification the consumer stored (its outbox row's context).
+    expect(descendsFrom(push, 'notifications', spans)).toBe(true);
+    expect(spans.find(s => s.spanId === push.parentSpanId)?.name).toBe('process task.assigned');
+  } finally {
+    await socket.dispose();
   }
 });

@@ -1,3 +1,4 @@
+// First: the SDK must patch graphql, undici and amqplib before anything imports them.
 import { runAlone } from '#lib/subgraph/run.js';
 import { telemetry } from '#lib/telemetry-start.js';
 import { subgraphNamed, subgraphs } from './index.js';

@@ -132,8 +132,12 @@ it('follows assignTask through the bus: one trace to the notifications consumer 
     );
     expect(assigned.errors).toBeUndefined();
     await waitFor(() => sub.received.length > 0, { timeoutMs: 20_000 });
-    const spans = await traceOf('Assign', s =>
-      s.some(x => x.service === 'notifications' && x.name === 'push notification.created'),
+    // Each process exports on its own schedule: wait for the tasks side too, not only the push.
+    const spans = await traceOf(
+      'Assign',
+      s =>
+        s.some(x => x.service === 'notifications' && x.name === 'push notification.created') &&
+        s.some(x => x.service === 'tasks' && x.name === 'POST /graphql'),
     );
     const consumer = spans.find(
       s => s.service === 'notifications' && s.name === 'process task.assigned',

@@ -1,7 +1,9 @@
-// First: the SDK must patch graphql, undici and amqplib before anything imports them.
-import { runAlone } from '#lib/subgraph/run.js';
+// The SDK first: it must patch graphql, undici and amqplib before anything loads them. Static
+// imports are sorted (prettier) and all evaluated before this module, so the rest is dynamic.
 import { telemetry } from '#lib/telemetry-start.js';
-import { subgraphNamed, subgraphs } from './index.js';
+
+const { runAlone } = await import('#lib/subgraph/run.js');
+const { subgraphNamed, subgraphs } = await import('./index.js');
 
 /**
  * Runs one subgraph as its own process (one container of docker-compose):

@@ -2,12 +2,14 @@ import { loadConfig } from '#lib/config.js';
 import { startMetricsServer } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, warnAboutConfig } from '#lib/process.js';
+import { telemetry } from '#lib/telemetry-start.js';
 import { subgraphs } from './subgraphs/index.js';
 import { startSupergraph } from './supergraph.js';
 
 /** `npm start`: the whole supergraph in this process, embedded by default. */
 const config = loadConfig(process.env, subgraphs);
-const log = createLogger({ level: config.logLevel });
+// Readable lines in a terminal, JSON lines for a collector.
+const log = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
 warnAboutConfig(config, log);
 const supergraph = await startSupergraph({ config, log });
 const metrics = await startMetricsServer(config, log);
@@ -31,4 +33,5 @@ process.stdout.write(
 onShutdown(async () => {
   await supergraph.stop();
   await metrics?.close();
+  await telemetry?.shutdown();
 }, log);

@@ -5,6 +5,7 @@ import type { Logger } from '#lib/log.js';
 import { openEventBus } from '#lib/process.js';
 import { workQueues } from '#lib/subgraph/descriptor.js';
 import { runSubgraph, type RunningSubgraph } from '#lib/subgraph/run.js';
+import { inService } from '#lib/telemetry.js';
 import { createRouter, routerOptions, type RouterOptions } from './router/server.js';
 import { subgraphs } from './subgraphs/index.js';
 
@@ -68,16 +69,19 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     const failed = results.find(result => result.status === 'rejected');
     if (failed) throw failed.reason;
     const subgraphUrls = Object.fromEntries(started.map(s => [s.name, `${s.url}/graphql`]));
-    const router = await createRouter({
-      ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls, bus),
-      ...options.router,
+    const { router, url } = await inService('router', async () => {
+      const router = await createRouter({
+        ...routerOptions(config, log.child({ service: 'router' }), subgraphUrls, bus),
+        ...options.router,
+      });
+      const { server, url } = await listen(
+        router.handler,
+        options.ephemeralPorts ? 0 : config.routerPort,
+        config.host,
+      );
+      router.attach(server);
+      return { router, url };
     });
-    const { server, url } = await listen(
-      router.handler,
-      options.ephemeralPorts ? 0 : config.routerPort,
-      config.host,
-    );
-    router.attach(server);
     log.info({ url: `${url}/graphql` }, 'router listening');
     return {
       url,

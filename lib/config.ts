@@ -64,7 +64,69 @@ const subgraphVariables = (defaultPort: number) => ({
 });
 
 /** The variables of the whole deployment that are not a subgraph's own. */
-const commonEnv = z.object({
+/**
+ * The standard OpenTelemetry variables this deployment documents. The SDK reads them itself
+ * (lib/telemetry.ts); they are here so that a typo fails at start and the README, .env.example
+ * and docker-compose are held to them like every other variable.
+ */
+const telemetryEnv = z.object({
+  OTEL_SDK_DISABLED: z.enum(['true', 'false', '']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', '']).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json', '']).optional(),
+  OTEL_SERVICE_NAME: z.string().max(200).optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+      '',
+    ])
+    .optional(),
+  OTEL_TRACES_SAMPLER_ARG: z.string().max(50).optional(),
+});
+
+/** Whether traces are exported, and how: undefined when no SDK is to start (no cost at all). */
+export interface TelemetryConfig {
+  /** The OTLP/HTTP URL spans are posted to (`…/v1/traces`). */
+  tracesUrl: string;
+  protocol: 'http/protobuf' | 'http/json';
+  /** OTEL_SERVICE_NAME, when set. */
+  serviceName: string | undefined;
+}
+
+/**
+ * Reads the OTEL_* variables as the OpenTelemetry specification does: no endpoint, or
+ * OTEL_SDK_DISABLED=true, means no SDK. Invalid values throw a ConfigError.
+ */
+export function loadTelemetryConfig(
+  source: NodeJS.ProcessEnv = process.env,
+): TelemetryConfig | undefined {
+  const parsed = telemetryEnv.safeParse(source);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map(i => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n${issues.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.OTEL_SDK_DISABLED === 'true') return undefined;
+  const base = e.OTEL_EXPORTER_OTLP_ENDPOINT;
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (base ? `${base.replace(/\/+$/, '')}/v1/traces` : undefined);
+  if (!tracesUrl) return undefined;
+  return {
+    tracesUrl,
+    protocol:
+      e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || e.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf',
+    serviceName: e.OTEL_SERVICE_NAME || undefined,
+  };
+}
+
+const commonEnv = telemetryEnv.extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HOST: z.string().default('0.0.0.0'),

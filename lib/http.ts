@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import { ErrorCode, HttpErrorCode, responseTooLarge, serviceUnavailable } from './errors.js';
 import { REQUEST_ID_HEADER, type Logger } from './log.js';
 import { registry } from './metrics.js';
+import { contextOf, SpanKind, withSpan } from './telemetry.js';
 
 /** What every GraphQL context in this project carries. */
 export interface RequestContext {
@@ -190,6 +191,29 @@ export function createGraphQLHandler<TContext extends BaseContext>(
   options: GraphQLHandlerOptions<TContext>,
 ) {
   const path = options.path ?? '/graphql';
+  const handle = graphQLRequestHandler(options, path);
+  // Each GraphQL request is a server span, continuing the caller's trace (`traceparent`).
+  return (req: IncomingMessage, res: ServerResponse): Promise<void> =>
+    req.url === path || req.url?.startsWith(`${path}?`)
+      ? withSpan(
+          `${req.method ?? 'GET'} ${path}`,
+          {
+            kind: SpanKind.SERVER,
+            parent: contextOf(req.headers),
+            attributes: { 'http.request.method': req.method ?? 'GET', 'url.path': path },
+          },
+          async span => {
+            await handle(req, res);
+            span.setAttribute('http.response.status_code', res.statusCode);
+          },
+        )
+      : handle(req, res);
+}
+
+function graphQLRequestHandler<TContext extends BaseContext>(
+  options: GraphQLHandlerOptions<TContext>,
+  path: string,
+) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const requestId = requestIdOf(req);

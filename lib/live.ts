@@ -4,6 +4,7 @@ import { Repeater } from '@repeaterjs/repeater';
 import { topicMatches, type EventBus } from './events/bus.js';
 import type { AnyEvent, EventType } from './events/envelope.js';
 import type { Logger } from './log.js';
+import { contextOf, serviceScope, SpanKind, withSpan } from './telemetry.js';
 
 /** Every event this process sees live, keyed by its type. */
 export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
@@ -91,6 +92,7 @@ export async function startLiveFeed(
   replay?: LiveReplay,
   log?: Logger,
 ): Promise<LiveFeed> {
+  const inThisService = serviceScope();
   // One listener per subscriber: thousands are expected, so no listener limit.
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
@@ -144,7 +146,19 @@ export async function startLiveFeed(
             // Positions count in their producer's order: only this subgraph's can be replayed.
             const position = event.producer === replay?.producer ? headers.position : undefined;
             if (held) held.push({ event, position });
-            else spread(event, position);
+            // Handing it to this process's subscriptions: a span in the trace of the change.
+            else
+              void inThisService(() =>
+                withSpan(
+                  `push ${event.type}`,
+                  {
+                    kind: SpanKind.CONSUMER,
+                    parent: contextOf({ traceparent: headers.traceparent }),
+                    attributes: { 'messaging.message.id': event.id },
+                  },
+                  async () => spread(event, position),
+                ),
+              );
           },
           onResumed: resumed,
         });

@@ -1,4 +1,6 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import { traceFields } from './telemetry.js';
 
 export type { Logger };
 
@@ -97,6 +99,8 @@ export function createLogger(options: {
   level: string;
   name?: string;
   destination?: NodeJS.WritableStream;
+  /** Readable lines (pino-pretty) instead of JSON: `npm start` in a terminal. */
+  pretty?: boolean;
 }): Logger {
   const settings = {
     level: options.level,
@@ -105,8 +109,16 @@ export function createLogger(options: {
     serializers: { err: serializeError },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // trace_id and span_id of the span the line is logged in, when one is recording.
+    mixin: traceFields,
   };
-  return options.destination ? pino(settings, options.destination) : pino(settings);
+  if (options.destination) return pino(settings, options.destination);
+  return options.pretty
+    ? pino(
+        settings,
+        pretty({ colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }),
+      )
+    : pino(settings);
 }
 
 /** Header carrying the request id from the router to subgraphs. */

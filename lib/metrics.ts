@@ -146,7 +146,8 @@ export function metricsPlugin<TContext extends BaseContext>(
 export function instrumentBus(bus: EventBus): EventBus {
   return {
     ...bus,
-    publish: events => bus.publish(events),
+    // Headers pass through: they carry the outbox position and the trace context.
+    publish: (events, headers) => bus.publish(events, headers),
     live: options => bus.live(options),
     connected: () => bus.connected(),
     deadLetterCount: () => bus.deadLetterCount(),
@@ -154,9 +155,9 @@ export function instrumentBus(bus: EventBus): EventBus {
     consume: (options: ConsumeOptions) =>
       bus.consume({
         ...options,
-        handler: async event => {
+        handler: async (event, headers) => {
           try {
-            await options.handler(event);
+            await options.handler(event, headers);
             eventsHandled.inc({ queue: options.queue, outcome: 'applied' });
             consumerLag.observe(
               { queue: options.queue },

@@ -9,6 +9,7 @@ import { ANONYMOUS, FORWARDED_HEADER_NAMES, signClaims, type Claims } from '#lib
 import { serviceUnavailable } from '#lib/errors.js';
 import { REQUEST_ID_HEADER } from '#lib/log.js';
 import { subgraphFetchDuration, subgraphFetchErrors } from '#lib/metrics.js';
+import { SpanKind, withSpan } from '#lib/telemetry.js';
 import type { ResponseBudget } from './budget.js';
 import type { RouterContext } from './context.js';
 import { unansweredFetch } from './fetch-failure.js';
@@ -58,10 +59,30 @@ function instrumentedFetcher(
   secret: string,
   share: SubgraphFetchOptions,
 ): GatewayFetcher {
-  return async (url, init = {}) => {
+  return (url, init = {}) => {
+    const body = typeof init.body === 'string' ? init.body : '';
+    const operation = OPERATION_NAME.exec(body)?.[1];
+    // A span per subgraph request; undici's instrumentation sends its `traceparent`.
+    return withSpan(
+      `subgraph ${name}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'graphql.subgraph.name': name,
+          ...(operation ? { 'graphql.operation.name': operation } : {}),
+        },
+      },
+      async span => {
+        const res = await send(url, init, body);
+        span.setAttribute('http.response.status_code', res.status);
+        return res;
+      },
+    );
+  };
+
+  async function send(url: string, init: NonNullable<Parameters<GatewayFetcher>[1]>, body: string) {
     const stop = subgraphFetchDuration.startTimer({ subgraph: name });
     const scope = fetchScope.getStore();
-    const body = typeof init.body === 'string' ? init.body : '';
     const headers = {
       ...init.headers,
       ...signClaims(
@@ -91,8 +112,11 @@ function instrumentedFetcher(
     } finally {
       stop();
     }
-  };
+  }
 }
+
+/** The operation name the gateway gave a subgraph request (`Mine__tasks__1`), for its span. */
+const OPERATION_NAME = /"operationName":"([A-Za-z_][A-Za-z0-9_]{0,127})"/;
 
 /**
  * Sends each subgraph request with the request id; whatever forwarded header names a request

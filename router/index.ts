@@ -3,6 +3,7 @@ import { loadConfig } from '#lib/config.js';
 import { listen, startMetricsServer } from '#lib/http.js';
 import { createLogger } from '#lib/log.js';
 import { onShutdown, openEventBus, warnAboutConfig } from '#lib/process.js';
+import { telemetry } from '#lib/telemetry-start.js';
 import { SUPERGRAPH_PATH } from '../schema/paths.js';
 import { createRouter, routerOptions } from './server.js';
 import { subgraphsOf } from './subgraphs.js';
@@ -23,4 +24,5 @@ onShutdown(async () => {
   await router.stop();
   await bus.close();
   await metrics?.close();
+  await telemetry?.shutdown();
 }, log);

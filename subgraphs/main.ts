@@ -1,5 +1,9 @@
-import { runAlone } from '#lib/subgraph/run.js';
-import { subgraphNamed, subgraphs } from './index.js';
+// The SDK first: it must patch graphql, undici and amqplib before anything loads them. Static
+// imports are sorted (prettier) and all evaluated before this module, so the rest is dynamic.
+import { telemetry } from '#lib/telemetry-start.js';
+
+const { runAlone } = await import('#lib/subgraph/run.js');
+const { subgraphNamed, subgraphs } = await import('./index.js');
 
 /**
  * Runs one subgraph as its own process (one container of docker-compose):
@@ -13,4 +17,4 @@ if (!subgraph) {
   );
   process.exit(2);
 }
-await runAlone(subgraph, subgraphs);
+await runAlone(subgraph, subgraphs, async () => telemetry?.shutdown());

@@ -9,7 +9,7 @@ import {
   watchChannel,
   type Context,
 } from './amqp-channel.js';
-import type { EventHandler } from './bus.js';
+import { headersFromAmqp, type EventHandler } from './bus.js';
 import { parseEvent, PoisonMessageError } from './envelope.js';
 import { sleep, trySettle } from './timing.js';
 
@@ -114,7 +114,7 @@ export class WorkConsumer {
     };
     try {
       const event = parseEvent(msg.content, msg.fields.routingKey);
-      await this.handler(event);
+      await this.handler(event, headersFromAmqp(msg.properties.headers));
       if (!trySettle(() => channel.ack(msg)))
         this.log.warn(context, 'channel lost before ack; the broker will redeliver');
     } catch (err) {

@@ -202,5 +202,8 @@ export async function createAmqpBus(options: AmqpBusOptions): Promise<EventBus> 
 
 /** AMQP message headers of `EventHeaders` (`HEADER_NAMES`). */
 function amqpHeaders(headers: EventHeaders | undefined): Record<string, unknown> {
-  return headers?.position === undefined ? {} : { [HEADER_NAMES.position]: headers.position };
+  return {
+    ...(headers?.position === undefined ? {} : { [HEADER_NAMES.position]: headers.position }),
+    ...(headers?.traceparent ? { [HEADER_NAMES.traceparent]: headers.traceparent } : {}),
+  };
 }

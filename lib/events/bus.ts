@@ -20,7 +20,7 @@ export type WorkQueues = Readonly<Record<string, readonly string[]>>;
  * `PoisonMessageError` dead-letters it at once; any other error means "not now" and the
  * event is delivered again later. Handlers must be idempotent (see `applyOnce`).
  */
-export type EventHandler = (event: AnyEvent) => Promise<void>;
+export type EventHandler = (event: AnyEvent, headers?: EventHeaders) => Promise<void>;
 
 export interface ConsumeOptions {
   /** Durable work queue named `<service>.<purpose>`, shared by all replicas of a service. */
@@ -43,17 +43,33 @@ export interface EventHeaders {
    * `lib/events/tables.ts`): what a live subscriber resumes from (`lib/live.ts`).
    */
   position?: number;
+  /**
+   * The W3C trace context of the transaction that wrote the event (`outbox.trace_parent`):
+   * consumers continue that trace. A header of its own: amqplib's instrumentation writes
+   * `traceparent` with the relay's publish span.
+   */
+  traceparent?: string;
 }
 
 /** The AMQP header of each `EventHeaders` field. */
-export const HEADER_NAMES = { position: 'outbox-position' } as const;
+export const HEADER_NAMES = {
+  position: 'outbox-position',
+  traceparent: 'outbox-traceparent',
+} as const;
+
+/** A `traceparent` value as W3C Trace Context writes it (version 00). */
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** `EventHeaders` from AMQP message headers; anything malformed is left out. */
 export function headersFromAmqp(headers: Record<string, unknown> | undefined): EventHeaders {
   const position = headers?.[HEADER_NAMES.position];
-  return typeof position === 'number' && Number.isSafeInteger(position) && position > 0
-    ? { position }
-    : {};
+  const traceparent = headers?.[HEADER_NAMES.traceparent];
+  return {
+    ...(typeof position === 'number' && Number.isSafeInteger(position) && position > 0
+      ? { position }
+      : {}),
+    ...(typeof traceparent === 'string' && TRACEPARENT.test(traceparent) ? { traceparent } : {}),
+  };
 }
 
 export interface LiveOptions {

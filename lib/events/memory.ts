@@ -186,7 +186,7 @@ export function createMemoryBus(options: MemoryBusOptions): MemoryBus {
     let event: AnyEvent | undefined;
     try {
       event = parseEvent(message.body, message.routingKey);
-      await consumer.handler(event);
+      await consumer.handler(event, { ...message.headers });
     } catch (err) {
       const context = {
         queue: queue.name,

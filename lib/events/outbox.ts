@@ -1,6 +1,7 @@
 import { and, asc, count, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { queryRows, type Database, type Executor } from '../db.js';
 import type { Logger } from '../log.js';
+import { traceCarrier } from '../telemetry.js';
 import type { EventBus } from './bus.js';
 import { parseEvent, type AnyEvent, type EventEnvelope } from './envelope.js';
 import { outbox } from './tables.js';
@@ -28,9 +29,15 @@ export async function enqueueEvents<TSchema extends Schema>(
   events: readonly EventEnvelope[],
 ): Promise<void> {
   if (events.length === 0) return;
-  await tx
-    .insert(outbox)
-    .values(events.map(event => ({ id: event.id, type: event.type, envelope: event })));
+  const { traceparent } = traceCarrier();
+  await tx.insert(outbox).values(
+    events.map(event => ({
+      id: event.id,
+      type: event.type,
+      envelope: event,
+      traceParent: traceparent ?? null,
+    })),
+  );
 }
 
 export interface OutboxRelayOptions<TSchema extends Schema> {
@@ -107,7 +114,7 @@ export function startOutboxRelay<TSchema extends Schema>(
       );
       if (!lock?.locked) return 'locked';
       const rows = await tx
-        .select({ seq: outbox.seq, envelope: outbox.envelope })
+        .select({ seq: outbox.seq, envelope: outbox.envelope, traceParent: outbox.traceParent })
         .from(outbox)
         .where(isNull(outbox.publishedAt))
         .orderBy(asc(outbox.seq))
@@ -138,7 +145,10 @@ export function startOutboxRelay<TSchema extends Schema>(
         );
       await bus.publish(
         rows.map(row => row.envelope),
-        rows.map((_, i) => ({ position: first + i })),
+        rows.map((row, i) => ({
+          position: first + i,
+          ...(row.traceParent ? { traceparent: row.traceParent } : {}),
+        })),
       );
       log.debug({ count: rows.length }, 'outbox events published');
       return 'published';

@@ -38,6 +38,11 @@ export const outbox = pgTable(
     publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
     /** Its place in publish order (`outboxPublishSeq`), set when the relay publishes it. */
     publishSeq: bigint('publish_seq', { mode: 'number' }),
+    /**
+     * The W3C `traceparent` of the transaction that wrote it (when traced): the relay sends it
+     * in the message headers, so consumers continue the trace of the change.
+     */
+    traceParent: text('trace_parent'),
   },
   t => [
     index('outbox_unpublished_idx')

@@ -13,6 +13,7 @@ import { startLiveFeed } from '../live.js';
 import { createLogger, type Logger } from '../log.js';
 import { instrumentBus, sampleDeadLetters, sampleOutboxBacklog } from '../metrics.js';
 import { onShutdown, openEventBus, warnAboutConfig } from '../process.js';
+import { consumeTraced, inService } from '../telemetry.js';
 import {
   queueName,
   workQueues,
@@ -69,7 +70,11 @@ function sampleBusOnce(bus: EventBus): void {
  * schema has subscriptions). `stop()` undoes it in the safe order: stop taking requests and
  * events, publish what is left in the outbox, close the database.
  */
-export async function runSubgraph<
+export const runSubgraph: typeof startSubgraph = (descriptor, options) =>
+  // Everything it starts (server, consumers, relay) traces under its own service.name.
+  inService(descriptor.name, () => startSubgraph(descriptor, options));
+
+async function startSubgraph<
   TName extends string,
   TTables extends Tables,
   TDeps,
@@ -165,11 +170,16 @@ export async function runSubgraph<
     });
     for (const [queue, spec] of Object.entries(descriptor.queues ?? {})) {
       const full = queueName(name, queue);
+      const handle = spec.handler(deps, { queue: full, log: log.child({ consumer: full }) });
       consumers.push(
         await consumerBus.consume({
           queue: full,
           bindings: spec.bindings,
-          handler: spec.handler(deps, { queue: full, log: log.child({ consumer: full }) }),
+          // A span of this service continuing the trace of the change behind the event.
+          handler: (event, headers) =>
+            inService(name, () =>
+              consumeTraced(event, full, headers?.traceparent, () => handle(event)),
+            ),
         }),
       );
     }
@@ -208,6 +218,8 @@ export async function runSubgraph<
 export async function runAlone(
   subgraph: SubgraphDescriptor,
   all: readonly SubgraphDescriptor[],
+  /** Runs last at shutdown (the telemetry's flush). */
+  atExit?: () => Promise<void>,
 ): Promise<void> {
   const config = loadConfig(process.env, all);
   const log = createLogger({ level: config.logLevel, name: subgraph.name });
@@ -219,6 +231,7 @@ export async function runAlone(
     await service.stop();
     await metrics?.close();
     await bus.close();
+    await atExit?.();
   }, log);
 }
 

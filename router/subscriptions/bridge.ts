@@ -9,6 +9,7 @@ import { ErrorCode } from '#lib/errors.js';
 import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '#lib/live.js';
 import type { Logger } from '#lib/log.js';
 import { sampleSubscriptions } from '#lib/metrics.js';
+import { traceCarrier } from '#lib/telemetry.js';
 import type { PreparedSubscription, RouterContext } from '../context.js';
 import type { SupergraphState, SupergraphWatch } from '../supergraph.js';
 import { asClientError, eventResolver } from './events.js';
@@ -164,6 +165,8 @@ export function subscriptionBridge(options: {
     let position: number | undefined;
     // The ids of its latest events: one published twice (see EVENT_ID_EXTENSION) goes out once.
     const recent = new Set<string>();
+    // The client's subscribe request: the subgraph's spans for it join the client's trace.
+    const { traceparent } = traceCarrier();
     const payload = {
       query: operation.query,
       ...(operation.operationName ? { operationName: operation.operationName } : {}),
@@ -174,6 +177,7 @@ export function subscriptionBridge(options: {
         [CLAIMS_EXTENSION]: { toJSON: sign },
         [RESUME_EXTENSION]: { toJSON: () => position },
         requestId: request.context.requestId,
+        ...(traceparent ? { traceparent } : {}),
       },
     };
     const hub: Hub = {

@@ -143,7 +143,7 @@ export function notificationMailHandler(deps: UsersDeps, consumer: ConsumerInfo)
     const { notification } = event.data;
     let wrote = false;
     await applyOnce(deps.db, consumer.queue, event, async tx => {
-      const [user] = await q.usersByIds(tx, [notification.userId]);
+      const user = await q.mailRecipient(tx, notification.userId);
       if (!user?.emailVerified || !user.notificationEmailKinds.includes(notification.kind)) return;
       const subject = KIND_WORDS[notification.kind] ?? 'A notification';
       const task = notification.taskId ? `\nTask: ${notification.taskId}` : '';

@@ -18,6 +18,23 @@ export async function usersByIds(db: Db, ids: readonly string[]): Promise<UserRo
 }
 
 /**
+ * What a notification email needs of its recipient, and nothing else: read by the
+ * notification-mail consumer for every `notification.created`, apart from the loaders' reads.
+ */
+export async function mailRecipient(db: Db, id: string) {
+  if (!isUuid(id)) return undefined;
+  const [row] = await db
+    .select({
+      email: users.email,
+      emailVerified: users.emailVerified,
+      notificationEmailKinds: users.notificationEmailKinds,
+    })
+    .from(users)
+    .where(eq(users.id, id));
+  return row;
+}
+
+/**
  * The user a token is about to be issued for, locked FOR SHARE until the transaction ends: a
  * role or password change committing meanwhile waits for it, or it for the change, so a token
  * never carries a role (or follows a password) that a revocation issued before it has ended.

@@ -1,11 +1,11 @@
-import type { Config } from '#lib/config.js';
+import { loadConfig, type Config } from '#lib/config.js';
 import type { EventBus } from '#lib/events/bus.js';
-import { listen } from '#lib/http.js';
-import type { Logger } from '#lib/log.js';
-import { openEventBus } from '#lib/process.js';
+import { listen, startMetricsServer } from '#lib/http.js';
+import { createLogger, type Logger } from '#lib/log.js';
+import { onShutdown, openEventBus, warnAboutConfig } from '#lib/process.js';
 import { workQueues } from '#lib/subgraph/descriptor.js';
 import { runSubgraph, type RunningSubgraph } from '#lib/subgraph/run.js';
-import { inService } from '#lib/telemetry.js';
+import { inService, type Telemetry } from '#lib/telemetry.js';
 import { createRouter, routerOptions, type RouterOptions } from './router/server.js';
 import { subgraphs } from './subgraphs/index.js';
 
@@ -99,4 +99,39 @@ export async function startSupergraph(options: StartSupergraphOptions): Promise<
     if (!options.bus) await bus.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * `npm start`: the whole supergraph in this process, embedded by default. `telemetry`: the SDK
+ * its entry point (main.ts) started before anything else loaded, stopped last.
+ */
+export async function runSupergraph(telemetry: Telemetry | undefined): Promise<void> {
+  const config = loadConfig(process.env, subgraphs);
+  // Readable lines in a terminal, JSON lines for a collector.
+  const log = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+  warnAboutConfig(config, log);
+  const supergraph = await startSupergraph({ config, log });
+  const metrics = await startMetricsServer(config, log);
+  const databases = Object.values(config.subgraphs).some(s => s.databaseUrl)
+    ? 'Postgres'
+    : `embedded PGlite under ${config.dataDir}/`;
+  const bus = config.amqpUrl ? 'RabbitMQ' : 'in-process event bus';
+  process.stdout.write(
+    [
+      '',
+      `  Supergraph ready (${databases}, ${bus})`,
+      `  GraphQL + Apollo Sandbox   ${supergraph.url}/graphql`,
+      `  Health                     ${supergraph.url}/health   ${supergraph.url}/ready`,
+      `  Metrics                    ${metrics ? `${metrics.url}/metrics` : `${supergraph.url}/metrics`}`,
+      ...Object.values(supergraph.subgraphs).map(
+        s => `  ${`${s.name} subgraph`.padEnd(27)}${s.url}/graphql`,
+      ),
+      '',
+    ].join('\n') + '\n',
+  );
+  onShutdown(async () => {
+    await supergraph.stop();
+    await metrics?.close();
+    await telemetry?.shutdown();
+  }, log);
 }

@@ -15,7 +15,7 @@ type Schema = Record<string, unknown>;
  */
 const RELAY_LOCK = 7_301_995;
 /** Events per publish and per transaction. */
-const BATCH_SIZE = 100;
+export const OUTBOX_BATCH_SIZE = 100;
 /** Wait before trying again while another replica holds the relay lock. */
 const LOCK_RETRY_MS = 75;
 
@@ -118,7 +118,7 @@ export function startOutboxRelay<TSchema extends Schema>(
         .from(outbox)
         .where(isNull(outbox.publishedAt))
         .orderBy(asc(outbox.seq))
-        .limit(BATCH_SIZE);
+        .limit(OUTBOX_BATCH_SIZE);
       if (rows.length === 0) return 'empty';
       // Their places in publish order (`outboxPublishSeq`), reserved in one block: only the
       // lock holder takes from the sequence. Marked before publishing, committed only after

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { OUTBOX_BATCH_SIZE } from '#lib/events/outbox.js';
 import { startScaledSupergraph, type ScaledSupergraph } from '../support/processes.js';
 import { postGraphQL } from '../support/supergraph.js';
 import { registerAt } from '../support/users.js';
@@ -206,13 +207,18 @@ it('two routers and two replicas per subgraph behind HAProxy lose nothing, apply
     `relay holders before the kill ${[...holdersBefore].join(', ')}; after: ${survivor.name}; ` +
       `worst wait after the kill ${Math.round(takeover!.worstMs)} ms over ${takeover!.n} events; ${retries} retries`,
   );
-  // The published order has no gap and no repeat: nothing relayed twice.
+  // Every event has its own place in the published order: nothing relayed twice. Places may
+  // skip: a sequence is not transactional, so the pass the kill cut short (or one whose publish
+  // failed) leaves the block it reserved unused, one batch at most here. Resuming streams ask for what came after a
+  // place (lib/live.ts), so a skipped place loses nothing; more than one batch of them would.
   for (const name of clients.keys()) {
-    const [seq] = await db(name)<{ n: number; distinct: number; span: number }[]>`
-      select count(*)::int as n, count(distinct publish_seq)::int as distinct,
+    const [seq] = await db(name)<{ n: number; placed: number; distinct: number; span: number }[]>`
+      select count(*)::int as n, count(publish_seq)::int as placed,
+             count(distinct publish_seq)::int as distinct,
              (max(publish_seq) - min(publish_seq) + 1)::int as span from outbox`;
+    expect(seq!.placed, name).toBe(seq!.n);
     expect(seq!.distinct, name).toBe(seq!.n);
-    expect(seq!.span, name).toBe(seq!.n);
+    expect(seq!.span - seq!.n, name).toBeLessThanOrEqual(OUTBOX_BATCH_SIZE);
   }
 
   // Every acknowledged registration has its stubs in both consumers.

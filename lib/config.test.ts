@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEVELOPMENT_CORS_ORIGINS, envSchema, loadConfig } from './config.js';
+import {
+  ConfigError,
+  DEVELOPMENT_CORS_ORIGINS,
+  envSchema,
+  loadConfig,
+  loadTelemetryConfig,
+} from './config.js';
 
 /** Two subgraphs, as subgraphs/index.ts would name them. */
 const subgraphs = [
@@ -112,5 +118,73 @@ describe('config', () => {
     const config = loadConfig({ USERS_DATABASE_URL: '', AMQP_URL: '' }, subgraphs);
     expect(config.amqpUrl).toBeUndefined();
     expect(config.subgraphs.users?.databaseUrl).toBeUndefined();
+  });
+});
+
+describe('telemetry config (OTEL_*)', () => {
+  it('starts no SDK without an endpoint, or when disabled', () => {
+    expect(loadTelemetryConfig({})).toBeUndefined();
+    expect(loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: '' })).toBeUndefined();
+    expect(loadTelemetryConfig({ OTEL_SERVICE_NAME: 'router' })).toBeUndefined();
+    expect(
+      loadTelemetryConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
+        OTEL_SDK_DISABLED: 'true',
+      }),
+    ).toBeUndefined();
+  });
+
+  it('posts to /v1/traces under the endpoint, in http/protobuf unless told http/json', () => {
+    expect(loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318/' })).toEqual({
+      tracesUrl: 'http://jaeger:4318/v1/traces',
+      protocol: 'http/protobuf',
+      serviceName: undefined,
+    });
+    expect(
+      loadTelemetryConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector.example/traces',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_SERVICE_NAME: 'edge',
+      }),
+    ).toEqual({
+      tracesUrl: 'https://collector.example/traces',
+      protocol: 'http/json',
+      serviceName: 'edge',
+    });
+  });
+
+  const hostile: [string, Record<string, string>][] = [
+    ['a non-URL endpoint', { OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' }],
+    ['an endpoint of another scheme', { OTEL_EXPORTER_OTLP_ENDPOINT: 'file:///etc/passwd' }],
+    ['a traces endpoint of another scheme', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'ftp://x/y' }],
+    ['gRPC, which is not served', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
+    ['an unknown sampler', { OTEL_TRACES_SAMPLER: 'sometimes' }],
+    ['a ratio above 1', { OTEL_TRACES_SAMPLER_ARG: '1.5' }],
+    ['a negative ratio', { OTEL_TRACES_SAMPLER_ARG: '-0.1' }],
+    ['a ratio that is no number', { OTEL_TRACES_SAMPLER_ARG: 'ten percent' }],
+    ['a huge ratio string', { OTEL_TRACES_SAMPLER_ARG: '0.'.padEnd(10_000, '1') }],
+    ['a service name with a NUL byte', { OTEL_SERVICE_NAME: 'router\u0000evil' }],
+    ['a service name with a newline', { OTEL_SERVICE_NAME: 'router\nlevel=error' }],
+    ['a huge service name', { OTEL_SERVICE_NAME: 'x'.repeat(10_000) }],
+    ['a disabled flag that is neither', { OTEL_SDK_DISABLED: 'yes' }],
+  ];
+  it.each(hostile)('refuses %s at start, naming the variable', (_what, env) => {
+    const run = () =>
+      loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318', ...env });
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(Object.keys(env)[0]!);
+  });
+
+  it('takes every ratio from 0 to 1', () => {
+    for (const ratio of ['0', '0.1', '.25', '1', '1.0', '1e-3'])
+      expect(
+        loadTelemetryConfig({
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger:4318',
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: ratio,
+        }),
+        ratio,
+      ).toBeDefined();
   });
 });

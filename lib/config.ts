@@ -69,13 +69,22 @@ const subgraphVariables = (defaultPort: number) => ({
  * (lib/telemetry.ts); they are here so that a typo fails at start and the README, .env.example
  * and docker-compose are held to them like every other variable.
  */
+/** An OTLP/HTTP endpoint: http or https, nothing else (the exporter posts to it). */
+const otlpUrl = optionalUrl.refine(v => v === undefined || /^https?:\/\//i.test(v), {
+  message: 'must be an http:// or https:// URL',
+});
 const telemetryEnv = z.object({
   OTEL_SDK_DISABLED: z.enum(['true', 'false', '']).optional(),
-  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl,
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json', '']).optional(),
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json', '']).optional(),
-  OTEL_SERVICE_NAME: z.string().max(200).optional(),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .max(200)
+    // eslint-disable-next-line no-control-regex
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not hold control characters')
+    .optional(),
   OTEL_TRACES_SAMPLER: z
     .enum([
       'always_on',
@@ -87,7 +96,15 @@ const telemetryEnv = z.object({
       '',
     ])
     .optional(),
-  OTEL_TRACES_SAMPLER_ARG: z.string().max(50).optional(),
+  /** The ratio of the traceidratio samplers: a number from 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z
+    .string()
+    .trim()
+    .max(50)
+    .refine(v => v === '' || (/^\d*\.?\d+(e-?\d+)?$/i.test(v) && Number(v) <= 1), {
+      message: 'must be a number from 0 to 1',
+    })
+    .optional(),
 });
 
 /** Whether traces are exported, and how: undefined when no SDK is to start (no cost at all). */

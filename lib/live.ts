@@ -4,7 +4,7 @@ import { Repeater } from '@repeaterjs/repeater';
 import { topicMatches, type EventBus } from './events/bus.js';
 import type { AnyEvent, EventType } from './events/envelope.js';
 import type { Logger } from './log.js';
-import { contextOf, serviceScope, SpanKind, withSpan } from './telemetry.js';
+import { contextOf, serviceScope, SpanKind, traceCarrier, withSpan } from './telemetry.js';
 
 /** Every event this process sees live, keyed by its type. */
 export type LiveEvents = { [T in EventType]: Extract<AnyEvent, { type: T }> };
@@ -27,6 +27,13 @@ export const POSITION_EXTENSION = 'position';
  */
 export const EVENT_ID_EXTENSION = 'eventId';
 
+/**
+ * `next` extension by which the subgraph tells the router the W3C `traceparent` of the change
+ * behind each event (the push, or the outbox row of a replayed one): the router's resolution of
+ * the event is a span of its own, linked to it. Between router and subgraph, like the position.
+ */
+export const CAUSE_EXTENSION = 'traceparent';
+
 /** A position as it travels: a positive safe integer; anything else is none. */
 export const asPosition = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined;
@@ -35,10 +42,10 @@ export interface LiveResume {
   /** The last position the subscriber saw; undefined for a new subscription. */
   after: number | undefined;
   /**
-   * Told each event's position (when it has one) and id as the subscriber takes the event
-   * (`lib/subgraph/server.ts`).
+   * Told each event's position (when it has one), id and cause (the `traceparent` of the
+   * change behind it, when traced) as the subscriber takes the event (`lib/subgraph/server.ts`).
    */
-  seen(position: number | undefined, eventId: string): void;
+  seen(position: number | undefined, eventId: string, cause: string | undefined): void;
 }
 
 /** The events this subgraph published after a position, oldest first (`publishedSince`). */
@@ -49,7 +56,7 @@ export interface LiveReplay {
     after: number,
     types: readonly string[] | undefined,
     limit: number,
-  ): Promise<{ position: number; event: AnyEvent }[]>;
+  ): Promise<{ position: number; event: AnyEvent; traceParent: string | undefined }[]>;
   /** The position of the last event published so far (0 when none). */
   last(): Promise<number>;
 }
@@ -74,11 +81,14 @@ export interface LiveFeed {
   stop(): Promise<void>;
 }
 
-/** What the feed spreads in the process: an event and its position in its producer's order. */
-type Positioned<E> = { event: E; position: number | undefined };
+/**
+ * What the feed spreads in the process: an event, its position in its producer's order, and
+ * its cause (`traceparent` of the push span, or of the change that wrote a replayed one).
+ */
+type Positioned<E> = { event: E; position: number | undefined; cause: string | undefined };
 type PositionedEvents = { [T in EventType]: Positioned<LiveEvents[T]> };
 /** What a subscriber takes: the mapped value and the position of its event. */
-type Taken<R> = { value: R; position: number | undefined; id: string };
+type Taken<R> = { value: R; position: number | undefined; id: string; cause: string | undefined };
 
 /**
  * The live fan-out a subgraph's subscription resolvers read from: one exclusive queue
@@ -102,12 +112,16 @@ export async function startLiveFeed(
   // The last of this subgraph's positions spread in the process: a live event at or before it
   // is one the feed has spread already (a replay caught it first).
   let last = replay ? await replay.last() : 0;
-  const spread = (event: AnyEvent, position: number | undefined) => {
+  const spread = (event: AnyEvent, position: number | undefined, cause: string | undefined) => {
     if (position !== undefined) {
       if (position <= last) return;
       last = position;
     }
-    void pubsub.publish(event.type, { event, position } as PositionedEvents[typeof event.type]);
+    void pubsub.publish(event.type, {
+      event,
+      position,
+      cause,
+    } as PositionedEvents[typeof event.type]);
   };
   /** Live events held while the feed replays what it missed during a broker outage. */
   let held: Positioned<AnyEvent>[] | undefined;
@@ -127,13 +141,13 @@ export async function startLiveFeed(
         }
         for (const row of rows)
           if (bindings.some(pattern => topicMatches(pattern, row.event.type)))
-            spread(row.event, row.position);
+            spread(row.event, row.position, row.traceParent);
       } catch (err) {
         log?.error({ err }, 'live feed could not replay after the broker came back');
       } finally {
         const waiting = held ?? [];
         held = undefined;
-        for (const { event, position } of waiting) spread(event, position);
+        for (const { event, position, cause } of waiting) spread(event, position, cause);
       }
     })();
   };
@@ -145,7 +159,7 @@ export async function startLiveFeed(
           onEvent: (event, headers) => {
             // Positions count in their producer's order: only this subgraph's can be replayed.
             const position = event.producer === replay?.producer ? headers.position : undefined;
-            if (held) held.push({ event, position });
+            if (held) held.push({ event, position, cause: headers.traceparent });
             // Handing it to this process's subscriptions: a span in the trace of the change.
             else
               void inThisService(() =>
@@ -156,7 +170,7 @@ export async function startLiveFeed(
                     parent: contextOf({ traceparent: headers.traceparent }),
                     attributes: { 'messaging.message.id': event.id },
                   },
-                  async () => spread(event, position),
+                  async () => spread(event, position, traceCarrier().traceparent),
                 ),
               );
           },
@@ -192,18 +206,23 @@ export async function startLiveFeed(
                   high = row.position;
                   const value = map(row.event as LiveEvents[T]);
                   if (value !== undefined)
-                    await push({ value, position: row.position, id: row.event.id });
+                    await push({
+                      value,
+                      position: row.position,
+                      id: row.event.id,
+                      cause: row.traceParent,
+                    });
                 }
               })()
             : Promise.resolve();
         void (async () => {
           await replayed;
           for (let next = await live; !next.done; next = await source.next()) {
-            const { event, position } = next.value;
+            const { event, position, cause } = next.value;
             // Replayed already (published between the subscription and the replay's read).
             if (position !== undefined && high !== undefined && position <= high) continue;
             const value = map(event);
-            if (value !== undefined) await push({ value, position, id: event.id });
+            if (value !== undefined) await push({ value, position, id: event.id, cause });
           }
         })().catch((err: unknown) => stop(err));
         running.add(stop);
@@ -231,7 +250,7 @@ function reportingPositions<R>(
     next: async () => {
       const next = await events.next();
       if (next.done) return { done: true, value: undefined };
-      resume?.seen(next.value.position, next.value.id);
+      resume?.seen(next.value.position, next.value.id, next.value.cause);
       return { done: false, value: next.value.value };
     },
     return: async () => {

@@ -222,6 +222,31 @@ export async function withSpan<T>(
 }
 
 /**
+ * Runs `fn` as the root span of a trace of its own, linked to the span `cause` names (a W3C
+ * `traceparent`; no link when it is missing or malformed): work done once per change for many
+ * receivers, such as a subscription event's resolution, which would swamp the change's trace.
+ */
+export function withLinkedSpan<T>(
+  name: string,
+  cause: unknown,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const linked = trace.getSpanContext(
+    contextOf(typeof cause === 'string' ? { traceparent: cause } : undefined),
+  );
+  return withSpan(
+    name,
+    {
+      parent: ROOT_CONTEXT,
+      attributes,
+      ...(linked && trace.isSpanContextValid(linked) ? { links: [{ context: linked }] } : {}),
+    },
+    fn,
+  );
+}
+
+/**
  * Handles one event of a work queue as a consumer span continuing the trace of the change
  * that wrote it (`traceparent` of its headers, EventHeaders).
  */

@@ -235,12 +235,17 @@ export async function publishedSince<TSchema extends Schema>(
   position: number,
   types: readonly string[] | undefined,
   limit: number,
-): Promise<{ position: number; event: AnyEvent }[]> {
+): Promise<{ position: number; event: AnyEvent; traceParent: string | undefined }[]> {
   if (types?.length === 0) return [];
   return db.transaction(async tx => {
     await tx.execute(sql`select pg_advisory_xact_lock_shared(${sql.raw(String(RELAY_LOCK))})`);
     const rows = await tx
-      .select({ position: outbox.publishSeq, type: outbox.type, envelope: outbox.envelope })
+      .select({
+        position: outbox.publishSeq,
+        type: outbox.type,
+        envelope: outbox.envelope,
+        traceParent: outbox.traceParent,
+      })
       .from(outbox)
       .where(
         and(gt(outbox.publishSeq, position), types ? inArray(outbox.type, [...types]) : undefined),
@@ -251,6 +256,7 @@ export async function publishedSince<TSchema extends Schema>(
     return rows.map(row => ({
       position: row.position!,
       event: parseEvent(JSON.stringify(row.envelope), row.type),
+      traceParent: row.traceParent ?? undefined,
     }));
   });
 }

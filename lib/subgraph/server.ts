@@ -22,7 +22,13 @@ import {
 import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import { createGraphQLHandler, metricsAccess } from '../http.js';
-import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '../live.js';
+import {
+  asPosition,
+  CAUSE_EXTENSION,
+  EVENT_ID_EXTENSION,
+  POSITION_EXTENSION,
+  RESUME_EXTENSION,
+} from '../live.js';
 import type { Logger } from '../log.js';
 import type { SubgraphContext } from './descriptor.js';
 import { mutationFields, type KeyedRequest } from './idempotency.js';
@@ -139,8 +145,9 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
       /** Where it resumes (the router's last position), and the last position it was sent. */
       after: number | undefined;
       last: number | undefined;
-      /** The id of the event behind the result being sent. */
+      /** The id of the event behind the result being sent, and its cause (`traceparent`). */
       eventId: string | undefined;
+      cause: string | undefined;
     }
     type Extra = { live?: Map<string, Live> };
     // Open graphql-ws connections, to count the subscriptions being served (tests, metrics).
@@ -188,6 +195,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
             after: asPosition(payload.extensions?.[RESUME_EXTENSION]),
             last: undefined,
             eventId: undefined,
+            cause: undefined,
           });
           return undefined;
         },
@@ -202,6 +210,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
               ...result.extensions,
               ...(live.last !== undefined ? { [POSITION_EXTENSION]: live.last } : {}),
               [EVENT_ID_EXTENSION]: live.eventId,
+              ...(live.cause !== undefined ? { [CAUSE_EXTENSION]: live.cause } : {}),
             },
           };
         },
@@ -241,9 +250,10 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(
           });
           const resume = {
             after: live.after,
-            seen: (position: number | undefined, eventId: string) => {
+            seen: (position: number | undefined, eventId: string, cause: string | undefined) => {
               live.last = position ?? live.last;
               live.eventId = eventId;
+              live.cause = cause;
             },
           };
           return options.context({ requestId, log, claims, resume });

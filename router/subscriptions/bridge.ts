@@ -6,10 +6,16 @@ import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { Repeater } from '@repeaterjs/repeater';
 import { CLAIMS_EXTENSION, signClaims, subscriptionScope } from '#lib/auth/claims.js';
 import { ErrorCode } from '#lib/errors.js';
-import { asPosition, EVENT_ID_EXTENSION, POSITION_EXTENSION, RESUME_EXTENSION } from '#lib/live.js';
+import {
+  asPosition,
+  CAUSE_EXTENSION,
+  EVENT_ID_EXTENSION,
+  POSITION_EXTENSION,
+  RESUME_EXTENSION,
+} from '#lib/live.js';
 import type { Logger } from '#lib/log.js';
 import { sampleSubscriptions } from '#lib/metrics.js';
-import { traceCarrier } from '#lib/telemetry.js';
+import { serviceScope, traceCarrier, withLinkedSpan } from '#lib/telemetry.js';
 import type { PreparedSubscription, RouterContext } from '../context.js';
 import type { SupergraphState, SupergraphWatch } from '../supergraph.js';
 import { asClientError, eventResolver } from './events.js';
@@ -105,6 +111,8 @@ export function subscriptionBridge(options: {
 }): SubscriptionBridge {
   const log = options.log.child({ component: 'subscriptions' });
   const timing = options.claims ?? SUBSCRIPTION_CLAIMS;
+  // Event resolutions are the router's spans, in one process too (created by createRouter).
+  const inRouter = serviceScope();
   const hubs = new Map<string, Hub>();
   let clientSubscriptions = 0;
   let eventsResolved = 0;
@@ -197,6 +205,7 @@ export function subscriptionBridge(options: {
         const {
           [POSITION_EXTENSION]: at,
           [EVENT_ID_EXTENSION]: eventId,
+          [CAUSE_EXTENSION]: cause,
           ...others
         } = extensions ?? {};
         position = asPosition(at) ?? position;
@@ -205,11 +214,27 @@ export function subscriptionBridge(options: {
           recent.add(eventId);
           if (recent.size > RECENT_EVENT_IDS) recent.delete(recent.values().next().value!);
         }
-        // The position is between the router and the subgraph: clients never see it.
+        // Position and cause are between the router and the subgraph: clients never see them.
         const upstream: ExecutionResult =
           Object.keys(others).length > 0 ? { ...rest, extensions: others } : rest;
+        // Resolving it is a span of its own, linked to the change behind the event.
+        const resolve = () =>
+          inRouter(() =>
+            withLinkedSpan(
+              'gateway.subscription.event',
+              cause,
+              {
+                'graphql.subgraph.name': subgraph,
+                ...(request.operationName
+                  ? { 'graphql.operation.name': request.operationName }
+                  : {}),
+                ...(typeof eventId === 'string' ? { 'messaging.message.id': eventId } : {}),
+              },
+              () => options.sharing.resolve(operationKey, upstream, resolveOwn),
+            ),
+          );
         queue = queue
-          .then(() => options.sharing.resolve(operationKey, upstream, resolveOwn))
+          .then(resolve)
           .then(broadcast, (err: unknown) => broadcast({ errors: [asClientError(err, log)] }));
       },
       error: err => {

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import protobuf from 'protobufjs';
 
 /** One span as an OTLP/HTTP JSON export carries it, with its resource's `service.name`. */
 export interface ReceivedSpan {
@@ -14,13 +15,18 @@ export interface ReceivedSpan {
   links: { traceId: string; spanId: string }[];
 }
 
-/** A loopback OTLP/HTTP receiver (`http/json`) for what the services export. */
+/** A loopback OTLP/HTTP receiver (`http/protobuf` and `http/json`) for what the services export. */
 export interface OtlpReceiver {
   /** For OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/traces` is posted under it. */
   readonly endpoint: string;
   readonly spans: ReceivedSpan[];
-  /** Every request body as posted, to look for anything that must never leave a service. */
+  /**
+   * Every request body as posted (protobuf bodies as the JSON of what they decode to, and their
+   * raw bytes as latin1), to look for anything that must never leave a service.
+   */
   readonly bodies: string[];
+  /** The content types posted, in order. */
+  readonly contentTypes: string[];
   close(): Promise<void>;
 }
 
@@ -53,6 +59,70 @@ interface ExportRequest {
   }[];
 }
 
+/**
+ * What the test reads of OTLP's `ExportTraceServiceRequest` (opentelemetry-proto, trace/v1,
+ * common/v1, resource/v1), same field numbers; protobufjs skips the fields left out. Its bytes
+ * (ids) become hex and its int64s strings, as OTLP/JSON writes them.
+ */
+const otlp = protobuf.Root.fromJSON({
+  nested: {
+    AnyValue: {
+      oneofs: {
+        value: { oneof: ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue'] },
+      },
+      fields: {
+        stringValue: { type: 'string', id: 1 },
+        boolValue: { type: 'bool', id: 2 },
+        intValue: { type: 'int64', id: 3 },
+        doubleValue: { type: 'double', id: 4 },
+        arrayValue: { type: 'ArrayValue', id: 5 },
+      },
+    },
+    ArrayValue: { fields: { values: { rule: 'repeated', type: 'AnyValue', id: 1 } } },
+    KeyValue: { fields: { key: { type: 'string', id: 1 }, value: { type: 'AnyValue', id: 2 } } },
+    Link: { fields: { traceId: { type: 'bytes', id: 1 }, spanId: { type: 'bytes', id: 2 } } },
+    Span: {
+      fields: {
+        traceId: { type: 'bytes', id: 1 },
+        spanId: { type: 'bytes', id: 2 },
+        parentSpanId: { type: 'bytes', id: 4 },
+        name: { type: 'string', id: 5 },
+        kind: { type: 'int32', id: 6 },
+        attributes: { rule: 'repeated', type: 'KeyValue', id: 9 },
+        links: { rule: 'repeated', type: 'Link', id: 13 },
+      },
+    },
+    Scope: { fields: { name: { type: 'string', id: 1 } } },
+    ScopeSpans: {
+      fields: { scope: { type: 'Scope', id: 1 }, spans: { rule: 'repeated', type: 'Span', id: 2 } },
+    },
+    Resource: { fields: { attributes: { rule: 'repeated', type: 'KeyValue', id: 1 } } },
+    ResourceSpans: {
+      fields: {
+        resource: { type: 'Resource', id: 1 },
+        scopeSpans: { rule: 'repeated', type: 'ScopeSpans', id: 2 },
+      },
+    },
+    ExportTraceServiceRequest: {
+      fields: { resourceSpans: { rule: 'repeated', type: 'ResourceSpans', id: 1 } },
+    },
+  },
+}).lookupType('ExportTraceServiceRequest');
+
+/** A protobuf export as its OTLP/JSON form (ids hex, int64 strings). */
+function decodeProtobuf(body: Buffer): ExportRequest {
+  const message = otlp.decode(body);
+  const asJson = (value: unknown): unknown =>
+    value instanceof Uint8Array
+      ? Buffer.from(value).toString('hex')
+      : Array.isArray(value)
+        ? value.map(asJson)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, asJson(v)]))
+          : value;
+  return asJson(otlp.toObject(message, { longs: String, oneofs: false })) as ExportRequest;
+}
+
 const valueOf = (v: AnyValue): unknown =>
   v.stringValue ??
   v.intValue ??
@@ -66,17 +136,29 @@ const attributesOf = (kvs: KeyValue[] = []) =>
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const bodies: string[] = [];
+  const contentTypes: string[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (req.url !== '/v1/traces' || !req.headers['content-type']?.includes('json')) {
+      const raw = Buffer.concat(chunks);
+      const type = req.headers['content-type'] ?? '';
+      const json = type.startsWith('application/json');
+      if (req.url !== '/v1/traces' || !(json || type.startsWith('application/x-protobuf'))) {
         res.writeHead(415).end();
         return;
       }
-      bodies.push(body);
-      const request = JSON.parse(body) as ExportRequest;
+      contentTypes.push(type);
+      let request: ExportRequest;
+      try {
+        request = json ? (JSON.parse(raw.toString('utf8')) as ExportRequest) : decodeProtobuf(raw);
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      bodies.push(
+        json ? raw.toString('utf8') : `${JSON.stringify(request)}\n${raw.toString('latin1')}`,
+      );
       for (const rs of request.resourceSpans ?? []) {
         const service = String(attributesOf(rs.resource?.attributes)['service.name']);
         for (const ss of rs.scopeSpans ?? []) {
@@ -104,6 +186,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     endpoint: `http://127.0.0.1:${port}`,
     spans,
     bodies,
+    contentTypes,
     close: () =>
       new Promise<void>(resolve => {
         server.closeAllConnections();
@@ -112,10 +195,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   };
 }
 
-/** Environment that makes a service export every span to `receiver`, at once. */
-export const exportingTo = (receiver: OtlpReceiver): Record<string, string> => ({
+/** Environment that makes a service export every span to `receiver` in `protocol`, at once. */
+export const exportingTo = (
+  receiver: OtlpReceiver,
+  protocol: 'http/protobuf' | 'http/json',
+): Record<string, string> => ({
   OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
   OTEL_TRACES_SAMPLER: 'always_on',
   OTEL_BSP_SCHEDULE_DELAY: '100',
 });

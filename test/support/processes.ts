@@ -56,7 +56,94 @@ export async function startProcessSupergraph(
   label: string,
   options: ProcessSupergraphOptions = {},
 ): Promise<ProcessSupergraph> {
-  const vhost: TestVhost = await createTestVhost(label);
+  const { vhost, databases, ports, shared } = await provision(label, options);
+  const roles: RoleProcess[] = [];
+  const role = async (name: string, args: string[]): Promise<RoleProcess> => {
+    const env = { ...shared, ...(await options.roleEnv?.(name, shared)) };
+    const it = spawnRole(name, args, env, `http://127.0.0.1:${ports[name]}`);
+    roles.push(it);
+    return it;
+  };
+  const started = Object.fromEntries(
+    await Promise.all(
+      subgraphs.map(async ({ name }) => [name, await role(name, ['subgraphs/main.ts', name])]),
+    ),
+  ) as Record<string, RoleProcess>;
+  const stop = async () => {
+    await killAll(roles);
+    await Promise.all(Object.values(databases).map(d => d.drop()));
+    await vhost?.delete();
+  };
+  try {
+    await Promise.all(Object.values(started).map(s => roleReady(s.url)));
+    const router = await role('router', ['router/index.ts']);
+    await roleReady(router.url);
+    return {
+      routerUrl: `${router.url}/graphql`,
+      router,
+      subgraphs: started,
+      databases,
+      env: shared,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The whole supergraph in one OS process (`npm start`, main.ts) with every role's port. */
+export interface OneProcessSupergraph {
+  readonly routerUrl: string;
+  /** The one process; its `url` is the router's. */
+  readonly process: RoleProcess;
+  readonly databases: Readonly<Record<string, TestDatabase>>;
+  readonly env: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `main.ts` (what `npm start` runs) as a child process on real Postgres, a database per
+ * subgraph as `startProcessSupergraph` gives, and the in-process event bus (`npm start`'s
+ * default) unless `bus: 'rabbitmq'`.
+ */
+export async function startOneProcessSupergraph(
+  label: string,
+  options: { env?: Record<string, string>; bus?: 'in-process' | 'rabbitmq' } = {},
+): Promise<OneProcessSupergraph> {
+  const { vhost, databases, ports, shared } = await provision(label, {
+    ...options,
+    amqp: options.bus === 'rabbitmq',
+  });
+  const it = spawnRole('supergraph', ['main.ts'], shared, `http://127.0.0.1:${ports.router}`);
+  const stop = async () => {
+    await killAll([it]);
+    await Promise.all(Object.values(databases).map(d => d.drop()));
+    await vhost?.delete();
+  };
+  try {
+    await roleReady(it.url);
+    return { routerUrl: `${it.url}/graphql`, process: it, databases, env: shared, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * What a test supergraph runs on: a database per subgraph, a virtual host of its own (unless
+ * `amqp: false`), a port per role, and the variables every role gets.
+ */
+async function provision(
+  label: string,
+  options: { env?: Record<string, string>; amqp?: boolean },
+): Promise<{
+  vhost: TestVhost | undefined;
+  databases: Record<string, TestDatabase>;
+  ports: Record<string, number>;
+  shared: Record<string, string>;
+}> {
+  const vhost = options.amqp === false ? undefined : await createTestVhost(label);
   const databases = Object.fromEntries(
     await Promise.all(
       subgraphs.map(
@@ -76,7 +163,7 @@ export async function startProcessSupergraph(
     ROUTER_PORT: String(ports.router),
     JWT_SECRET: randomBytes(32).toString('hex'),
     ROUTER_SECRET: randomBytes(32).toString('hex'),
-    AMQP_URL: vhost.url,
+    ...(vhost ? { AMQP_URL: vhost.url } : {}),
     ...Object.fromEntries(
       subgraphs.flatMap(({ name }) => [
         [`${envPrefix(name)}_PORT`, String(ports[name])],
@@ -86,39 +173,7 @@ export async function startProcessSupergraph(
     ),
     ...options.env,
   };
-  const roles: RoleProcess[] = [];
-  const role = async (name: string, args: string[]): Promise<RoleProcess> => {
-    const env = { ...shared, ...(await options.roleEnv?.(name, shared)) };
-    const it = spawnRole(name, args, env, `http://127.0.0.1:${ports[name]}`);
-    roles.push(it);
-    return it;
-  };
-  const started = Object.fromEntries(
-    await Promise.all(
-      subgraphs.map(async ({ name }) => [name, await role(name, ['subgraphs/main.ts', name])]),
-    ),
-  ) as Record<string, RoleProcess>;
-  const stop = async () => {
-    await killAll(roles);
-    await Promise.all(Object.values(databases).map(d => d.drop()));
-    await vhost.delete();
-  };
-  try {
-    await Promise.all(Object.values(started).map(s => roleReady(s.url)));
-    const router = await role('router', ['router/index.ts']);
-    await roleReady(router.url);
-    return {
-      routerUrl: `${router.url}/graphql`,
-      router,
-      subgraphs: started,
-      databases,
-      env: shared,
-      stop,
-    };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  return { vhost, databases, ports, shared };
 }
 
 const roleReady = (url: string, timeoutMs = 60_000) =>

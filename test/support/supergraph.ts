@@ -127,6 +127,8 @@ export async function startTestSupergraph(
       JWT_SECRET: randomBytes(32).toString('hex'),
       ROUTER_SECRET: randomBytes(32).toString('hex'),
       AMQP_URL: TEST_AMQP_URL,
+      // The run's own folder (vitest.config.ts), for the mail the users service writes.
+      ...(process.env.DATA_DIR ? { DATA_DIR: process.env.DATA_DIR } : {}),
       ...options.env,
     },
     subgraphs,

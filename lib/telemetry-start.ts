@@ -13,4 +13,4 @@ const role = /router[/\\]index\.[jt]s$/.test(entry)
     ? process.argv[2]
     : undefined;
 
-export const telemetry = startTelemetry(loadTelemetryConfig(process.env), role);
+export const telemetry = await startTelemetry(loadTelemetryConfig(process.env), role);

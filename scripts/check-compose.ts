@@ -5,14 +5,23 @@ import { fileURLToPath } from 'node:url';
 import { DCLinter } from 'dclint';
 import { parse } from 'yaml';
 import { envPrefix, envSchema } from '#lib/config.js';
+import { registry } from '#lib/metrics.js';
 import { subgraphs } from '../subgraphs/index.js';
+import {
+  checkObservability,
+  seriesNames,
+  type BindMount,
+  type ObservabilityInput,
+} from './check-observability.js';
 
 /**
  * `npm run check:compose`: static checks of the container packaging, for a machine without a
  * Docker engine (CI). docker-compose.yml must be valid Compose (dclint's bundled compose-spec
  * schema, and `docker compose config` too where the compose plugin is installed); app
  * containers get only variables of `envSchema`; everything starts after what it needs is
- * healthy; the image runs as a non-root user and its commands name real entry points.
+ * healthy; the image runs as a non-root user and its commands name real entry points; every
+ * image is pinned and every UI published on loopback only; and the observability services
+ * (scripts/check-observability.ts) see every role.
  */
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -256,6 +265,110 @@ export function checkDependencies(compose: ComposeFile): string[] {
   return problems;
 }
 
+/** An image tag that names a release (`17.10`, `v3.14.0`, `4.3-management`) or a digest. */
+const PINNED = /(:[^/:@]*\d+\.\d+[^/:@]*|@sha256:[0-9a-f]{64})$/;
+
+/**
+ * Every image not built here is pinned to a release, major.minor at least: a bare major
+ * (`postgres:17`) or `latest` would change under a running deployment at the next pull.
+ */
+export function checkImages(compose: ComposeFile): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(compose.services)) {
+    if (service.build !== undefined) continue;
+    const image = typeof service.image === 'string' ? service.image : '';
+    if (!PINNED.test(image))
+      problems.push(`${name}: image ${image || '(none)'} is not pinned to a release (major.minor)`);
+  }
+  return problems;
+}
+
+/** A published port, from either Compose form: the host address ('' = every interface). */
+export function publishedPorts(service: Dict): Array<{ hostIp: string; target: string }> {
+  const ports = Array.isArray(service.ports) ? service.ports : [];
+  return ports.map(entry => {
+    if (isDict(entry))
+      return { hostIp: scalarText(entry.host_ip), target: scalarText(entry.target) };
+    const text = scalarText(entry).replace(/\/(tcp|udp)$/, '');
+    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(text);
+    if (v6) return { hostIp: v6[1]!, target: v6[2]!.split(':').at(-1)! };
+    const parts = text.split(':');
+    return { hostIp: parts.length === 3 ? parts[0]! : '', target: parts.at(-1)! };
+  });
+}
+
+const LOOPBACK_IP = /^(127\.\d+\.\d+\.\d+|::1)$/;
+
+/**
+ * Every published port binds the loopback interface (the UIs: RabbitMQ's, Mailpit's, Jaeger's,
+ * Prometheus's, Grafana's), except the router's GraphQL port, the one public entry point.
+ */
+export function checkPublishedPorts(compose: ComposeFile): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(compose.services)) {
+    const router = service.build !== undefined && roleOf(commandOf(service)) === 'router';
+    const routerPort = interpolate(environmentOf(service).ROUTER_PORT ?? '4000', SAMPLE_DOTENV);
+    for (const { hostIp, target } of publishedPorts(service)) {
+      if (router && target === routerPort) continue;
+      if (!LOOPBACK_IP.test(hostIp))
+        problems.push(
+          `${name}: port ${target} is published on ${hostIp || 'every interface'}, not on loopback (127.0.0.1)`,
+        );
+    }
+  }
+  return problems;
+}
+
+/** A service's bind mounts (`./path:/in/container[:ro]`, or the long form of type bind). */
+export function bindMounts(service: Dict): BindMount[] {
+  const volumes = Array.isArray(service.volumes) ? service.volumes : [];
+  return volumes.flatMap((entry): BindMount[] => {
+    if (isDict(entry))
+      return entry.type === 'bind'
+        ? [{ source: scalarText(entry.source), target: scalarText(entry.target) }]
+        : [];
+    const [source = '', target = ''] = scalarText(entry).split(':');
+    return /^[./~]/.test(source) ? [{ source, target }] : [];
+  });
+}
+
+/** What a service mounts from the repository exists (a missing one would be an empty folder). */
+export function checkBindMounts(compose: ComposeFile, root: string): string[] {
+  const problems: string[] = [];
+  for (const [name, service] of Object.entries(compose.services)) {
+    for (const { source } of bindMounts(service)) {
+      if (!existsSync(join(root, source)))
+        problems.push(`${name}: mounts ${source}, which is not in the repository`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * What the observability checks read of the compose file: the app containers with their
+ * environment as Compose hands it over (`.env` stand-ins in), the other services' images and
+ * bind mounts; `series`, the metric names to hold the dashboards to.
+ */
+export const observabilityInput = (
+  compose: ComposeFile,
+  root: string,
+  series: ReadonlySet<string>,
+): ObservabilityInput => ({
+  root,
+  services: Object.keys(compose.services),
+  apps: appServices(compose).map(([name, service]) => ({
+    name,
+    role: roleOf(commandOf(service)),
+    env: Object.fromEntries(
+      Object.entries(environmentOf(service)).map(([k, v]) => [k, interpolate(v, SAMPLE_DOTENV)]),
+    ),
+  })),
+  images: Object.entries(compose.services)
+    .filter(([, s]) => s.build === undefined)
+    .map(([name, s]) => ({ name, image: scalarText(s.image), mounts: bindMounts(s) })),
+  series,
+});
+
 interface Instruction {
   keyword: string;
   args: string;
@@ -396,7 +509,7 @@ export function dockerComposeConfig(path: string): CheckResult {
 }
 
 /** All the checks, on the files at `root`. */
-export function checkPackaging(root = ROOT): CheckResult[] {
+export async function checkPackaging(root = ROOT): Promise<CheckResult[]> {
   const composePath = join(root, 'docker-compose.yml');
   const results: CheckResult[] = [
     { name: 'compose schema and lint (dclint)', problems: lintCompose(composePath) },
@@ -410,15 +523,21 @@ export function checkPackaging(root = ROOT): CheckResult[] {
   }
   results.push({ name: 'app environment ⊆ envSchema', problems: checkEnvironment(compose) });
   results.push({ name: 'healthchecks and depends_on', problems: checkDependencies(compose) });
+  results.push({ name: 'images pinned to a release', problems: checkImages(compose) });
+  results.push({ name: 'UIs published on loopback only', problems: checkPublishedPorts(compose) });
+  results.push({ name: 'bind mounts exist', problems: checkBindMounts(compose, root) });
   results.push({
     name: 'Dockerfile: non-root runtime, entry points, COPY sources',
     problems: checkDockerfile(readFileSync(join(root, 'Dockerfile'), 'utf8'), compose, root),
   });
+  // The metrics the code registers, as /metrics would print them (lib/metrics.ts).
+  const series = seriesNames(await registry.metrics());
+  results.push(...checkObservability(observabilityInput(compose, root, series)));
   return results;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const results = checkPackaging();
+  const results = await checkPackaging();
   for (const result of results) {
     const status = result.skipped
       ? `skipped: ${result.skipped}`

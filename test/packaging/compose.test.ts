@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  checkBindMounts,
   checkDependencies,
   checkDockerfile,
   checkEnvironment,
+  checkImages,
   checkPackaging,
+  checkPublishedPorts,
   interpolate,
   lintCompose,
   parseCompose,
@@ -23,24 +26,29 @@ const compose = () => parseCompose(composeText);
 const service = (c: ComposeFile, name: string) =>
   c.services[name] as Record<string, unknown> & { environment: Record<string, string> };
 
+const packaging = await checkPackaging(ROOT);
+
 const scratch = mkdtempSync(join(tmpdir(), 'check-compose-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the packaging files', () => {
   // A check that could not run here (`docker compose config` without the compose plugin)
   // is not turned into a test that asserts nothing; the others must all pass.
-  for (const result of checkPackaging(ROOT).filter(r => !r.skipped)) {
+  for (const result of packaging.filter(r => !r.skipped)) {
     it(result.name, () => {
       expect(result.problems).toEqual([]);
     });
   }
 
-  it('runs every role of the supergraph, each on its own database, with RabbitMQ and Mailpit', () => {
+  it('runs every role of the supergraph, each on its own database, with RabbitMQ, Mailpit, Jaeger, Prometheus and Grafana', () => {
     const c = compose();
     expect(Object.keys(c.services).sort()).toEqual([
+      'grafana',
+      'jaeger',
       'mailpit',
       'notifications',
       'postgres',
+      'prometheus',
       'rabbitmq',
       'router',
       'tasks',
@@ -50,6 +58,10 @@ describe('the packaging files', () => {
     expect(service(c, 'rabbitmq').ports).toEqual(['127.0.0.1:15672:15672']);
     // The web inbox on loopback alone; SMTP only inside the compose network.
     expect(service(c, 'mailpit').ports).toEqual(['127.0.0.1:8025:8025']);
+    // The UIs on loopback; OTLP and every /metrics only inside the compose network.
+    expect(service(c, 'jaeger').ports).toEqual(['127.0.0.1:16686:16686']);
+    expect(service(c, 'prometheus').ports).toEqual(['127.0.0.1:9090:9090']);
+    expect(service(c, 'grafana').ports).toEqual(['127.0.0.1:3000:3000']);
     const databases = ['users', 'tasks', 'notifications'].map(
       n =>
         new URL(interpolate(service(c, n).environment[`${n.toUpperCase()}_DATABASE_URL`]!, {}))
@@ -168,6 +180,56 @@ describe('the checks catch', () => {
         p.includes('COPY source gateway does not exist'),
       ),
     ).toBe(true);
+  });
+
+  it('an image on a floating tag, or on a bare major', () => {
+    const c = compose();
+    service(c, 'postgres').image = 'postgres:17';
+    service(c, 'grafana').image = 'grafana/grafana:latest';
+    service(c, 'jaeger').image = 'jaegertracing/jaeger';
+    service(c, 'mailpit').image = 'localhost:5000/axllent/mailpit';
+    expect(checkImages(c)).toEqual([
+      'postgres: image postgres:17 is not pinned to a release (major.minor)',
+      'mailpit: image localhost:5000/axllent/mailpit is not pinned to a release (major.minor)',
+      'jaeger: image jaegertracing/jaeger is not pinned to a release (major.minor)',
+      'grafana: image grafana/grafana:latest is not pinned to a release (major.minor)',
+    ]);
+    service(c, 'postgres').image = `postgres@sha256:${'a'.repeat(64)}`;
+    service(c, 'grafana').image = 'grafana/grafana:12.3.1-ubuntu';
+    service(c, 'jaeger').image = 'registry.example:5000/jaegertracing/jaeger:2.20.0';
+    service(c, 'mailpit').image = 'axllent/mailpit:v1.27';
+    expect(checkImages(c)).toEqual([]);
+  });
+
+  it('a UI published on every interface, in either port syntax', () => {
+    const c = compose();
+    service(c, 'grafana').ports = ['3000:3000'];
+    service(c, 'prometheus').ports = [{ target: 9090, published: 9090 }];
+    service(c, 'jaeger').ports = ['0.0.0.0:16686:16686/tcp'];
+    service(c, 'mailpit').ports = ['[::1]:8025:8025', { target: 1025, host_ip: '127.0.0.1' }];
+    // The router's GraphQL port is the public entry; its metrics port is not.
+    service(c, 'router').ports = ['0.0.0.0:4000:4000', '9464:9464'];
+    expect(checkPublishedPorts(c)).toEqual([
+      'jaeger: port 16686 is published on 0.0.0.0, not on loopback (127.0.0.1)',
+      'prometheus: port 9090 is published on every interface, not on loopback (127.0.0.1)',
+      'grafana: port 3000 is published on every interface, not on loopback (127.0.0.1)',
+      'router: port 9464 is published on every interface, not on loopback (127.0.0.1)',
+    ]);
+  });
+
+  it('a bind mount of something that is not in the repository', () => {
+    const c = compose();
+    service(c, 'prometheus').volumes = [
+      './deploy/prometheus/missing.yml:/etc/prometheus/prometheus.yml:ro',
+    ];
+    service(c, 'grafana').volumes = [
+      { type: 'bind', source: './deploy/grafana/nowhere', target: '/etc/grafana/provisioning' },
+      { type: 'volume', source: 'grafana-data', target: '/var/lib/grafana' },
+    ];
+    expect(checkBindMounts(c, ROOT)).toEqual([
+      'prometheus: mounts ./deploy/prometheus/missing.yml, which is not in the repository',
+      'grafana: mounts ./deploy/grafana/nowhere, which is not in the repository',
+    ]);
   });
 
   it('a compose file that breaks the compose-spec schema', () => {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startScaledSupergraph } from '../test/support/processes.js';
-import { gql, sleep, summarize, type LatencySummary } from './shared.js';
+import { gql, gqlRetrying, summarize, type LatencySummary } from './shared.js';
 
 /**
  * `npm run bench -- --scale`: the scale-out topology (test/support/processes.ts
@@ -35,20 +35,13 @@ const register = async (url: string) => {
   const username = `scale${seq}_${Math.random().toString(36).slice(2, 8)}`;
   const input = { username, email: `${username}@example.com`, password: `pw-${username}-secret` };
   // As a client should: RATE_LIMITED (hashing busy) and SERVICE_UNAVAILABLE are retried.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { register } = await gql<{ register: { accessToken: string; user: { id: string } } }>(
-        url,
-        REGISTER,
-        { input },
-      );
-      return { id: register.user.id, token: register.accessToken };
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if ((code !== 'RATE_LIMITED' && code !== 'SERVICE_UNAVAILABLE') || attempt >= 50) throw err;
-      await sleep(200);
-    }
-  }
+  const { register } = await gqlRetrying<{
+    register: { accessToken: string; user: { id: string } };
+  }>(url, REGISTER, { input }, undefined, {
+    retryOn: ['RATE_LIMITED', 'SERVICE_UNAVAILABLE'],
+    attempts: 50,
+  });
+  return { id: register.user.id, token: register.accessToken };
 };
 
 async function run(replicas: number, seconds: number, connections: number): Promise<ScaleRun> {

@@ -88,9 +88,11 @@ function* embedded(
     else if (wire === 5) at = afterKey + 4;
     else if (wire === 2) {
       const [length, from] = varint(buf, afterKey);
+      if (from + length > end) throw new Error('a field longer than its message');
       if (key >>> 3 === field) yield [from, from + length];
       at = from + length;
     } else throw new Error(`protobuf wire type ${wire} in a trace export`);
+    if (at > end) throw new Error('a field longer than its message');
   }
 }
 
@@ -119,7 +121,7 @@ export interface SpanCounter {
   close(): Promise<void>;
 }
 
-async function startSpanCounter(): Promise<SpanCounter> {
+export async function startSpanCounter(): Promise<SpanCounter> {
   let exports = 0;
   let spans = 0;
   let bytes = 0;

@@ -7,7 +7,7 @@ import { floorOperation, gatewayOperation, type SubgraphCall } from './shapes.js
 import {
   FLOOR_TASKS_QUERY,
   FLOOR_USERS_QUERY,
-  gql,
+  gqlRetrying,
   sleep,
   summarize,
   TASK_CHANGED,
@@ -297,12 +297,17 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     );
   }
 
+  // Retried as a client would (SERVICE_UNAVAILABLE under a thousand sockets' load, one
+  // Idempotency-Key per change): a change that never succeeds still fails the run, and a retried
+  // one is applied once, so delivered/expected stays exact.
+  let retries = 0;
   const change = (taskId: string, token: string, title: string) =>
-    gql(
+    gqlRetrying(
       spec.url,
       'mutation ($id: ID!, $title: String!) { updateTask(id: $id, input: { title: $title }) { id } }',
       { id: taskId, title },
       token,
+      { onRetry: () => (retries += 1) },
     );
   const own = spec.private;
   /** A change of every subscriber's warm-up task (ordinary users: each its own, 20 at a time). */
@@ -364,6 +369,7 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
       exactSubscribers: 0,
       latencyMs: summarize([]),
       errors,
+      retries,
       readyMs,
     };
   }
@@ -414,6 +420,7 @@ async function runFanout(spec: FanoutSpec): Promise<FanoutResult> {
     ).length,
     latencyMs: summarize(latencies),
     errors,
+    retries,
     readyMs,
   };
 }

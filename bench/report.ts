@@ -1,6 +1,7 @@
 import type { HostileCounts } from './hostile.js';
 import type { ProfileSummary } from './profile.js';
 import type { FanoutResult, HttpLoadResult, LatencySummary } from './shared.js';
+import type { TracingResults } from './tracing.js';
 
 export interface SqlRow {
   label: string;
@@ -32,6 +33,8 @@ export interface BenchResults {
     plan: unknown;
     query: string;
     seeded: { users: number; tasks: number };
+    /** os.loadavg() (1, 5, 15 min) when the run started and ended (absent in older results). */
+    loadAverage?: { start: number[]; end: number[] };
   };
   /** `throughput`: every connection is one viewer; `throughputViewers`: a viewer per connection. */
   http: {
@@ -62,6 +65,8 @@ export interface BenchResults {
     logoutToRefused?: LatencySummary;
   };
   profiles?: ProfileSummary[];
+  /** Our router off, 100 % and 10 % sampled (bench/tracing.ts; absent in older results). */
+  tracing?: TracingResults;
 }
 
 export const FLOOR = 'direct to subgraphs (floor)';
@@ -157,7 +162,7 @@ export function renderMarkdown(r: BenchResults): string {
   line(`# Benchmark results`);
   line();
   line(
-    `${r.meta.date} · commit ${r.meta.commit} · Node ${r.meta.node} · ${r.meta.cpu} · ${r.meta.memoryGb} GB${r.meta.quick ? ' · **--quick run (smoke test, noisy)**' : ''}`,
+    `${r.meta.date} · commit ${r.meta.commit} · Node ${r.meta.node} · ${r.meta.cpu} · ${r.meta.memoryGb} GB${r.meta.quick ? ' · **--quick run (smoke test, noisy)**' : ''}${r.meta.loadAverage ? ` · load average ${loadAverage(r.meta.loadAverage)}` : ''}`,
   );
   line();
   line(
@@ -269,12 +274,12 @@ export function renderMarkdown(r: BenchResults): string {
     );
     line();
     line(
-      '| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |',
+      '| gateway | subscribers | viewers | delivered / expected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors | changes retried |',
     );
-    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const f of r.fanout) {
       line(
-        `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
+        `| ${f.gateway} | ${f.subscribers} | ${f.distinctViewers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(1))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} | ${f.retries ?? '–'} |`,
       );
     }
     line();
@@ -288,12 +293,14 @@ export function renderMarkdown(r: BenchResults): string {
     );
     line();
     line(
-      '| gateway | subscribers | delivered / expected | exact subscribers | unexpected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors |',
+      '| gateway | subscribers | delivered / expected | exact subscribers | unexpected | p50 ms | p99 ms | max ms | upstream subs | resolutions per change | RSS idle → subscribed → peak MB | errors | changes retried |',
     );
-    line('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    line(
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
     for (const f of r.privateFanout)
       line(
-        `| ${f.gateway} | ${f.subscribers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${f.exactSubscribers ?? '–'} / ${f.subscribers} | ${f.unexpected ?? '–'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(2))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} |`,
+        `| ${f.gateway} | ${f.subscribers} | ${f.delivered} / ${f.expected}${f.delivered === f.expected ? '' : ' **(missing)**'} | ${f.exactSubscribers ?? '–'} / ${f.subscribers} | ${f.unexpected ?? '–'} | ${ms(f.latencyMs.p50)} | ${ms(f.latencyMs.p99)} | ${ms(f.latencyMs.max)} | ${f.upstreamSubscriptions ?? '–'} | ${f.resolutionsPerChange === null ? '–' : Number(f.resolutionsPerChange.toFixed(2))} | ${f.rssIdleMb} → ${f.rssSubscribedMb} → ${f.rssPeakMb} | ${f.errors} | ${f.retries ?? '–'} |`,
       );
     line();
   }
@@ -326,6 +333,7 @@ export function renderMarkdown(r: BenchResults): string {
       );
     line();
   }
+  if (r.tracing) renderTracing(r.tracing).forEach(l => line(l));
   line('## Event lag');
   line();
   line('| path | samples | p50 ms | p90 ms | p99 ms | max ms |');
@@ -372,4 +380,31 @@ export function renderMarkdown(r: BenchResults): string {
     }
   }
   return out.join('\n');
+}
+
+/** "1.9 → 2.4 (1 min), 1.7 → 2.2 (5 min)": the machine's load when a run started and ended. */
+export function loadAverage(load: { start: number[]; end: number[] }): string {
+  return [0, 1]
+    .map(i => `${load.start[i]?.toFixed(1)} → ${load.end[i]?.toFixed(1)} (${i === 0 ? 1 : 5} min)`)
+    .join(', ');
+}
+
+/** The tracing section: one row per variant, ratios against tracing off. */
+export function renderTracing(t: TracingResults): string[] {
+  const off = t.rows[0];
+  const rounds = off?.rounds.length ?? 0;
+  const kb = (bytes: number) => (bytes / 1024).toFixed(0);
+  return [
+    '## The cost of tracing',
+    '',
+    `Our router as \`router/index.ts\` runs it (the OpenTelemetry SDK started from the OTEL_* variables by lib/telemetry-start.ts), three processes side by side: no endpoint (no SDK), sampling 100 % (\`parentbased_always_on\`) and 10 % (\`parentbased_traceidratio\`, 0.1), each exporting ${t.protocol} to a loopback OTLP/HTTP receiver of the bench that reads every export and counts its spans. The federated query, ${t.connections} concurrent connections (${t.viewers}), ${t.durationSeconds} s each, the variants in turn, ${rounds} round(s): ops/s and p50/p99 are the mean of the rounds. Only the router traces (the subgraphs run in the bench process without an SDK).`,
+    '',
+    '| router | ops/s | p50 ms | p99 ms | vs off | spans exported | spans per operation | exported KiB | failed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...t.rows.map(
+      x =>
+        `| ${x.label} | ${x.opsPerSecond.toFixed(0)} | ${ms(x.p50)} | ${ms(x.p99)} | ${x === off ? '' : ratio(x.opsPerSecond, off?.opsPerSecond)} | ${x.spans} | ${(x.spans / Math.max(1, x.totalOperations)).toFixed(2)} | ${kb(x.bytes)} | ${x.failures} |`,
+    ),
+    '',
+  ];
 }

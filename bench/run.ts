@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,15 @@ import {
 import { seedPrivateFanout } from './fanout-private.js';
 import type { HostileCounts } from './hostile.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
-import { FLOOR, renderMarkdown, type BenchResults, type FanoutRow, type SqlRow } from './report.js';
+import {
+  FLOOR,
+  loadAverage,
+  renderMarkdown,
+  renderTracing,
+  type BenchResults,
+  type FanoutRow,
+  type SqlRow,
+} from './report.js';
 import { DEEP_QUERY, MUTATION_MIX, seedShapeViewers } from './shapes.js';
 import {
   FLOOR_TASKS_QUERY,
@@ -44,6 +52,7 @@ import {
   type HttpLoadResult,
   type HttpLoadSpec,
 } from './shared.js';
+import { startTracedRouter, TRACING_VARIANTS, tracingRow, type TracingResults } from './tracing.js';
 
 /**
  * `npm run bench`: the supergraph's subgraphs on real Postgres (fresh databases) and
@@ -68,6 +77,8 @@ const { values: args } = parseArgs({
     'no-shapes': { type: 'boolean', default: false },
     scale: { type: 'boolean', default: false },
     startup: { type: 'boolean', default: false },
+    tracing: { type: 'boolean', default: false },
+    'no-tracing': { type: 'boolean', default: false },
     connections: { type: 'string', default: '8' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -85,11 +96,25 @@ if (args.help) {
   --connections  concurrent connections of the throughput runs (default 8)
   --scale        only the scale-out topology (bench/scale.ts): 1 vs 2 replicas per role behind HAProxy
   --startup      only npm start's start-up (bench/startup.ts): ready time and RSS, fresh and warm .data/
+  --tracing      only the cost of tracing (bench/tracing.ts): router/index.ts with tracing off, 100 %
+                 and 10 % sampled, exporting to a receiver of the bench; writes bench/results/tracing.*
+  --no-tracing   leave the tracing runs out of the full run
 `);
   process.exit(0);
 }
+// Only the tracing runs: the infrastructure and our router, nothing else measured.
+if (args.tracing)
+  Object.assign(args, {
+    'no-hive': true,
+    'no-http': true,
+    'no-fanout': true,
+    'no-lag': true,
+    'no-shapes': true,
+  });
+const TRACING = args.tracing || !args['no-tracing'];
 
 const QUICK = args.quick;
+const loadAtStart = loadavg();
 const PLAN = {
   latency: { connections: 1, warmupSeconds: QUICK ? 1 : 2, durationSeconds: QUICK ? 2 : 6 },
   throughput: {
@@ -109,6 +134,7 @@ const PLAN = {
   },
   lag: { samples: args['no-lag'] ? 0 : QUICK ? 10 : 50, pollMs: 2 },
   seed: { tasks: 200 },
+  tracing: { rounds: TRACING ? (QUICK ? 1 : 2) : 0 },
   shapes: { tasksEach: 10 },
 };
 
@@ -347,7 +373,11 @@ async function main(): Promise<BenchResults> {
       3) *
     (gatewayCount + 1);
   const fanoutUnits = PLAN.fanout.sizes.length * (hive ? 7 : 3) * 12;
-  progress.start(10 + 15 + httpUnits + 5 + fanoutUnits + 20);
+  const tracingUnits =
+    PLAN.tracing.rounds *
+    TRACING_VARIANTS.length *
+    (PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds + 1);
+  progress.start(10 + 15 + httpUnits + tracingUnits + 5 + fanoutUnits + 20);
 
   // ---- infrastructure: fresh databases, a namespaced bus, the subgraphs in this process
   progress.step('creating databases and a RabbitMQ namespace');
@@ -571,16 +601,20 @@ async function main(): Promise<BenchResults> {
 
   // ---- SQL statements per operation (median of 5, the outbox relay's polling left out)
   progress.step('counting SQL statements per operation');
+  /** Waits for a second without a statement beyond the relay's polling (consumers caught up). */
+  const waitForQuiet = async (timeoutMs: number) => {
+    const quietFrom = performance.now();
+    for (;;) {
+      for (const name of SUBGRAPHS) statements[name].length = 0;
+      counting = true;
+      await sleep(1000);
+      counting = false;
+      const busy = SUBGRAPHS.some(name => statements[name].some(q => !relayStatement.test(q)));
+      if (!busy || performance.now() - quietFrom > timeoutMs) break;
+    }
+  };
   // The consumers are still applying the seed's events: wait for a quiet second first.
-  const quietFrom = performance.now();
-  for (;;) {
-    for (const name of SUBGRAPHS) statements[name].length = 0;
-    counting = true;
-    await sleep(1000);
-    counting = false;
-    const busy = SUBGRAPHS.some(name => statements[name].some(q => !relayStatement.test(q)));
-    if (!busy || performance.now() - quietFrom > 60_000) break;
-  }
+  await waitForQuiet(60_000);
   const countStatements = async (label: string, run: () => Promise<unknown>): Promise<SqlRow> => {
     const counts: Array<Record<SubgraphName, number>> = [];
     for (let i = 0; i < 5; i++) {
@@ -816,6 +850,72 @@ async function main(): Promise<BenchResults> {
     );
   }
 
+  // ---- the cost of tracing (bench/tracing.ts): router/index.ts off, 100 % and 10 % sampled,
+  // side by side, round after round, the same viewers and load as the per-viewer throughput run
+  let tracing: TracingResults | undefined;
+  if (PLAN.tracing.rounds > 0) {
+    progress.step('tracing: starting router/index.ts off, 100 % and 10 % sampled');
+    const traced = await Promise.all(
+      TRACING_VARIANTS.map(variant =>
+        startTracedRouter(variant, {
+          subgraphUrls,
+          jwtSecret,
+          routerSecret,
+          onOutput: line => childLog.write(line),
+        }),
+      ),
+    );
+    const stopTraced = () => Promise.all(traced.map(t => t.stop()));
+    cleanups.push(stopTraced);
+    // Against our router now: the mutation mix has changed the tasks since `reference`.
+    const current = JSON.stringify(await gql(ours.url, TASKS_QUERY, {}, alice.accessToken));
+    for (const t of traced) {
+      const answer = JSON.stringify(await gql(t.url, TASKS_QUERY, {}, alice.accessToken));
+      if (answer !== current)
+        throw new Error(`${t.variant.label} answers the query differently from our router`);
+    }
+    const viewersLabel = `${PLAN.throughput.connections} viewers, one per connection`;
+    const rounds = traced.map((): HttpLoadResult[] => []);
+    const units = PLAN.throughput.warmupSeconds + PLAN.throughput.durationSeconds + 1;
+    for (let round = 1; round <= PLAN.tracing.rounds; round++) {
+      for (const [i, t] of traced.entries()) {
+        progress.step(`tracing: ${t.variant.label}, round ${round}/${PLAN.tracing.rounds}`);
+        const result = await runLoad<HttpLoadResult>(
+          {
+            mode: 'http',
+            label: t.variant.label,
+            target: { kind: 'graphql', url: t.url, tokens: loadViewers.map(v => v.token) },
+            viewers: viewersLabel,
+            ...PLAN.throughput,
+          },
+          m => {
+            if (m.type === 'progress') progress.within(units, m.done / m.total);
+          },
+        );
+        rounds[i]!.push(result);
+        progress.log(
+          `${t.variant.label}: ${result.opsPerSecond.toFixed(0)} ops/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failures} failed`,
+        );
+        progress.done(units);
+      }
+    }
+    // Stopped first (each flushes what it holds), then counted.
+    await stopTraced();
+    cleanups.splice(cleanups.indexOf(stopTraced), 1);
+    tracing = {
+      protocol: 'http/protobuf',
+      connections: PLAN.throughput.connections,
+      durationSeconds: PLAN.throughput.durationSeconds,
+      viewers: viewersLabel,
+      rows: traced.map((t, i) => tracingRow(t.variant, rounds[i]!, t.receiver.counts())),
+    };
+    const rejected = traced.reduce((sum, t) => sum + t.receiver.counts().rejected, 0);
+    if (rejected > 0) throw new Error(`the OTLP receiver could not read ${rejected} export(s)`);
+    if (tracing.rows[0]!.exports > 0) throw new Error('the router without an endpoint exported');
+    if (tracing.rows.slice(1).some(r => r.spans === 0))
+      throw new Error('a traced router exported no spans');
+  }
+
   progress.step('stopping the HTTP-phase gateways');
   await stopGateways();
   cleanups.splice(cleanups.indexOf(stopGateways), 1);
@@ -974,6 +1074,10 @@ async function main(): Promise<BenchResults> {
   }
 
   // ---- event lag, polled in the consumers' databases
+  // The consumers may still be applying the fan-out's thousands of changes: a lag sample taken
+  // behind that backlog would measure the backlog (and miss its 10 s deadline).
+  progress.step('event lag: waiting for the consumers to catch up');
+  if (PLAN.lag.samples > 0) await waitForQuiet(180_000);
   progress.step(`event lag: ${PLAN.lag.samples} registrations and ${PLAN.lag.samples} assignments`);
   // On the bench's broker namespace, so revocations reach it (the others run on their own).
   const lagRouter =
@@ -1087,6 +1191,7 @@ async function main(): Promise<BenchResults> {
       plan: PLAN,
       query: TASKS_QUERY,
       seeded: { users: 3, tasks: PLAN.seed.tasks },
+      loadAverage: { start: loadAtStart, end: loadavg() },
     },
     http,
     ...(shapes.length ? { shapes } : {}),
@@ -1095,6 +1200,7 @@ async function main(): Promise<BenchResults> {
     fanout,
     ...(privateFanout.length ? { privateFanout } : {}),
     ...(neighbour ? { neighbour } : {}),
+    ...(tracing ? { tracing } : {}),
     eventLag: {
       pollMs: PLAN.lag.pollMs,
       registrationToStub: summarize(registrationLag),
@@ -1106,6 +1212,19 @@ async function main(): Promise<BenchResults> {
 }
 
 function write(results: BenchResults) {
+  if (results.tracing) {
+    const md = [
+      `# Tracing cost (commit ${results.meta.commit}, ${results.meta.date}${results.meta.loadAverage ? `, load average ${loadAverage(results.meta.loadAverage)}` : ''})`,
+      '',
+      ...renderTracing(results.tracing),
+    ].join('\n');
+    writeFileSync(join(RESULTS, 'tracing.md'), md);
+    writeFileSync(
+      join(RESULTS, 'tracing.json'),
+      `${JSON.stringify({ meta: results.meta, tracing: results.tracing }, null, 2)}\n`,
+    );
+    if (args.tracing) return md;
+  }
   const json = `${JSON.stringify(results, null, 2)}\n`;
   const md = renderMarkdown(results);
   writeFileSync(join(RESULTS, 'latest.json'), json);
@@ -1139,7 +1258,9 @@ main()
     await cleanup();
     progress.stop();
     const md = write(results);
-    process.stdout.write(`\n${md}\nWritten: bench/results/latest.md, bench/results/latest.json\n`);
+    process.stdout.write(
+      `\n${md}\nWritten: ${args.tracing ? 'bench/results/tracing.{md,json}' : 'bench/results/latest.{md,json}, tracing.{md,json}'}\n`,
+    );
     childLog.end();
     process.exit(0);
   })

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startScaledSupergraph } from '../test/support/processes.js';
-import { gql, sleep, summarize, type LatencySummary } from './shared.js';
+import { loadAverage } from './report.js';
+import { gql, gqlRetrying, summarize, type LatencySummary } from './shared.js';
 
 /**
  * `npm run bench -- --scale`: the scale-out topology (test/support/processes.ts
@@ -35,20 +37,13 @@ const register = async (url: string) => {
   const username = `scale${seq}_${Math.random().toString(36).slice(2, 8)}`;
   const input = { username, email: `${username}@example.com`, password: `pw-${username}-secret` };
   // As a client should: RATE_LIMITED (hashing busy) and SERVICE_UNAVAILABLE are retried.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { register } = await gql<{ register: { accessToken: string; user: { id: string } } }>(
-        url,
-        REGISTER,
-        { input },
-      );
-      return { id: register.user.id, token: register.accessToken };
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if ((code !== 'RATE_LIMITED' && code !== 'SERVICE_UNAVAILABLE') || attempt >= 50) throw err;
-      await sleep(200);
-    }
-  }
+  const { register } = await gqlRetrying<{
+    register: { accessToken: string; user: { id: string } };
+  }>(url, REGISTER, { input }, undefined, {
+    retryOn: ['RATE_LIMITED', 'SERVICE_UNAVAILABLE'],
+    attempts: 50,
+  });
+  return { id: register.user.id, token: register.accessToken };
 };
 
 async function run(replicas: number, seconds: number, connections: number): Promise<ScaleRun> {
@@ -121,15 +116,17 @@ async function run(replicas: number, seconds: number, connections: number): Prom
 /** Runs 1 and then 2 replicas per role and writes the report; `quick` shortens the window. */
 export async function runScaleBench(options: { quick: boolean; connections: number }) {
   const seconds = options.quick ? 5 : 20;
+  const loadAtStart = loadavg();
   const runs: ScaleRun[] = [];
   for (const replicas of [1, 2]) {
     process.stderr.write(`scale: ${replicas} replica(s) per role, ${seconds} s…\n`);
     runs.push(await run(replicas, seconds, options.connections));
   }
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const load = { start: loadAtStart, end: loadavg() };
   const fmt = (n: number) => n.toFixed(1);
   const md = [
-    `# Scale-out bench (commit ${commit}, ${new Date().toISOString()})`,
+    `# Scale-out bench (commit ${commit}, ${new Date().toISOString()}, load average ${loadAverage(load)})`,
     '',
     `Mixed writes through HAProxy (register, create an assigned task, update it, list a page),`,
     `${options.connections} concurrent clients, ${seconds} s after a 3 s warm-up; every role its`,
@@ -145,7 +142,11 @@ export async function runScaleBench(options: { quick: boolean; connections: numb
     ),
     '',
   ].join('\n');
-  const json = JSON.stringify({ commit, connections: options.connections, seconds, runs }, null, 2);
+  const json = JSON.stringify(
+    { commit, loadAverage: load, connections: options.connections, seconds, runs },
+    null,
+    2,
+  );
   writeFileSync(join(HERE, 'results', 'scale.json'), `${json}\n`);
   writeFileSync(join(HERE, 'results', 'scale.md'), md);
   process.stdout.write(`\n${md}\nWritten: bench/results/scale.md, bench/results/scale.json\n`);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SubscriptionStats } from '../router/subscriptions/bridge.js';
 import type { PrivateTask } from './fanout-private.js';
 import type { ShapeName, ShapeViewer } from './shapes.js';
@@ -163,6 +164,8 @@ export interface FanoutResult {
   exactSubscribers?: number;
   /** Sockets that failed to connect or subscriptions that errored. */
   errors: number;
+  /** Changes tried again after SERVICE_UNAVAILABLE, same Idempotency-Key (absent in older results). */
+  retries?: number;
   /** How long it took for every subscriber to get the warm-up event. */
   readyMs: number;
 }
@@ -197,18 +200,26 @@ export interface GraphQLBody<T> {
   errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
 }
 
+/** A GraphQL error as `gql` throws it: the first error's code and `retryAfter` (seconds). */
+export interface GqlError extends Error {
+  code?: unknown;
+  retryAfter?: number;
+}
+
 /** POSTs one operation; throws on transport errors and GraphQL errors alike. */
 export async function gql<T>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
   token?: string,
+  headers: Record<string, string> = {},
 ): Promise<T> {
   const res = await fetch(url, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
     },
     body: JSON.stringify({ query, variables }),
     signal: AbortSignal.timeout(30_000),
@@ -216,14 +227,46 @@ export async function gql<T>(
   const body = (await res.json()) as GraphQLBody<T>;
   if (body.errors?.length) {
     const first = body.errors[0];
-    const error = new Error(
+    const error: GqlError = new Error(
       `${first?.message ?? 'GraphQL error'} (${JSON.stringify(first?.extensions?.code ?? res.status)})`,
     );
-    (error as Error & { code?: unknown }).code = first?.extensions?.code;
+    error.code = first?.extensions?.code;
+    const retryAfter = first?.extensions?.retryAfter;
+    if (typeof retryAfter === 'number') error.retryAfter = retryAfter;
     throw error;
   }
   if (!body.data) throw new Error(`no data (HTTP ${res.status})`);
   return body.data;
+}
+
+/**
+ * `gql` as a client should use it (README "Transient failures: what to retry"): an answer
+ * whose first error has one of `retryOn`'s codes (SERVICE_UNAVAILABLE unless told) is tried
+ * again after its `retryAfter`, or a doubling backoff with jitter if longer, at most `attempts`
+ * times. Every try carries the same `Idempotency-Key`, so a mutation that did commit the first
+ * time answers as it did then and is never applied twice (the key is ignored on queries and on
+ * `register`/`login`). Anything else, and the last failure, is thrown: nothing is hidden.
+ */
+export async function gqlRetrying<T>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token: string | undefined,
+  options: { retryOn?: readonly string[]; attempts?: number; onRetry?: () => void } = {},
+): Promise<T> {
+  const { retryOn = ['SERVICE_UNAVAILABLE'], attempts = 8, onRetry } = options;
+  const headers = { 'idempotency-key': randomUUID() };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await gql<T>(url, query, variables, token, headers);
+    } catch (err) {
+      const { code, retryAfter = 0 } = err as GqlError;
+      if (typeof code !== 'string' || !retryOn.includes(code) || attempt >= attempts) throw err;
+      onRetry?.();
+      const backoff = Math.min(5_000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      await sleep(Math.max(retryAfter * 1000, backoff));
+    }
+  }
 }
 
 export const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms));

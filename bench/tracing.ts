@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { decodeTraceExport } from '../test/support/otlp.js';
 import { freePort } from '../test/support/ports.js';
 import type { HttpLoadResult } from './shared.js';
 
@@ -59,60 +59,6 @@ export interface TracingResults {
 
 // ---------------------------------------------------------------- the receiver
 
-/** Reads a protobuf varint at `at`; returns the value and the offset after it. */
-function varint(buf: Uint8Array, at: number): [number, number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = at; i < buf.length; i++) {
-    const byte = buf[i]!;
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-    if (byte < 0x80) return [value, i + 1];
-  }
-  throw new Error('truncated varint');
-}
-
-/** The length-delimited fields numbered `field` of the message in buf[start, end). */
-function* embedded(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  field: number,
-): Generator<[number, number]> {
-  let at = start;
-  while (at < end) {
-    const [key, afterKey] = varint(buf, at);
-    const wire = key & 7;
-    if (wire === 0) at = varint(buf, afterKey)[1];
-    else if (wire === 1) at = afterKey + 8;
-    else if (wire === 5) at = afterKey + 4;
-    else if (wire === 2) {
-      const [length, from] = varint(buf, afterKey);
-      if (from + length > end) throw new Error('a field longer than its message');
-      if (key >>> 3 === field) yield [from, from + length];
-      at = from + length;
-    } else throw new Error(`protobuf wire type ${wire} in a trace export`);
-    if (at > end) throw new Error('a field longer than its message');
-  }
-}
-
-/**
- * Spans in an OTLP ExportTraceServiceRequest as protobuf: resource_spans (1) → scope_spans (2)
- * → spans (2). Hand-written (a dozen lines) rather than a protobuf library for three nested
- * repeated fields; a malformed body throws.
- */
-function countProtobufSpans(buf: Uint8Array): number {
-  let spans = 0;
-  for (const [rs, rsEnd] of embedded(buf, 0, buf.length, 1))
-    for (const [ss, ssEnd] of embedded(buf, rs, rsEnd, 2))
-      spans += [...embedded(buf, ss, ssEnd, 2)].length;
-  return spans;
-}
-
-interface JsonExport {
-  resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: unknown[] }> }>;
-}
-
 /** A loopback OTLP/HTTP receiver (protobuf or JSON, gzip or not) that keeps counts only. */
 export interface SpanCounter {
   /** For OTEL_EXPORTER_OTLP_ENDPOINT. */
@@ -134,12 +80,10 @@ export async function startSpanCounter(): Promise<SpanCounter> {
       const type = req.headers['content-type'] ?? '';
       try {
         if (req.method !== 'POST' || req.url !== '/v1/traces') throw new Error('not an export');
-        const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-        if (type.includes('protobuf')) spans += countProtobufSpans(body);
-        else if (type.includes('json'))
-          for (const rs of (JSON.parse(body.toString('utf8')) as JsonExport).resourceSpans ?? [])
-            for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
-        else throw new Error(`content-type ${type}`);
+        const request = decodeTraceExport(raw, type, req.headers['content-encoding']);
+        if (!request) throw new Error(`content-type ${type}`);
+        for (const rs of request.resourceSpans ?? [])
+          for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
         exports += 1;
         bytes += raw.length;
         // An empty ExportTraceServiceResponse: zero bytes in protobuf, {} in JSON.

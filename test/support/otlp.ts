@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 
 /** One span as an OTLP/HTTP JSON export carries it, with its resource's `service.name`. */
@@ -41,7 +42,7 @@ interface KeyValue {
   key: string;
   value: AnyValue;
 }
-interface ExportRequest {
+export interface ExportRequest {
   resourceSpans?: {
     resource?: { attributes?: KeyValue[] };
     scopeSpans?: {
@@ -123,6 +124,23 @@ function decodeProtobuf(body: Buffer): ExportRequest {
   return asJson(otlp.toObject(message, { longs: String, oneofs: false })) as ExportRequest;
 }
 
+/**
+ * An OTLP/HTTP trace export as posted (protobuf or JSON by `contentType`, gzipped when
+ * `contentEncoding` says so), in its JSON form; undefined for another content type, and it
+ * throws on a malformed body. The test receiver and the bench's span counter both read this.
+ */
+export function decodeTraceExport(
+  body: Buffer,
+  contentType: string,
+  contentEncoding?: string,
+): ExportRequest | undefined {
+  const plain = contentEncoding === 'gzip' ? gunzipSync(body) : body;
+  if (contentType.startsWith('application/json'))
+    return JSON.parse(plain.toString('utf8')) as ExportRequest;
+  if (contentType.startsWith('application/x-protobuf')) return decodeProtobuf(plain);
+  return undefined;
+}
+
 const valueOf = (v: AnyValue): unknown =>
   v.stringValue ??
   v.intValue ??
@@ -143,22 +161,20 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const type = req.headers['content-type'] ?? '';
-      const json = type.startsWith('application/json');
-      if (req.url !== '/v1/traces' || !(json || type.startsWith('application/x-protobuf'))) {
-        res.writeHead(415).end();
-        return;
-      }
-      contentTypes.push(type);
-      let request: ExportRequest;
+      let request: ExportRequest | undefined;
       try {
-        request = json ? (JSON.parse(raw.toString('utf8')) as ExportRequest) : decodeProtobuf(raw);
+        request = decodeTraceExport(raw, type, req.headers['content-encoding']);
       } catch {
         res.writeHead(400).end();
         return;
       }
-      bodies.push(
-        json ? raw.toString('utf8') : `${JSON.stringify(request)}\n${raw.toString('latin1')}`,
-      );
+      if (req.url !== '/v1/traces' || !request) {
+        res.writeHead(415).end();
+        return;
+      }
+      contentTypes.push(type);
+      // The decoded form and the bytes as posted, to search both for secrets.
+      bodies.push(`${JSON.stringify(request)}\n${raw.toString('latin1')}`);
       for (const rs of request.resourceSpans ?? []) {
         const service = String(attributesOf(rs.resource?.attributes)['service.name']);
         for (const ss of rs.scopeSpans ?? []) {

@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeTraceExport } from '../test/support/otlp.js';
+import { serveOtlpTraces, type OtlpEndpoint } from '../test/support/otlp.js';
 import { freePort } from '../test/support/ports.js';
 import type { HttpLoadResult } from './shared.js';
 
@@ -60,11 +58,8 @@ export interface TracingResults {
 // ---------------------------------------------------------------- the receiver
 
 /** A loopback OTLP/HTTP receiver (protobuf or JSON, gzip or not) that keeps counts only. */
-export interface SpanCounter {
-  /** For OTEL_EXPORTER_OTLP_ENDPOINT. */
-  readonly endpoint: string;
+export interface SpanCounter extends OtlpEndpoint {
   counts(): { exports: number; spans: number; bytes: number; rejected: number };
-  close(): Promise<void>;
 }
 
 export async function startSpanCounter(): Promise<SpanCounter> {
@@ -72,39 +67,16 @@ export async function startSpanCounter(): Promise<SpanCounter> {
   let spans = 0;
   let bytes = 0;
   let rejected = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      const type = req.headers['content-type'] ?? '';
-      try {
-        if (req.method !== 'POST' || req.url !== '/v1/traces') throw new Error('not an export');
-        const request = decodeTraceExport(raw, type, req.headers['content-encoding']);
-        if (!request) throw new Error(`content-type ${type}`);
-        for (const rs of request.resourceSpans ?? [])
-          for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
-        exports += 1;
-        bytes += raw.length;
-        // An empty ExportTraceServiceResponse: zero bytes in protobuf, {} in JSON.
-        res.writeHead(200, { 'content-type': type }).end(type.includes('json') ? '{}' : '');
-      } catch {
-        rejected += 1;
-        res.writeHead(400).end();
-      }
-    });
+  const served = await serveOtlpTraces({
+    onExport: (request, raw) => {
+      for (const rs of request.resourceSpans ?? [])
+        for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
+      exports += 1;
+      bytes += raw.length;
+    },
+    onRefused: () => void (rejected += 1),
   });
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    counts: () => ({ exports, spans, bytes, rejected }),
-    close: () =>
-      new Promise<void>(resolve => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...served, counts: () => ({ exports, spans, bytes, rejected }) };
 }
 
 // ---------------------------------------------------------------- the routers

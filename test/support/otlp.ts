@@ -17,9 +17,7 @@ export interface ReceivedSpan {
 }
 
 /** A loopback OTLP/HTTP receiver (`http/protobuf` and `http/json`) for what the services export. */
-export interface OtlpReceiver {
-  /** For OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/traces` is posted under it. */
-  readonly endpoint: string;
+export interface OtlpReceiver extends OtlpEndpoint {
   readonly spans: ReceivedSpan[];
   /**
    * Every request body as posted (protobuf bodies as the JSON of what they decode to, and their
@@ -28,7 +26,6 @@ export interface OtlpReceiver {
   readonly bodies: string[];
   /** The content types posted, in order. */
   readonly contentTypes: string[];
-  close(): Promise<void>;
 }
 
 interface AnyValue {
@@ -127,9 +124,9 @@ function decodeProtobuf(body: Buffer): ExportRequest {
 /**
  * An OTLP/HTTP trace export as posted (protobuf or JSON by `contentType`, gzipped when
  * `contentEncoding` says so), in its JSON form; undefined for another content type, and it
- * throws on a malformed body. The test receiver and the bench's span counter both read this.
+ * throws on a malformed body (`serveOtlpTraces`).
  */
-export function decodeTraceExport(
+function decodeTraceExport(
   body: Buffer,
   contentType: string,
   contentEncoding?: string,
@@ -151,10 +148,24 @@ const valueOf = (v: AnyValue): unknown =>
 const attributesOf = (kvs: KeyValue[] = []) =>
   Object.fromEntries(kvs.map(kv => [kv.key, valueOf(kv.value)]));
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
-  const spans: ReceivedSpan[] = [];
-  const bodies: string[] = [];
-  const contentTypes: string[] = [];
+/** A loopback OTLP/HTTP endpoint for trace exports (`serveOtlpTraces`). */
+export interface OtlpEndpoint {
+  /** For OTEL_EXPORTER_OTLP_ENDPOINT: `/v1/traces` is posted under it. */
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `/v1/traces` on loopback: each export (protobuf or JSON, gzipped or not) is decoded
+ * (`decodeTraceExport`) and handed to `onExport` with the bytes as posted and their content
+ * type, and answered with an empty ExportTraceServiceResponse; anything else (another path or
+ * method, content type, a malformed body) is answered 400 and told to `onRefused`. The test
+ * receiver and the bench's span counter (bench/tracing.ts) both serve through it.
+ */
+export async function serveOtlpTraces(handlers: {
+  onExport(request: ExportRequest, raw: Buffer, contentType: string): void;
+  onRefused?(): void;
+}): Promise<OtlpEndpoint> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -163,15 +174,39 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       const type = req.headers['content-type'] ?? '';
       let request: ExportRequest | undefined;
       try {
-        request = decodeTraceExport(raw, type, req.headers['content-encoding']);
+        if (req.method === 'POST' && req.url === '/v1/traces')
+          request = decodeTraceExport(raw, type, req.headers['content-encoding']);
       } catch {
+        request = undefined;
+      }
+      if (!request) {
+        handlers.onRefused?.();
         res.writeHead(400).end();
         return;
       }
-      if (req.url !== '/v1/traces' || !request) {
-        res.writeHead(415).end();
-        return;
-      }
+      handlers.onExport(request, raw, type);
+      // An empty ExportTraceServiceResponse: zero bytes in protobuf, {} in JSON.
+      res.writeHead(200, { 'content-type': type }).end(type.includes('json') ? '{}' : '');
+    });
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>(resolve => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+  const spans: ReceivedSpan[] = [];
+  const bodies: string[] = [];
+  const contentTypes: string[] = [];
+  const served = await serveOtlpTraces({
+    onExport: (request, raw, type) => {
       contentTypes.push(type);
       // The decoded form and the bytes as posted, to search both for secrets.
       bodies.push(`${JSON.stringify(request)}\n${raw.toString('latin1')}`);
@@ -193,22 +228,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           }
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
+    },
   });
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    spans,
-    bodies,
-    contentTypes,
-    close: () =>
-      new Promise<void>(resolve => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...served, spans, bodies, contentTypes };
 }
 
 /** Environment that makes a service export every span to `receiver` in `protocol`, at once. */

@@ -87,7 +87,7 @@ export interface LiveFeed {
  */
 type Positioned<E> = { event: E; position: number | undefined; cause: string | undefined };
 type PositionedEvents = { [T in EventType]: Positioned<LiveEvents[T]> };
-/** What a subscriber takes: the mapped value and the position of its event. */
+/** What a subscriber takes: the mapped value, and the position, id and cause of its event. */
 type Taken<R> = { value: R; position: number | undefined; id: string; cause: string | undefined };
 
 /**

@@ -105,16 +105,13 @@ export interface OneProcessSupergraph {
 /**
  * Starts `main.ts` (what `npm start` runs) as a child process on real Postgres, a database per
  * subgraph as `startProcessSupergraph` gives, and the in-process event bus (`npm start`'s
- * default) unless `bus: 'rabbitmq'`.
+ * default: no AMQP_URL).
  */
 export async function startOneProcessSupergraph(
   label: string,
-  options: { env?: Record<string, string>; bus?: 'in-process' | 'rabbitmq' } = {},
+  options: { env?: Record<string, string> } = {},
 ): Promise<OneProcessSupergraph> {
-  const { vhost, databases, ports, shared } = await provision(label, {
-    ...options,
-    amqp: options.bus === 'rabbitmq',
-  });
+  const { vhost, databases, ports, shared } = await provision(label, { ...options, amqp: false });
   const it = spawnRole('supergraph', ['main.ts'], shared, `http://127.0.0.1:${ports.router}`);
   const stop = async () => {
     await killAll([it]);
